@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv on first use
+# and install the exact pins of requirements.lock into it.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# keep DDS traffic of demos and tests on this machine
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+
+.PHONY: venv demo test bench lint lock clean
+
+$(STAMP): requirements.lock pyproject.toml setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "python -m venv unavailable (Debian: apt-get install python3-venv); using virtualenv"; \
+	  $(PYTHON) -m pip install --user --quiet virtualenv && $(PYTHON) -m virtualenv $(VENV); }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+	  --no-build-isolation -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(BIN)/gigabrain-runtime demo
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/gigabrain-runtime bench --preset tiny --backends torch,onnxruntime \
+	  --modes efficient,standard --runs 100 --json benchmarks/tiny_cpu.json
+
+lint: venv
+	$(BIN)/ruff check gigabrain_runtime tests
+
+# Re-resolve the pins from pyproject's dependencies (needs the registries).
+lock:
+	rm -rf /tmp/gigabrain-lock && $(PYTHON) -m venv /tmp/gigabrain-lock
+	/tmp/gigabrain-lock/bin/pip install --quiet torch==2.13.0 -e '.[ros,test]' ruff
+	/tmp/gigabrain-lock/bin/pip freeze --exclude-editable | $(PYTHON) tools/filter_lock.py > requirements.lock
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

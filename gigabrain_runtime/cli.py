@@ -1,0 +1,323 @@
+"""``gigabrain-runtime`` command line (also ``python -m gigabrain_runtime``).
+
+Every subcommand turns bad input (unknown preset, missing engine, bad flag value) into one line
+on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_ENGINE_ROOT = Path("engines")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.model.build import count_parameters
+    from gigabrain_runtime.model.presets import get_preset
+
+    cfg = get_preset(args.preset)
+    counts = count_parameters(cfg)
+    print(f"preset {cfg.name}: {cfg.description}")
+    v, d, a = cfg.vision, cfg.decoder, cfg.action_expert
+    print(
+        f"  vision {v.depth}x{v.width} patch {v.patch_size} @ {v.image_size}px "
+        f"({v.tokens_per_image} tokens/camera, {v.max_cameras} cameras); decoder {d.depth}x"
+        f"{d.width} ({d.num_heads}q/{d.num_kv_heads}kv heads x {d.head_dim}); expert width "
+        f"{a.width}; chunk {a.horizon}x{a.action_dim}, {a.num_flow_steps} flow steps"
+    )
+    print(
+        f"  prefix tokens: efficient {cfg.efficient_prefix_len}, standard "
+        f"{cfg.standard_prefix_len} (world-model tokens {cfg.num_wm_tokens})"
+    )
+    labels = [
+        ("vision", "vision encoder + projector"),
+        ("decoder", "decoder (with embeddings)"),
+        ("action_expert", "action expert"),
+        ("policy_heads", "RAMP/CoT heads"),
+        ("policy_total", "policy total"),
+        ("world_model", "world model"),
+        ("total", "total"),
+    ]
+    for key, label in labels:
+        n = counts[key]
+        human = f"{n / 1e9:.3f} B" if n >= 1e8 else f"{n / 1e6:.3f} M"
+        print(f"  {label:<28} {n:>15,d}  ({human})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.inference.export import export_engine
+    from gigabrain_runtime.model.presets import get_preset
+
+    cfg = get_preset(args.preset)
+    start = time.perf_counter()
+    manifest = export_engine(
+        cfg,
+        args.out,
+        weights=args.weights,
+        seed=args.seed,
+        layout=args.layout,
+        opset=args.opset,
+        verbose=args.verbose,
+    )
+    print(
+        f"exported {cfg.name} ({manifest.layout}) to {args.out} in "
+        f"{time.perf_counter() - start:.1f} s:"
+    )
+    for g in manifest.graphs.values():
+        ins = ", ".join(f"{t.name}{list(t.shape)}:{t.dtype}" for t in g.inputs)
+        outs = ", ".join(f"{t.name}{list(t.shape)}:{t.dtype}" for t in g.outputs)
+        print(f"  {g.file}: ({ins}) -> ({outs})")
+    print(f"  manifest: {Path(args.out) / 'manifest.json'}")
+    return 0
+
+
+def cmd_build_engine(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.inference.tensorrt_backend import TensorRTUnavailable, build_plans
+
+    try:
+        manifest = build_plans(args.engine, args.precision, workspace_gib=args.workspace_gib)
+    except TensorRTUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    info = manifest.tensorrt or {}
+    print(
+        f"built {args.precision} plans for {info.get('gpu_name')} "
+        f"(sm {info.get('compute_capability')}, TensorRT {info.get('tensorrt_version')})"
+    )
+    return 0
+
+
+def _open_backends(args: argparse.Namespace, cfg: object) -> tuple[dict, dict[str, float]]:
+    from gigabrain_runtime.bench import measure_load
+    from gigabrain_runtime.inference.export import ensure_engine, preset_manifest
+    from gigabrain_runtime.inference.factory import BACKENDS, open_backend
+
+    names = _csv(args.backends)
+    for n in names:
+        BACKENDS.get(n, field="backends")
+    engine = Path(args.engine) if args.engine else DEFAULT_ENGINE_ROOT / cfg.name  # type: ignore[attr-defined]
+    needs_engine = any(n != "torch" for n in names)
+    if needs_engine:
+        ensure_engine(cfg, engine, layout=args.layout)  # type: ignore[arg-type]
+    backends, memory = {}, {}
+    for n in names:
+        if n == "torch":
+            from gigabrain_runtime.inference.torch_backend import TorchBackend
+
+            if (engine / "manifest.json").is_file():
+
+                def make():  # noqa: ANN202
+                    return TorchBackend.from_engine(engine, device=args.device, dtype=args.dtype)
+            else:
+
+                def make():  # noqa: ANN202
+                    return TorchBackend(preset_manifest(cfg), device=args.device, dtype=args.dtype)  # type: ignore[arg-type]
+        else:
+            kwargs: dict = {}
+            if n == "onnxruntime":
+                kwargs["spin"] = args.spin
+                if args.threads:
+                    kwargs["threads"] = args.threads
+
+            def make(n=n, kwargs=kwargs):  # noqa: ANN202
+                return open_backend(engine, n, **kwargs)
+
+        backends[n], memory[n] = measure_load(make)
+    return backends, memory
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.bench import (
+        format_table,
+        machine_info,
+        peak_rss_mb,
+        run_benchmark,
+        write_json,
+    )
+    from gigabrain_runtime.inference.types import Mode
+    from gigabrain_runtime.model.presets import get_preset
+
+    cfg = get_preset(args.preset)
+    modes = [Mode.parse(m) for m in _csv(args.modes)]
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    backends, memory = _open_backends(args, cfg)
+    report = run_benchmark(
+        backends,
+        modes=modes,
+        runs=args.runs,
+        warmup=args.warmup,
+        embodiment=args.embodiment,
+        world_model=not args.no_world_model,
+        load_memory_mb=memory,
+    )
+    report.update(
+        preset=cfg.name,
+        embodiment=args.embodiment,
+        runs=args.runs,
+        warmup=args.warmup,
+        layout=args.layout,
+        spin=args.spin,
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
+        machine=machine_info(),
+        peak_rss_mb=peak_rss_mb(),
+        memory_note="memory_mb: resident memory added by loading the backend; peak_rss_mb: "
+        "the whole process",
+    )
+    print(format_table(report))
+    if args.json:
+        write_json(report, args.json)
+        print(f"wrote {args.json}")
+    for b in backends.values():
+        b.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from gigabrain_runtime.bench import synthetic_observation
+    from gigabrain_runtime.inference.export import ensure_engine
+    from gigabrain_runtime.inference.factory import open_backend
+    from gigabrain_runtime.inference.types import Mode
+    from gigabrain_runtime.model.presets import get_preset
+
+    cfg = get_preset(args.preset)
+    engine = Path(args.engine) if args.engine else DEFAULT_ENGINE_ROOT / cfg.name
+    ensure_engine(cfg, engine)
+    backend = open_backend(engine, "onnxruntime")
+    mode = Mode.parse(args.mode)
+    import dataclasses
+
+    obs = synthetic_observation(backend, args.robot)
+    chunk = backend.infer(obs)
+    print(
+        f"model-path demo: preset {cfg.name}, robot {args.robot}, mode {mode.value}, "
+        f"onnxruntime {backend.providers[0]}, engine {engine}"
+    )
+    if backend.manifest.weights_source.startswith("random-init"):
+        print(
+            "  weights are random (no checkpoint given): the chunks exercise the whole model "
+            "path but are not meaningful motions"
+        )
+    latencies, wm_latencies = [], []
+    for i in range(args.chunks):
+        if mode is Mode.STANDARD:
+            world = backend.predict_world(obs, chunk.actions)
+            wm_latencies.append(world.inference_ms)
+            obs = dataclasses.replace(obs, world=world)
+        start = time.perf_counter()
+        chunk = backend.infer(obs, mode=mode)
+        ms = (time.perf_counter() - start) * 1e3
+        latencies.append(ms)
+        extra = f"  value {chunk.value:+.3f}" if chunk.value is not None else ""
+        print(
+            f"chunk {i + 1:3d}: {ms:6.2f} ms  actions {chunk.actions.shape[0]}x"
+            f"{chunk.actions.shape[1]}  first {np.array2string(chunk.actions[0], precision=3)}"
+            f"{extra}"
+        )
+    a = np.asarray(latencies)
+    print(
+        f"summary: {a.size} chunks, p50 {np.percentile(a, 50):.2f} ms, p99 "
+        f"{np.percentile(a, 99):.2f} ms, max {a.max():.2f} ms"
+    )
+    if wm_latencies:
+        print(f"world model: p50 {np.percentile(wm_latencies, 50):.2f} ms")
+    backend.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gigabrain_runtime import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="gigabrain-runtime",
+        description="ROS 2 runtime for GigaBrain-0.5M* vision-language-action policies",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("info", help="parameter counts per component of a preset")
+    p.add_argument("--preset", default="tiny")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("export", help="export policy (both modes) and world model to ONNX")
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--weights", help="safetensors file written by this package")
+    p.add_argument("--out", required=True, help="engine directory to write")
+    p.add_argument("--layout", choices=["fused", "split"], default="fused")
+    p.add_argument("--seed", type=int, default=0, help="random-init seed when no --weights")
+    p.add_argument("--opset", type=int, default=20)
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("build-engine", help="build TensorRT plans from an exported engine")
+    p.add_argument("engine", help="engine directory written by export")
+    p.add_argument("--precision", choices=["fp16", "bf16", "fp8"], default="fp16")
+    p.add_argument("--workspace-gib", type=float, default=8.0)
+    p.set_defaults(func=cmd_build_engine)
+
+    p = sub.add_parser("bench", help="latency of backends x modes, interleaved in one process")
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--backends", default="torch,onnxruntime")
+    p.add_argument("--modes", default="efficient,standard")
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--json", help="write the report here")
+    p.add_argument(
+        "--engine", help="engine directory (default engines/<preset>, exported if absent)"
+    )
+    p.add_argument("--layout", choices=["fused", "split"], default="fused")
+    p.add_argument("--embodiment", default="piper")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    p.add_argument("--device", default="cpu", help="torch backend device")
+    p.add_argument("--dtype", default="float32", help="torch backend dtype")
+    p.add_argument("--no-world-model", action="store_true", help="skip the world-model row")
+    p.add_argument(
+        "--spin",
+        action="store_true",
+        help="let onnxruntime threads busy-wait between runs (faster alone, but "
+        "steals the cores from anything else; the runtime keeps it off)",
+    )
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="run the main job on the embedded default")
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--robot", default="piper")
+    p.add_argument("--mode", default="efficient")
+    p.add_argument("--chunks", type=int, default=20)
+    p.add_argument("--engine")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # OpenMP workers (torch's CPU kernels) otherwise spin after each op and starve whatever runs
+    # next on a 2-core machine: the control loop, or another backend in the benchmark. Must be
+    # set before torch is imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

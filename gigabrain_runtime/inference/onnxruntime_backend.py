@@ -1,0 +1,135 @@
+"""onnxruntime backend: CPU everywhere; CUDA / TensorRT execution providers when the installed
+onnxruntime has them (onnxruntime-gpu). Runs the graphs ``export`` wrote, in either layout."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gigabrain_runtime.inference.manifest import EngineManifest, sha256_file
+from gigabrain_runtime.inference.preprocessing import (
+    FLOW_STEP_GRAPH,
+    POLICY_GRAPH,
+    PREFIX_GRAPH,
+    WORLD_MODEL_GRAPH,
+    Feeds,
+    Preprocessor,
+)
+from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
+
+_PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        providers: list[str] | None = None,
+        threads: int | None = None,
+        seed: int = 0,
+        verify: bool = True,
+        spin: bool = False,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.directory = Path(directory)
+        self.manifest = EngineManifest.read(self.directory)
+        self._pre = Preprocessor(self.manifest)
+        self._rng = np.random.default_rng(seed)
+        available = ort.get_available_providers()
+        if providers is None:
+            providers = [p for p in _PREFERRED if p in available]
+        unknown = [p for p in providers if p not in available]
+        if unknown:
+            raise ValueError(f"providers: {unknown} not available (have: {', '.join(available)})")
+        self.providers = providers
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        # onnxruntime's worker threads busy-wait after each run by default. Next to a control
+        # loop (or another backend) that steals the cores for milliseconds; off unless asked.
+        spin_flag = "1" if spin else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin_flag)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spin_flag)
+        self._sessions: dict[str, Any] = {}
+        for name, spec in self.manifest.graphs.items():
+            path = self.directory / spec.file
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"engine: graph file {path} listed in the manifest is missing"
+                )
+            if verify and sha256_file(path) != spec.sha256:
+                raise ValueError(
+                    f"engine: {path.name} does not match the manifest's sha256; re-run export"
+                )
+            self._sessions[name] = ort.InferenceSession(str(path), options, providers=providers)
+        self._steps = self.manifest.config.action_expert.num_flow_steps
+
+    @staticmethod
+    def _run(session: Any, feeds: Feeds) -> list[np.ndarray]:
+        wanted = {i.name for i in session.get_inputs()}
+        return session.run(None, {k: v for k, v in feeds.items() if k in wanted})
+
+    def _policy(self, mode: Mode, feeds: Feeds) -> tuple[np.ndarray, np.ndarray]:
+        if self.manifest.layout == "fused":
+            actions, trajectory = self._run(self._sessions[POLICY_GRAPH[mode]], feeds)
+            return actions, trajectory
+        trajectory, valid, num_valid, *kv = self._run(self._sessions[PREFIX_GRAPH[mode]], feeds)
+        step = self._sessions[f"{FLOW_STEP_GRAPH}_{mode.value}"]
+        kv_feeds = {
+            spec.name: t
+            for spec, t in zip(
+                self.manifest.graphs[PREFIX_GRAPH[mode]].outputs[3:], kv, strict=True
+            )
+        }
+        x = feeds["noise"]
+        dt = -1.0 / self._steps
+        for i in range(self._steps):
+            x = step.run(
+                None,
+                {
+                    "x": x,
+                    "time": np.array([1.0 + i * dt], dtype=np.float32),
+                    "prefix_valid": valid,
+                    "num_valid": num_valid,
+                    "embodiment_id": feeds["embodiment_id"],
+                    **kv_feeds,
+                },
+            )[0]
+        return x, trajectory
+
+    def infer(
+        self,
+        observation: Observation,
+        *,
+        mode: Mode | str = Mode.EFFICIENT,
+        noise: np.ndarray | None = None,
+    ) -> ActionChunk:
+        mode = Mode.parse(mode)
+        feeds, entry = self._pre.policy_feeds(observation, mode, self._rng, noise)
+        start = time.perf_counter()
+        actions, trajectory = self._policy(mode, feeds)
+        ms = (time.perf_counter() - start) * 1e3
+        value = float(feeds["value"][0]) if mode is Mode.STANDARD else None
+        return self._pre.chunk(actions, trajectory, entry, mode, value, ms)
+
+    def predict_world(
+        self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None
+    ) -> WorldPrediction:
+        feeds, entry = self._pre.world_feeds(observation, actions, self._rng, noise)
+        start = time.perf_counter()
+        z, value, proprio = self._run(self._sessions[WORLD_MODEL_GRAPH], feeds)
+        ms = (time.perf_counter() - start) * 1e3
+        return self._pre.world(z, value, proprio, entry, ms)
+
+    def close(self) -> None:
+        self._sessions.clear()

@@ -1,0 +1,115 @@
+"""PyTorch backend: eager on any device; torch.compile with CUDA graphs where CUDA exists."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gigabrain_runtime.inference.manifest import EngineManifest
+from gigabrain_runtime.inference.preprocessing import Preprocessor
+from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(
+        self,
+        manifest: EngineManifest,
+        *,
+        weights: str | Path | None = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        compile: bool | None = None,
+        seed: int = 0,
+    ) -> None:
+        import torch
+
+        from gigabrain_runtime.model.build import build_models
+
+        self.manifest = manifest
+        self._torch = torch
+        self._pre = Preprocessor(manifest)
+        self._rng = np.random.default_rng(seed)
+        self.device = torch.device(device)
+        self.dtype = getattr(torch, dtype)
+        model_seed = int(manifest.extra.get("seed", 0))
+        self.policy, self.world_model = build_models(
+            manifest.config, weights=weights, seed=model_seed, device=self.device, dtype=self.dtype
+        )
+        self._sample = self.policy.sample_actions
+        self._predict = self.world_model.predict
+        use_compile = compile if compile is not None else self.device.type == "cuda"
+        if use_compile:
+            # CUDA graphs capture the whole static-shape call: prefix + every flow step.
+            mode = "reduce-overhead" if self.device.type == "cuda" else "default"
+            self._sample = torch.compile(self.policy.sample_actions, mode=mode)
+            self._predict = torch.compile(self.world_model.predict, mode=mode)
+
+    @classmethod
+    def from_engine(cls, directory: str | Path, **kwargs: object) -> TorchBackend:
+        directory = Path(directory)
+        manifest = EngineManifest.read(directory)
+        return cls(manifest, weights=directory / "weights.safetensors", **kwargs)  # type: ignore[arg-type]
+
+    def _tensors(self, feeds: dict[str, np.ndarray]) -> dict[str, object]:
+        t = self._torch
+        out = {}
+        for k, v in feeds.items():
+            tensor = t.from_numpy(np.ascontiguousarray(v)).to(self.device)
+            if tensor.is_floating_point():
+                tensor = tensor.to(self.dtype)
+            out[k] = tensor
+        return out
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            self._torch.cuda.synchronize()
+
+    def infer(
+        self,
+        observation: Observation,
+        *,
+        mode: Mode | str = Mode.EFFICIENT,
+        noise: np.ndarray | None = None,
+    ) -> ActionChunk:
+        mode = Mode.parse(mode)
+        feeds, entry = self._pre.policy_feeds(observation, mode, self._rng, noise)
+        start = time.perf_counter()
+        x = self._tensors(feeds)
+        with self._torch.inference_mode():
+            actions, trajectory = self._sample(
+                x["images"],
+                x["image_mask"],
+                x["tokens"],
+                x["token_mask"],
+                x["state"],
+                x["embodiment_id"],
+                x["noise"],
+                x.get("wm_tokens"),
+                x.get("value"),
+            )
+            actions = actions.float().cpu().numpy()
+            trajectory = trajectory.float().cpu().numpy()
+        ms = (time.perf_counter() - start) * 1e3
+        value = float(feeds["value"][0]) if mode is Mode.STANDARD else None
+        return self._pre.chunk(actions, trajectory, entry, mode, value, ms)
+
+    def predict_world(
+        self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None
+    ) -> WorldPrediction:
+        feeds, entry = self._pre.world_feeds(observation, actions, self._rng, noise)
+        start = time.perf_counter()
+        x = self._tensors(feeds)
+        with self._torch.inference_mode():
+            z, value, proprio = self._predict(
+                x["images"], x["image_mask"], x["state"], x["actions"], x["noise"]
+            )
+            z, value, proprio = (t.float().cpu().numpy() for t in (z, value, proprio))
+        ms = (time.perf_counter() - start) * 1e3
+        return self._pre.world(z, value, proprio, entry, ms)
+
+    def close(self) -> None:
+        self._sync()

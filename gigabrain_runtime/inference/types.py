@@ -1,0 +1,62 @@
+"""What goes into a backend and what comes out (NumPy only)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+
+class Mode(str, Enum):
+    """Efficient: world model bypassed. Standard: conditioned on the world model's prediction."""
+
+    EFFICIENT = "efficient"
+    STANDARD = "standard"
+
+    @classmethod
+    def parse(cls, value: str | Mode) -> Mode:
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"mode: unknown mode {value!r} (known: efficient, standard)") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorldPrediction:
+    """The world model's predicted future: visual tokens z, value v, proprioception p."""
+
+    z_tokens: np.ndarray  # float32 [N_z, D_z]
+    value: float
+    proprio: np.ndarray  # float64 [dof], embodiment units
+    inference_ms: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Observation:
+    """One synchronised observation.
+
+    images: camera name -> uint8 [S, S, 3] RGB at the engine's image size (the ROS node resizes);
+    state: joint positions [dof] in the embodiment's joint order and units; world: required in
+    standard mode.
+    """
+
+    images: Mapping[str, np.ndarray]
+    state: np.ndarray
+    instruction: str
+    embodiment: str
+    world: WorldPrediction | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionChunk:
+    """H future joint targets in embodiment units, one row per control step."""
+
+    actions: np.ndarray  # float64 [H, dof]
+    joint_names: tuple[str, ...]
+    trajectory: np.ndarray  # float32 [points, 2], image-plane points in [0, 1]
+    mode: Mode
+    value: float | None = None
+    inference_ms: float = 0.0
+    extras: dict[str, float] = field(default_factory=dict)

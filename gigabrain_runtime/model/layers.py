@@ -1,0 +1,180 @@
+"""Building blocks shared by the policy and the world model (torch).
+
+Written to export cleanly to ONNX (static shapes, no data-dependent control flow, masks applied
+with ``where`` rather than boolean indexing) and to run in bf16 on a GPU: norms, soft-capping
+and softmax are computed in float32 and cast back.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# A large negative logit instead of -inf: a fully masked row then softmaxes to a uniform
+# distribution over garbage rather than NaN, and the row's output is discarded by the caller.
+MASK_VALUE = -2.3819763e38
+
+
+class RMSNorm(nn.Module):
+    """Gemma-style RMSNorm: ``x / rms(x) * (1 + weight)``, computed in float32."""
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (xf * (1.0 + self.weight.float())).to(x.dtype)
+
+
+class AdaRMSNorm(nn.Module):
+    """Adaptive RMSNorm (pi0.5 / GigaBrain-0 action expert).
+
+    ``dense(cond)`` gives (scale, shift, gate); returns ``rms(x) * (1 + scale) + shift`` and the
+    gate that scales the residual branch. cond: [B, cond_dim]; x: [B, L, dim].
+    """
+
+    def __init__(self, dim: int, cond_dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.dense = nn.Linear(cond_dim, 3 * dim)
+        # Identity modulation with an open gate at initialisation, so that an untrained
+        # (random-weight) model still routes information through every block.
+        nn.init.normal_(self.dense.weight, std=0.02 * cond_dim**-0.5)
+        with torch.no_grad():
+            self.dense.bias.zero_()
+            self.dense.bias[2 * dim :] = 1.0
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scale, shift, gate = self.dense(cond).to(torch.float32)[:, None].chunk(3, dim=-1)
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (xf * (1.0 + scale) + shift).to(x.dtype), gate.to(x.dtype)
+
+
+def rope_cos_sin(
+    positions: torch.Tensor, head_dim: int, theta: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary tables for integer ``positions`` [B, L] -> cos, sin [B, 1, L, head_dim]."""
+    half = head_dim // 2
+    inv_freq = 1.0 / (
+        theta ** (torch.arange(half, device=positions.device, dtype=torch.float32) / half)
+    )
+    angles = positions.float()[..., None] * inv_freq  # [B, L, half]
+    angles = torch.cat([angles, angles], dim=-1)[:, None]  # [B, 1, L, D]
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate-half RoPE on [B, H, L, D]."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    rotated = torch.cat([-x2, x1], dim=-1)
+    return (x.float() * cos + rotated.float() * sin).to(x.dtype)
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    allowed: torch.Tensor | None,
+    *,
+    softcap: float | None = None,
+) -> torch.Tensor:
+    """Grouped-query attention.
+
+    q: [B, Hq, Lq, D]; k, v: [B, Hkv, Lk, D] with Hq a multiple of Hkv; ``allowed`` is a boolean
+    mask broadcastable to [B, 1, Lq, Lk] (True = may attend). Soft-capping (Gemma-2) bounds the
+    logits with ``softcap * tanh(logits / softcap)``. Returns [B, Hq, Lq, D].
+    """
+    groups = q.shape[1] // k.shape[1]
+    if groups > 1:
+        k = k.repeat_interleave(groups, dim=1)
+        v = v.repeat_interleave(groups, dim=1)
+    if softcap is None:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    logits = torch.matmul(q.float(), k.float().transpose(-1, -2)) * scale
+    logits = softcap * torch.tanh(logits / softcap)
+    if allowed is not None:
+        logits = torch.where(allowed, logits, torch.full_like(logits, MASK_VALUE))
+    probs = torch.softmax(logits, dim=-1).to(v.dtype)
+    return torch.matmul(probs, v)
+
+
+class GeGLU(nn.Module):
+    """Gemma MLP: ``down(gelu_tanh(gate(x)) * up(x))``."""
+
+    def __init__(self, width: int, hidden: int) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(width, hidden, bias=False)
+        self.up_proj = nn.Linear(width, hidden, bias=False)
+        self.down_proj = nn.Linear(hidden, width, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.gelu(self.gate_proj(x), approximate="tanh") * self.up_proj(x))
+
+
+class GQAProjection(nn.Module):
+    """Bias-free q/k/v/o projections with Gemma's grouped-query head layout."""
+
+    def __init__(self, width: int, num_heads: int, num_kv_heads: int, head_dim: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads
+        self.head_dim = head_dim
+        self.q_proj = nn.Linear(width, num_heads * head_dim, bias=False)
+        self.k_proj = nn.Linear(width, num_kv_heads * head_dim, bias=False)
+        self.v_proj = nn.Linear(width, num_kv_heads * head_dim, bias=False)
+        self.o_proj = nn.Linear(num_heads * head_dim, width, bias=False)
+
+    def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, n, _ = x.shape
+        q = self.q_proj(x).view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(b, n, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(b, n, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        return q, k, v
+
+    def out(self, heads: torch.Tensor) -> torch.Tensor:
+        b, _, n, _ = heads.shape
+        return self.o_proj(heads.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dim))
+
+
+class EmbodimentSpecificLinear(nn.Module):
+    """A linear layer with one weight set per embodiment id (as GigaBrain-0 does).
+
+    ``x``: [B, ..., in_dim], ``embodiment_id``: int64 [B] -> [B, ..., out_dim].
+    """
+
+    def __init__(self, num_embodiments: int, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_embodiments, in_dim, out_dim))
+        self.bias = nn.Parameter(torch.zeros(num_embodiments, out_dim))
+        nn.init.normal_(self.weight, std=in_dim**-0.5)
+
+    def forward(self, x: torch.Tensor, embodiment_id: torch.Tensor) -> torch.Tensor:
+        w = self.weight[embodiment_id]  # [B, in, out]
+        b = self.bias[embodiment_id]  # [B, out]
+        flat = x.reshape(x.shape[0], -1, x.shape[-1])
+        y = torch.bmm(flat, w.to(x.dtype)) + b.to(x.dtype)[:, None]
+        return y.reshape(*x.shape[:-1], w.shape[-1])
+
+
+def sinusoidal_embedding(
+    t: torch.Tensor, dim: int, min_period: float, max_period: float
+) -> torch.Tensor:
+    """Sine-cosine embedding of scalar times ``t`` [B] over log-spaced periods -> [B, dim]."""
+    fraction = torch.linspace(0.0, 1.0, dim // 2, device=t.device, dtype=torch.float32)
+    period = min_period * (max_period / min_period) ** fraction
+    angle = t.float()[:, None] * (2.0 * math.pi / period)[None]
+    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1)
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """DiT adaptive-norm modulation; shift/scale are [B, width], x is [B, L, width]."""
+    return x * (1.0 + scale[:, None]) + shift[:, None]

@@ -1,0 +1,54 @@
+"""Shared fixtures. DDS is isolated per test run: its own ROS_DOMAIN_ID, localhost only."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from tests.helpers import make_observation
+
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random().randint(1, 100)))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg():
+    from gigabrain_runtime.model.presets import get_preset
+
+    return get_preset("tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tmp_path_factory, tiny_cfg):
+    """The tiny preset exported once per session (fused layout, the default)."""
+    from gigabrain_runtime.inference.export import export_engine
+
+    out = tmp_path_factory.mktemp("engine_tiny")
+    export_engine(tiny_cfg, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ort_backend(tiny_engine):
+    from gigabrain_runtime.inference.onnxruntime_backend import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend(tiny_engine)
+
+
+@pytest.fixture(scope="session")
+def torch_backend(tiny_engine):
+    from gigabrain_runtime.inference.torch_backend import TorchBackend
+
+    return TorchBackend.from_engine(tiny_engine)
+
+
+@pytest.fixture(params=["torch", "onnxruntime"])
+def backend(request, ort_backend, torch_backend):
+    return {"torch": torch_backend, "onnxruntime": ort_backend}[request.param]
+
+
+@pytest.fixture
+def observation():
+    return make_observation()

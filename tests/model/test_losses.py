@@ -1,0 +1,149 @@
+"""The training objectives a RAMP fine-tuning loop calls."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gigabrain_runtime.inference.export import example_inputs
+from gigabrain_runtime.model.losses import (
+    PolicyBatch,
+    flow_matching_mse,
+    policy_loss,
+    ramp_loss,
+    world_model_loss,
+)
+from gigabrain_runtime.model.policy import GigaBrainPolicy
+from gigabrain_runtime.model.world_model import LatentWorldModel
+
+
+def _batch(cfg, b=2, seed=0, **over):
+    g = torch.Generator().manual_seed(seed)
+    x = example_inputs(cfg, seed=seed)
+    a = cfg.action_expert
+    lc = 6
+    fields = dict(
+        images=x["images"].expand(b, -1, -1, -1, -1).clone(),
+        image_mask=x["image_mask"].expand(b, -1).clone(),
+        tokens=x["tokens"].expand(b, -1).clone(),
+        token_mask=x["token_mask"].expand(b, -1).clone(),
+        state=torch.randn(b, cfg.state_dim, generator=g),
+        embodiment_id=torch.zeros(b, dtype=torch.long),
+        actions=torch.randn(b, a.horizon, a.action_dim, generator=g),
+        action_mask=torch.arange(a.action_dim)[None].expand(b, -1) < 7,
+        cot_tokens=torch.randint(3, 200, (b, lc), generator=g),
+        cot_targets=torch.randint(3, 60, (b, lc), generator=g),
+        cot_mask=torch.ones(b, lc, dtype=torch.bool),
+        cot_is_action=torch.arange(lc)[None].expand(b, -1) >= 3,
+        trajectory=torch.rand(b, a.trajectory_points, 2, generator=g),
+        wm_tokens=torch.randn(b, cfg.num_wm_tokens, cfg.world_model.z_token_dim, generator=g),
+        value=torch.rand(b, generator=g),
+    )
+    fields.update(over)
+    return PolicyBatch(**fields)
+
+
+def test_flow_matching_target_is_noise_minus_actions():
+    noise, actions = torch.randn(1, 4, 3), torch.randn(1, 4, 3)
+    assert flow_matching_mse(noise - actions, noise, actions) == 0
+    assert flow_matching_mse(torch.zeros(1, 4, 3), noise, actions) > 0
+
+
+def test_padded_action_dimensions_do_not_count():
+    noise, actions = torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)
+    velocity = torch.zeros(1, 2, 3)
+    velocity[..., 2] = 100.0  # error only in a padded dimension
+    mask = torch.tensor([[True, True, False]])
+    assert flow_matching_mse(velocity, noise, actions, mask) == 0
+
+
+def test_policy_loss_has_every_term_and_trains(tiny_cfg):
+    torch.manual_seed(0)
+    policy = GigaBrainPolicy(tiny_cfg)
+    batch = _batch(tiny_cfg)
+    opt = torch.optim.Adam(policy.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    first = None
+    for _ in range(25):
+        total, parts = policy_loss(policy, batch, generator=g)
+        assert set(parts) == {"flow", "cot", "trajectory"}
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        first = first if first is not None else total.item()
+    g = torch.Generator().manual_seed(0)
+    final, _ = policy_loss(policy, batch, generator=g)
+    assert final.item() < 0.7 * first
+
+
+def test_knowledge_insulation_keeps_action_gradients_out_of_the_decoder(tiny_cfg):
+    torch.manual_seed(0)
+    policy = GigaBrainPolicy(tiny_cfg)
+    batch = _batch(tiny_cfg, cot_tokens=None, trajectory=None)
+    _, parts = policy_loss(policy, batch)
+    parts["flow"].backward()
+    decoder_grads = [p.grad for p in policy.decoder.layers.parameters() if p.grad is not None]
+    assert all(float(g.abs().max()) == 0.0 for g in decoder_grads)
+    assert any(
+        p.grad is not None and float(p.grad.abs().max()) > 0 for p in policy.expert.parameters()
+    )
+
+
+def test_world_model_tokens_are_dropped_at_the_configured_rate(tiny_cfg):
+    from gigabrain_runtime.model.losses import _stochastic_wm_mask
+
+    policy = GigaBrainPolicy(tiny_cfg)
+    batch = _batch(tiny_cfg, b=4000)
+    keep = _stochastic_wm_mask(policy, batch, torch.Generator().manual_seed(0))
+    drop_rate = 1.0 - keep.float().mean().item()
+    assert abs(drop_rate - tiny_cfg.ramp.world_model_drop_prob) < 0.03
+
+
+def test_ramp_loss_needs_a_binary_indicator(tiny_cfg):
+    policy = GigaBrainPolicy(tiny_cfg)
+    with pytest.raises(ValueError, match="indicator"):
+        ramp_loss(policy, _batch(tiny_cfg))
+    with pytest.raises(ValueError, match="indicator"):
+        ramp_loss(policy, _batch(tiny_cfg, indicator=torch.tensor([0, 2])))
+
+
+def test_ramp_loss_adds_the_indicator_conditioned_term_weighted_by_alpha(tiny_cfg):
+    torch.manual_seed(0)
+    policy = GigaBrainPolicy(tiny_cfg)
+    batch = _batch(tiny_cfg, indicator=torch.tensor([1, 0]))
+    total, parts = ramp_loss(policy, batch, generator=torch.Generator().manual_seed(0))
+    uncond = (
+        parts["flow"] + parts["cot"] + tiny_cfg.ramp.trajectory_loss_weight * parts["trajectory"]
+    )
+    expected = uncond + tiny_cfg.ramp.alpha * parts["flow_conditioned"]
+    torch.testing.assert_close(total, expected)
+
+
+def test_world_model_loss_trains(tiny_cfg):
+    torch.manual_seed(0)
+    wm = LatentWorldModel(tiny_cfg)
+    x = example_inputs(tiny_cfg)
+    cams = tiny_cfg.vision.max_cameras
+    future = (
+        x["images"][:, :, None]
+        .expand(1, cams, tiny_cfg.world_model.future_frames, *x["images"].shape[2:])
+        .clone()
+    )
+    args = (
+        x["images"],
+        x["image_mask"],
+        x["state"],
+        x["actions"],
+        future,
+        torch.tensor([0.5]),
+        torch.randn(1, tiny_cfg.world_model.proprio_dim),
+    )
+    opt = torch.optim.Adam(wm.parameters(), lr=3e-3)
+    first = world_model_loss(wm, *args, generator=torch.Generator().manual_seed(0)).item()
+    for i in range(25):
+        loss = world_model_loss(wm, *args, generator=torch.Generator().manual_seed(i))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    final = world_model_loss(wm, *args, generator=torch.Generator().manual_seed(0)).item()
+    assert final < 0.7 * first
