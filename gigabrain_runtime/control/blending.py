@@ -1,0 +1,50 @@
+"""Blending the overlap between the running chunk and the next one.
+
+Two strategies (``blend_mode`` parameter):
+
+* ``crossfade``: when a new chunk arrives at time t_a, the command moves from the old chunk's
+  plan to the new chunk's plan with a smoothstep weight over ``blend_s`` seconds. Continuous in
+  position and velocity at both ends of the window.
+* ``temporal_ensemble``: every chunk that still covers time t votes, weighted by
+  exp(-k * age_rank) with the newest chunk at rank 0 (ACT's scheme; larger k trusts the newest
+  chunk more). Known to oscillate with long delays (arXiv 2506.07339); crossfade is the default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from gigabrain_runtime.control.chunk import TimedChunk
+
+BLEND_MODES = ("crossfade", "temporal_ensemble")
+
+
+def smoothstep(x: float) -> float:
+    """3x^2 - 2x^3 on [0, 1]: zero slope at both ends."""
+    x = min(max(x, 0.0), 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def crossfade(
+    old: TimedChunk | None, new: TimedChunk, t: float, blend_start_s: float, blend_s: float
+) -> np.ndarray:
+    """Target at ``t`` while fading from ``old`` to ``new`` over [blend_start_s, +blend_s]."""
+    target_new = new.sample(t)
+    if old is None or blend_s <= 0.0:
+        return target_new
+    w = smoothstep((t - blend_start_s) / blend_s)
+    if w >= 1.0:
+        return target_new
+    return (1.0 - w) * old.sample(t) + w * target_new
+
+
+def temporal_ensemble(chunks: Sequence[TimedChunk], t: float, k: float) -> np.ndarray:
+    """Weighted mean over chunks (newest last in ``chunks``) that have not run out at ``t``."""
+    if not chunks:
+        raise ValueError("chunks: temporal_ensemble needs at least one chunk")
+    live = [c for c in chunks if not c.exhausted(t)] or [chunks[-1]]
+    weights = np.exp(-k * np.arange(len(live))[::-1].astype(np.float64))  # newest: rank 0
+    samples = np.stack([c.sample(t) for c in live])
+    return (weights[:, None] * samples).sum(axis=0) / weights.sum()

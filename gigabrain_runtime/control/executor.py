@@ -1,0 +1,193 @@
+"""The action executor's core: from chunks, joint states and e-stop to one safe command per period.
+
+Per control step, in priority order:
+
+1. no joint state yet -> nothing is commanded (the robot keeps its own hold);
+2. e-stop latched -> the command freezes this period and stays until the e-stop is released;
+3. watchdog (the joint state is older than ``state_timeout_s``, or no chunk has arrived for
+   ``chunk_timeout_s``, or the running chunk has run out) -> decelerate at the joint limits and
+   hold, never jump;
+4. otherwise the blended plan at time t (latency compensation: points whose time has passed are
+   skipped, because the plan is sampled at the current time), through the motion limiter.
+
+Time is the ROS clock in seconds, passed in by the caller, so the whole state machine is testable
+without a clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from gigabrain_runtime.control.blending import BLEND_MODES, crossfade, temporal_ensemble
+from gigabrain_runtime.control.chunk import TimedChunk
+from gigabrain_runtime.control.safety import MotionLimiter, SafetyLimits
+from gigabrain_runtime.robots.embodiment import Embodiment
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutorConfig:
+    control_hz: float = 50.0
+    blend_mode: str = "crossfade"
+    blend_s: float = 0.2
+    ensemble_k: float = 0.5
+    chunk_timeout_s: float = 0.5
+    state_timeout_s: float = 0.1
+    velocity_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.control_hz <= 500.0:
+            raise ValueError(f"control_hz: must be in [1, 500], got {self.control_hz}")
+        if self.blend_mode not in BLEND_MODES:
+            raise ValueError(
+                f"blend_mode: unknown {self.blend_mode!r} (known: {', '.join(BLEND_MODES)})"
+            )
+        for name in ("blend_s", "ensemble_k"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        for name in ("chunk_timeout_s", "state_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        if not 0.0 < self.velocity_scale <= 1.0:
+            raise ValueError(f"velocity_scale: must be in (0, 1], got {self.velocity_scale}")
+
+    @property
+    def period_s(self) -> float:
+        return 1.0 / self.control_hz
+
+
+class ExecState(str, Enum):
+    WAITING = "waiting_for_joint_state"
+    HOLD = "holding_no_chunk"
+    RUNNING = "running"
+    WATCHDOG = "watchdog_hold"
+    ESTOP = "estop"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    command: np.ndarray | None
+    state: ExecState
+    reason: str = ""
+
+
+class ChunkExecutor:
+    _MAX_ENSEMBLE = 8
+
+    def __init__(self, embodiment: Embodiment, config: ExecutorConfig) -> None:
+        self.embodiment = embodiment
+        self.config = config
+        self.limiter = MotionLimiter(
+            SafetyLimits.from_embodiment(embodiment, velocity_scale=config.velocity_scale),
+            config.period_s,
+        )
+        self._measured: np.ndarray | None = None
+        self._measured_t = -np.inf
+        self._chunks: list[TimedChunk] = []
+        self._old: TimedChunk | None = None
+        self._blend_start = -np.inf
+        self._last_chunk_t = -np.inf
+        self._estop = False
+        self.state = ExecState.WAITING
+        self.watchdog_events = 0
+        self.rejected: Counter[str] = Counter()
+        self.accepted_chunks = 0
+
+    # ---- inputs ------------------------------------------------------------------------------
+    def on_joint_state(self, positions: np.ndarray, t: float) -> None:
+        """Measured joint positions (embodiment order) at time ``t``. NaN values are refused."""
+        p = np.asarray(positions, dtype=np.float64)
+        if p.shape != (self.embodiment.dof,):
+            raise ValueError(
+                f"joint_state: expected {self.embodiment.dof} positions, got {p.shape}"
+            )
+        if not np.all(np.isfinite(p)):
+            i = int(np.flatnonzero(~np.isfinite(p))[0])
+            raise ValueError(
+                f"joint_state: {p[i]} at joint {self.embodiment.joint_names[i]!r} is not finite"
+            )
+        self._measured, self._measured_t = p, t
+        if self.limiter.position is None:
+            self.limiter.reset(p)
+
+    def on_chunk(self, chunk: TimedChunk, t: float) -> tuple[bool, str]:
+        """Offer a chunk at time ``t``; returns (accepted, reason if not)."""
+        if chunk.positions.shape[1] != self.embodiment.dof:
+            return self._reject(
+                "joint_count",
+                f"chunk has {chunk.positions.shape[1]} joints, expected {self.embodiment.dof}",
+            )
+        if chunk.exhausted(t):
+            return self._reject("stale", f"chunk ended {t - chunk.end_s:.3f} s ago")
+        if self.config.blend_mode == "crossfade":
+            self._old = self._snapshot_plan(t) if self._chunks else None
+            self._chunks = [chunk]
+            self._blend_start = t
+        else:
+            self._chunks = [*self._chunks, chunk][-self._MAX_ENSEMBLE :]
+        self._last_chunk_t = t
+        self.accepted_chunks += 1
+        return True, ""
+
+    def _reject(self, kind: str, reason: str) -> tuple[bool, str]:
+        self.rejected[kind] += 1
+        return False, reason
+
+    def set_estop(self, engaged: bool) -> None:
+        self._estop = bool(engaged)
+
+    @property
+    def estop(self) -> bool:
+        return self._estop
+
+    # ---- plan --------------------------------------------------------------------------------
+    def _plan(self, t: float) -> np.ndarray:
+        if self.config.blend_mode == "crossfade":
+            return crossfade(self._old, self._chunks[-1], t, self._blend_start, self.config.blend_s)
+        return temporal_ensemble(self._chunks, t, self.config.ensemble_k)
+
+    def _snapshot_plan(self, t: float) -> TimedChunk:
+        """The current (possibly mid-blend) plan over the next blend window, frozen as a chunk,
+        so a chunk arriving during a blend fades from what was actually being followed."""
+        dt = self.config.period_s
+        n = max(2, int(np.ceil(self.config.blend_s / dt)) + 2)
+        points = np.stack([self._plan(t + i * dt) for i in range(n)])
+        return TimedChunk(positions=points, t0_s=t - dt, dt_s=dt)  # point 0 is due at t
+
+    # ---- one control period ------------------------------------------------------------------
+    def step(self, t: float) -> StepResult:
+        if self.limiter.position is None:
+            self.state = ExecState.WAITING
+            return StepResult(None, self.state, "no joint state received yet")
+        if self._estop:
+            self.state = ExecState.ESTOP
+            return StepResult(self.limiter.freeze(), self.state, "e-stop engaged")
+        reason = self._watchdog_reason(t)
+        if reason:
+            if not self._chunks and self.state in (ExecState.WAITING, ExecState.HOLD):
+                self.state = ExecState.HOLD
+            elif self.state is not ExecState.WATCHDOG:
+                self.state = ExecState.WATCHDOG
+                self.watchdog_events += 1
+            return StepResult(self.limiter.decelerate(), self.state, reason)
+        self.state = ExecState.RUNNING
+        return StepResult(self.limiter.step(self._plan(t)), self.state, "")
+
+    def _watchdog_reason(self, t: float) -> str:
+        cfg = self.config
+        if t - self._measured_t > cfg.state_timeout_s:
+            return f"joint state is {t - self._measured_t:.3f} s old"
+        if not self._chunks:
+            return "no chunk received yet"
+        if t - self._last_chunk_t > cfg.chunk_timeout_s:
+            return f"no fresh chunk for {t - self._last_chunk_t:.3f} s"
+        if self._chunks[-1].exhausted(t):
+            return "running chunk has run out"
+        return ""
+
+    @property
+    def measured(self) -> np.ndarray | None:
+        return None if self._measured is None else self._measured.copy()

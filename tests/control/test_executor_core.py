@@ -1,0 +1,243 @@
+"""Blending, latency compensation, the safety filter and the executor state machine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gigabrain_runtime.control.blending import crossfade, smoothstep, temporal_ensemble
+from gigabrain_runtime.control.chunk import TimedChunk
+from gigabrain_runtime.control.executor import ChunkExecutor, ExecState, ExecutorConfig
+from gigabrain_runtime.control.safety import MotionLimiter, SafetyLimits
+from gigabrain_runtime.robots.embodiment import EMBODIMENTS, get_embodiment
+
+PIPER = get_embodiment("piper")
+HZ = 50.0
+DT = 1.0 / HZ
+
+
+def ramp_chunk(start, step, t0, h=50, dof=7):
+    pos = np.asarray(start, dtype=float)[None] + step * np.arange(1, h + 1)[:, None] * np.ones(dof)
+    return TimedChunk(positions=pos, t0_s=t0, dt_s=DT)
+
+
+def mid():
+    return (PIPER.lower + PIPER.upper) / 2
+
+
+# ---- chunk timing / latency compensation ---------------------------------------------------------
+def test_point_i_is_due_at_t0_plus_i_plus_one_periods():
+    c = ramp_chunk(np.zeros(7), 0.01, t0=10.0)
+    np.testing.assert_allclose(c.sample(10.0 + DT), c.positions[0])
+    np.testing.assert_allclose(c.sample(10.0 + 5 * DT), c.positions[4])
+    np.testing.assert_allclose(c.sample(10.0 + 5.5 * DT), (c.positions[4] + c.positions[5]) / 2)
+
+
+def test_points_whose_time_has_passed_are_skipped():
+    """A chunk that arrives 120 ms late starts from the point due now, not from point 0."""
+    c = ramp_chunk(np.zeros(7), 0.01, t0=0.0)
+    late = 0.12
+    assert c.remaining(late) == 50 - 6
+    np.testing.assert_allclose(c.sample(late), c.positions[5])
+
+
+def test_nan_in_a_chunk_is_rejected_naming_point_and_joint():
+    pos = np.zeros((50, 7))
+    pos[3, 2] = np.nan
+    with pytest.raises(
+        ValueError, match=r"chunk.positions: non-finite value nan at point 3, joint index 2"
+    ):
+        TimedChunk(positions=pos, t0_s=0.0, dt_s=DT)
+
+
+# ---- blending ------------------------------------------------------------------------------------
+def test_crossfade_is_continuous_at_both_ends_of_the_window():
+    old = TimedChunk(positions=np.zeros((50, 7)), t0_s=0.0, dt_s=DT)
+    new = TimedChunk(positions=np.ones((50, 7)), t0_s=0.0, dt_s=DT)
+    start, window = 0.2, 0.2
+    np.testing.assert_allclose(crossfade(old, new, start, start, window), np.zeros(7))
+    np.testing.assert_allclose(crossfade(old, new, start + window, start, window), np.ones(7))
+    half = crossfade(old, new, start + window / 2, start, window)
+    np.testing.assert_allclose(half, 0.5 * np.ones(7))
+    # smoothstep has zero slope at the ends: tiny steps right after the window opens
+    eps = 1e-3
+    assert smoothstep(eps) < 1e-5
+
+
+def test_temporal_ensemble_weights_the_newest_chunk_by_k():
+    a = TimedChunk(positions=np.zeros((50, 1)), t0_s=0.0, dt_s=DT)
+    b = TimedChunk(positions=np.ones((50, 1)), t0_s=0.0, dt_s=DT)
+    w_new, w_old = 1.0, np.exp(-1.0)
+    np.testing.assert_allclose(temporal_ensemble([a, b], 0.1, k=1.0), [w_new / (w_new + w_old)])
+    np.testing.assert_allclose(temporal_ensemble([a, b], 0.1, k=0.0), [0.5])
+
+
+# ---- safety filter -------------------------------------------------------------------------------
+def limiter(dt=DT):
+    lim = MotionLimiter(SafetyLimits.from_embodiment(PIPER), dt)
+    lim.reset(mid())
+    return lim
+
+
+def test_a_far_target_is_approached_within_velocity_and_acceleration_limits():
+    lim = limiter()
+    target = PIPER.upper - 0.01
+    prev, prev_v = lim.position.copy(), np.zeros(7)
+    for _ in range(400):
+        cmd = lim.step(target)
+        v = (cmd - prev) / DT
+        assert np.all(np.abs(v) <= PIPER.max_velocity + 1e-9)
+        arriving = np.isclose(cmd, target, atol=1e-12) & ~np.isclose(prev, target, atol=1e-12)
+        bound = np.where(arriving, 2.0, 1.0) * PIPER.max_acceleration * DT + 1e-9
+        assert np.all(np.abs(v - prev_v) <= bound)
+        prev, prev_v = cmd, v
+    np.testing.assert_allclose(prev, target, atol=1e-6)  # arrives, no overshoot
+
+
+def test_targets_outside_the_position_limits_are_clamped():
+    lim = limiter()
+    for _ in range(1000):
+        cmd = lim.step(PIPER.upper + 5.0)
+    assert np.all(cmd <= PIPER.upper + 1e-12)
+
+
+def test_nan_target_holds_position():
+    lim = limiter()
+    before = lim.position.copy()
+    np.testing.assert_allclose(lim.step(np.full(7, np.nan)), before)
+
+
+def test_deceleration_stops_smoothly_and_holds():
+    lim = limiter()
+    for _ in range(60):
+        lim.step(PIPER.upper)
+    moving = np.abs(lim.velocity).max()
+    assert moving > 0.5
+    prev_v = lim.velocity.copy()
+    for _ in range(200):
+        lim.decelerate()
+        assert np.all(np.abs(lim.velocity - prev_v) <= PIPER.max_acceleration * DT + 1e-9)
+        prev_v = lim.velocity.copy()
+    assert np.abs(lim.velocity).max() == 0.0
+    held = lim.position.copy()
+    np.testing.assert_allclose(lim.decelerate(), held)
+
+
+# ---- executor state machine ----------------------------------------------------------------------
+def make_executor(**cfg):
+    ex = ChunkExecutor(PIPER, ExecutorConfig(control_hz=HZ, **cfg))
+    return ex
+
+
+def run(ex, t0, t1, state=None):
+    out = []
+    t = t0
+    while t < t1 - 1e-9:
+        ex.on_joint_state(state if state is not None else mid(), t)
+        out.append(ex.step(t))
+        t += DT
+    return out, t
+
+
+def test_no_command_before_the_first_joint_state_then_hold():
+    ex = make_executor()
+    assert ex.step(0.0).command is None and ex.step(0.0).state is ExecState.WAITING
+    ex.on_joint_state(mid(), 0.0)
+    r = ex.step(0.0)
+    assert r.state is ExecState.HOLD
+    np.testing.assert_allclose(r.command, mid())
+
+
+def test_follows_a_chunk_then_watchdog_holds_when_chunks_stop():
+    ex = make_executor(chunk_timeout_s=0.3)
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.001, t0=0.0), 0.0)
+    results, t = run(ex, 0.0, 0.2)
+    assert results[-1].state is ExecState.RUNNING
+    results, t = run(ex, t, 1.5)
+    assert results[-1].state is ExecState.WATCHDOG and ex.watchdog_events == 1
+    cmds = np.stack([r.command for r in results])
+    steps = np.abs(np.diff(cmds, axis=0))
+    assert np.all(steps <= PIPER.max_velocity * DT + 1e-9)  # never a jump
+    np.testing.assert_allclose(cmds[-1], cmds[-2])  # holding still at the end
+
+
+def test_stale_joint_state_triggers_the_watchdog():
+    ex = make_executor(state_timeout_s=0.1)
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.001, t0=0.0), 0.0)
+    assert ex.step(0.05).state is ExecState.RUNNING
+    r = ex.step(0.2)
+    assert r.state is ExecState.WATCHDOG and "joint state" in r.reason
+
+
+def test_estop_freezes_within_one_period_and_latches_until_released():
+    ex = make_executor()
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.002, t0=0.0), 0.0)
+    run(ex, 0.0, 0.3)
+    ex.set_estop(True)
+    frozen = ex.step(0.3).command
+    for k in range(1, 20):
+        ex.on_joint_state(mid(), 0.3 + k * DT)
+        ex.on_chunk(ramp_chunk(mid(), 0.002, t0=0.3 + k * DT), 0.3 + k * DT)
+        r = ex.step(0.3 + k * DT)
+        assert r.state is ExecState.ESTOP
+        np.testing.assert_allclose(r.command, frozen)
+    ex.set_estop(False)
+    ex.on_joint_state(mid(), 0.7)
+    ex.on_chunk(ramp_chunk(frozen, 0.002, t0=0.7), 0.7)
+    assert ex.step(0.72).state is ExecState.RUNNING
+
+
+def test_chunks_with_the_wrong_joint_count_or_already_over_are_rejected():
+    ex = make_executor()
+    ok, why = ex.on_chunk(TimedChunk(positions=np.zeros((50, 6)), t0_s=0.0, dt_s=DT), 0.0)
+    assert not ok and "6 joints, expected 7" in why
+    ok, why = ex.on_chunk(ramp_chunk(mid(), 0.0, t0=0.0), 5.0)
+    assert not ok and "ago" in why
+    assert dict(ex.rejected) == {"joint_count": 1, "stale": 1}
+
+
+@pytest.mark.parametrize("mode", ["crossfade", "temporal_ensemble"])
+def test_a_new_chunk_far_from_the_old_one_never_causes_a_step(mode):
+    ex = make_executor(blend_mode=mode, blend_s=0.2)
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.0, t0=0.0), 0.0)
+    run(ex, 0.0, 0.3)
+    ex.on_chunk(ramp_chunk(mid() + 0.4, 0.0, t0=0.3), 0.3)  # 0.4 rad away
+    results, _ = run(ex, 0.3, 1.0)
+    cmds = np.stack([r.command for r in results])
+    assert np.all(np.abs(np.diff(cmds, axis=0)) <= PIPER.max_velocity * DT + 1e-9)
+
+
+def test_crossfade_during_a_blend_starts_from_the_plan_being_followed():
+    ex = make_executor(blend_s=0.4)
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.0, t0=0.0), 0.0)
+    ex.on_chunk(ramp_chunk(mid() + 0.2, 0.0, t0=0.1), 0.1)
+    plan_before = ex._plan(0.2)
+    ex.on_chunk(ramp_chunk(mid() - 0.2, 0.0, t0=0.2), 0.2)
+    np.testing.assert_allclose(ex._plan(0.2), plan_before, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", list(EMBODIMENTS))
+def test_every_embodiment_holds_at_its_measured_position(name):
+    emb = EMBODIMENTS.get(name)
+    ex = ChunkExecutor(emb, ExecutorConfig())
+    p = (emb.lower + emb.upper) / 2
+    ex.on_joint_state(p, 0.0)
+    np.testing.assert_allclose(ex.step(0.0).command, p)
+
+
+def test_invalid_config_names_the_field():
+    with pytest.raises(ValueError, match="blend_mode"):
+        ExecutorConfig(blend_mode="average")
+    with pytest.raises(ValueError, match="control_hz"):
+        ExecutorConfig(control_hz=0.0)
+
+
+def test_nan_joint_state_is_refused_naming_the_joint():
+    ex = make_executor()
+    with pytest.raises(ValueError, match="joint 'joint2'"):
+        ex.on_joint_state(np.array([0, np.nan, 0, 0, 0, 0, 0.0]), 0.0)
