@@ -239,6 +239,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_ros_node(argv: list[str]) -> int:
+    """``gigabrain-runtime node NAME [--ros-args ...]``: one ROS 2 node in this process."""
+    import importlib
+
+    from gigabrain_runtime.launching.runner import NODES
+
+    if not argv or argv[0].startswith("-"):
+        print(
+            f"usage: gigabrain-runtime node {{{','.join(NODES.names())}}} [--ros-args ...]",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        module = importlib.import_module(NODES.get(argv[0], field="node"))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return int(module.main([f"gigabrain-runtime-{argv[0]}", *argv[1:]]))
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.launching.launch_file import load_launch
+    from gigabrain_runtime.launching.runner import run_launch
+
+    arguments = {}
+    for item in args.arguments:
+        if ":=" not in item:
+            raise ValueError(f"launch argument {item!r}: expected name:=value")
+        name, value = item.split(":=", 1)
+        arguments[name] = value
+    nodes = load_launch(args.file, arguments)
+    for n in nodes:
+        print(f"starting {n.fqn} ({' '.join(n.args)})")
+    return run_launch(nodes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gigabrain_runtime import __version__
 
@@ -293,6 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("launch", help="run a ROS 2 YAML launch file")
+    p.add_argument("file")
+    p.add_argument("arguments", nargs="*", help="name:=value launch arguments")
+    p.set_defaults(func=cmd_launch)
+
+    sub.add_parser("node", help="run one ROS 2 node: node {vla,executor,sim} [--ros-args ...]")
+
     p = sub.add_parser("demo", help="run the main job on the embedded default")
     p.add_argument("--preset", default="tiny")
     p.add_argument("--robot", default="piper")
@@ -308,6 +351,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # next on a 2-core machine: the control loop, or another backend in the benchmark. Must be
     # set before torch is imported.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["node"]:
+        return run_ros_node(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

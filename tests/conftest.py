@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,12 @@ from tests.helpers import make_observation
 
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random().randint(1, 100)))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault(
+    "FASTDDS_DEFAULT_PROFILES_FILE",
+    str(
+        Path(__file__).resolve().parents[1] / "gigabrain_runtime" / "ros" / "config" / "fastdds.xml"
+    ),
+)
 
 
 @pytest.fixture(scope="session")

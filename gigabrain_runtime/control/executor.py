@@ -4,9 +4,10 @@ Per control step, in priority order:
 
 1. no joint state yet -> nothing is commanded (the robot keeps its own hold);
 2. e-stop latched -> the command freezes this period and stays until the e-stop is released;
-3. watchdog (the joint state is older than ``state_timeout_s``, or no chunk has arrived for
-   ``chunk_timeout_s``, or the running chunk has run out) -> decelerate at the joint limits and
-   hold, never jump;
+3. watchdog (the joint state is older than ``state_timeout_s``, no chunk has arrived for
+   ``chunk_timeout_s``, the running chunk has run out, or the policy asked to stop with an empty
+   chunk because its inputs went stale) -> brake at ``stop_decel_scale`` x the joint
+   acceleration limits and hold, never jump;
 4. otherwise the blended plan at time t (latency compensation: points whose time has passed are
    skipped, because the plan is sampled at the current time), through the motion limiter.
 
@@ -37,6 +38,7 @@ class ExecutorConfig:
     chunk_timeout_s: float = 0.5
     state_timeout_s: float = 0.1
     velocity_scale: float = 1.0
+    stop_decel_scale: float = 20.0
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.control_hz <= 500.0:
@@ -51,6 +53,8 @@ class ExecutorConfig:
         for name in ("chunk_timeout_s", "state_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        if not 1.0 <= self.stop_decel_scale <= 50.0:
+            raise ValueError(f"stop_decel_scale: must be in [1, 50], got {self.stop_decel_scale}")
         if not 0.0 < self.velocity_scale <= 1.0:
             raise ValueError(f"velocity_scale: must be in (0, 1], got {self.velocity_scale}")
 
@@ -91,6 +95,7 @@ class ChunkExecutor:
         self._blend_start = -np.inf
         self._last_chunk_t = -np.inf
         self._estop = False
+        self._stop_reason = ""
         self.state = ExecState.WAITING
         self.watchdog_events = 0
         self.rejected: Counter[str] = Counter()
@@ -129,8 +134,15 @@ class ChunkExecutor:
         else:
             self._chunks = [*self._chunks, chunk][-self._MAX_ENSEMBLE :]
         self._last_chunk_t = t
+        self._stop_reason = ""
         self.accepted_chunks += 1
         return True, ""
+
+    def stop(self, reason: str) -> None:
+        """The policy asks to stop (an empty chunk): brake and hold until the next chunk."""
+        self._chunks = []
+        self._old = None
+        self._stop_reason = reason
 
     def _reject(self, kind: str, reason: str) -> tuple[bool, str]:
         self.rejected[kind] += 1
@@ -167,12 +179,17 @@ class ChunkExecutor:
             return StepResult(self.limiter.freeze(), self.state, "e-stop engaged")
         reason = self._watchdog_reason(t)
         if reason:
-            if not self._chunks and self.state in (ExecState.WAITING, ExecState.HOLD):
+            if (
+                not self._chunks
+                and not self._stop_reason
+                and self.state in (ExecState.WAITING, ExecState.HOLD)
+            ):
                 self.state = ExecState.HOLD
             elif self.state is not ExecState.WATCHDOG:
                 self.state = ExecState.WATCHDOG
                 self.watchdog_events += 1
-            return StepResult(self.limiter.decelerate(), self.state, reason)
+            command = self.limiter.decelerate(self.config.stop_decel_scale)
+            return StepResult(command, self.state, reason)
         self.state = ExecState.RUNNING
         return StepResult(self.limiter.step(self._plan(t)), self.state, "")
 
@@ -180,6 +197,8 @@ class ChunkExecutor:
         cfg = self.config
         if t - self._measured_t > cfg.state_timeout_s:
             return f"joint state is {t - self._measured_t:.3f} s old"
+        if self._stop_reason:
+            return self._stop_reason
         if not self._chunks:
             return "no chunk received yet"
         if t - self._last_chunk_t > cfg.chunk_timeout_s:

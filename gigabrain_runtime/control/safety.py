@@ -2,8 +2,8 @@
 
 :class:`MotionLimiter` is a second-order limiter: each control step the command moves toward
 the target with a velocity bounded by the joint's max velocity, by the velocity from which it
-can still stop at the target in whole periods (the discrete sqrt(2 a d)), and changing by at most max acceleration x dt. So a
-target jump - a new chunk far from the last, a bad prediction - becomes a smooth approach, never
+can still stop at the target in whole periods (the discrete sqrt(2 a d)), and changing by at
+most max acceleration x dt. So a target jump - a new chunk far from the last, a bad prediction - becomes a smooth approach, never
 a step, and the command never overshoots a position limit.
 """
 
@@ -83,12 +83,13 @@ class MotionLimiter:
         self.velocity = v
         return self.position.copy()
 
-    def decelerate(self) -> np.ndarray:
-        """One period of braking at max deceleration toward zero velocity (watchdog)."""
+    def decelerate(self, scale: float = 1.0) -> np.ndarray:
+        """One period of braking toward zero velocity at ``scale`` x max acceleration."""
         if self.position is None:
             raise RuntimeError("MotionLimiter.decelerate before reset()")
         lim, dt = self.limits, self.dt
-        dv = np.clip(-self.velocity, -lim.max_acceleration * dt, lim.max_acceleration * dt)
+        a = lim.max_acceleration * scale * dt
+        dv = np.clip(-self.velocity, -a, a)
         self.velocity = self.velocity + dv
         self.position = np.clip(self.position + self.velocity * dt, lim.lower, lim.upper)
         return self.position.copy()

@@ -115,7 +115,7 @@ def test_deceleration_stops_smoothly_and_holds():
     assert moving > 0.5
     prev_v = lim.velocity.copy()
     for _ in range(200):
-        lim.decelerate()
+        lim.decelerate(1.0)
         assert np.all(np.abs(lim.velocity - prev_v) <= PIPER.max_acceleration * DT + 1e-9)
         prev_v = lim.velocity.copy()
     assert np.abs(lim.velocity).max() == 0.0
@@ -160,6 +160,23 @@ def test_follows_a_chunk_then_watchdog_holds_when_chunks_stop():
     steps = np.abs(np.diff(cmds, axis=0))
     assert np.all(steps <= PIPER.max_velocity * DT + 1e-9)  # never a jump
     np.testing.assert_allclose(cmds[-1], cmds[-2])  # holding still at the end
+
+
+def test_an_empty_chunk_stops_the_arm_fast_without_a_position_jump():
+    ex = make_executor(stop_decel_scale=10.0)
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.04, t0=0.0), 0.0)  # 2 rad/s ramp
+    results, t = run(ex, 0.0, 0.5)
+    moving = results[-1].command
+    ex.stop("camera stale")
+    results, _ = run(ex, t, t + 0.2)
+    cmds = np.stack([moving] + [r.command for r in results])
+    assert results[0].state is ExecState.WATCHDOG and results[0].reason == "camera stale"
+    assert np.all(np.abs(np.diff(cmds, axis=0)) <= PIPER.max_velocity * DT + 1e-9)
+    # 2 rad/s at 10 x 5 rad/s^2 stops in 40 ms: still by 100 ms
+    np.testing.assert_allclose(cmds[6], cmds[-1])
+    ex.on_chunk(ramp_chunk(cmds[-1], 0.0, t0=t + 0.2), t + 0.2)
+    assert ex.step(t + 0.21).state is ExecState.RUNNING
 
 
 def test_stale_joint_state_triggers_the_watchdog():

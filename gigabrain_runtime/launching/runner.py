@@ -1,0 +1,161 @@
+"""Run the nodes of a launch file as child processes with standard ``--ros-args``.
+
+Each node gets ``-r __node:=NAME -r __ns:=NS``, its remaps as ``-r from:=to``, its parameter
+files and a generated params file for the inline parameters (typed YAML, so strings, floats and
+booleans arrive as such). Output is line-prefixed with the node name. On Ctrl-C or SIGTERM the
+children get SIGINT (their clean shutdown), then SIGTERM and SIGKILL after grace periods.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+from gigabrain_runtime.launching.launch_file import LaunchError, NodeSpec
+from gigabrain_runtime.registry import Registry
+
+# Node name -> module with a ``main(argv)``. Launch files start nodes as
+# ``exec: gigabrain-runtime`` with ``args: "node <name>"``; on a full ROS 2 install that console
+# script lives in lib/gigabrain_runtime (setup.cfg), here it is run as ``python -m``.
+NODES: Registry[str] = Registry("node")
+NODES.register("vla", "gigabrain_runtime.ros.vla_node")
+NODES.register("executor", "gigabrain_runtime.ros.executor_node")
+NODES.register("sim", "gigabrain_runtime.ros.sim_node")
+CLI_EXECUTABLE = "gigabrain-runtime"
+
+
+def node_command(spec: NodeSpec, params_dir: Path) -> list[str]:
+    if spec.pkg != "gigabrain_runtime":
+        raise LaunchError(
+            f"node {spec.name}: package {spec.pkg!r} cannot be run here (only gigabrain_runtime "
+            "nodes; use ros2 launch on a full ROS 2 install for others)"
+        )
+    if spec.executable != CLI_EXECUTABLE:
+        raise LaunchError(
+            f"node {spec.name}: exec {spec.executable!r} unknown (this package's nodes run as "
+            f"exec: {CLI_EXECUTABLE}, args: 'node <name>')"
+        )
+    if len(spec.args) < 2 or spec.args[0] != "node":
+        raise LaunchError(f"node {spec.name}: args must be 'node <name>', got {spec.args}")
+    NODES.get(spec.args[1], field=f"node {spec.name}: args")
+    cmd = [
+        sys.executable,
+        "-m",
+        "gigabrain_runtime",
+        *spec.args,
+        "--ros-args",
+        "-r",
+        f"__node:={spec.name}",
+        "-r",
+        f"__ns:={spec.namespace}",
+    ]
+    for f in spec.param_files:
+        cmd += ["--params-file", f]
+    if spec.params:
+        path = params_dir / f"{spec.namespace.strip('/').replace('/', '_')}_{spec.name}.yaml"
+        path.write_text(yaml.safe_dump({"/**": {"ros__parameters": spec.params}}))
+        cmd += ["--params-file", str(path)]
+    for src, dst in spec.remaps:
+        cmd += ["-r", f"{src}:={dst}"]
+    return cmd
+
+
+class LaunchRunner:
+    def __init__(
+        self, nodes: list[NodeSpec], *, out: TextIO = sys.stdout, env: dict[str, str] | None = None
+    ) -> None:
+        if not nodes:
+            raise LaunchError("launch file starts no nodes")
+        self.nodes = nodes
+        self.out = out
+        self.env = {**os.environ, **(env or {})}
+        self.env.setdefault("PYTHONUNBUFFERED", "1")
+        self.env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        self.env.setdefault(
+            "FASTDDS_DEFAULT_PROFILES_FILE",
+            str(Path(__file__).resolve().parents[1] / "ros" / "config" / "fastdds.xml"),
+        )
+        self._tmp = tempfile.TemporaryDirectory(prefix="gigabrain-launch-")
+        self.procs: dict[str, subprocess.Popen[str]] = {}
+        self._pumps: list[threading.Thread] = []
+        self._out_lock = threading.Lock()
+
+    def start(self) -> None:
+        commands = {n.fqn: node_command(n, Path(self._tmp.name)) for n in self.nodes}
+        for fqn, cmd in commands.items():
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=self.env,
+                start_new_session=True,
+            )
+            self.procs[fqn] = proc
+            pump = threading.Thread(target=self._pump, args=(fqn, proc), daemon=True)
+            pump.start()
+            self._pumps.append(pump)
+
+    def _pump(self, fqn: str, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with self._out_lock:
+                self.out.write(f"[{fqn}] {line}")
+                self.out.flush()
+
+    def alive(self) -> dict[str, bool]:
+        return {fqn: p.poll() is None for fqn, p in self.procs.items()}
+
+    def wait(self) -> int:
+        """Block until every child has exited; returns the worst exit status."""
+        codes = [p.wait() for p in self.procs.values()]
+        return max((abs(c) for c in codes), default=0)
+
+    def stop(self, grace_s: float = 5.0) -> int:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + grace_s
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.terminate()
+                try:
+                    p.wait(timeout=2.0)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        for t in self._pumps:
+            t.join(timeout=1.0)
+        self._tmp.cleanup()
+        return max((abs(p.returncode or 0) for p in self.procs.values()), default=0)
+
+
+def run_launch(nodes: list[NodeSpec]) -> int:
+    """Foreground: start, wait for Ctrl-C / SIGTERM / all children gone, stop cleanly."""
+    runner = LaunchRunner(nodes)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:  # noqa: ARG001
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        runner.start()
+        while not stop.is_set() and any(runner.alive().values()):
+            stop.wait(0.2)
+    finally:
+        code = runner.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+    return 0 if stop.is_set() else code

@@ -1,0 +1,136 @@
+"""Messages <-> the core's NumPy types. Every function raises ValueError naming the field."""
+
+from __future__ import annotations
+
+import array
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from gigabrain_runtime.control.chunk import TimedChunk
+from gigabrain_runtime.diagnostics.stats import Status
+from gigabrain_runtime.perception.images import decode_compressed, decode_raw
+
+
+def stamp_to_s(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def s_to_stamp(t: float) -> Time:
+    sec = int(np.floor(t))
+    return Time(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+
+
+def s_to_duration(t: float) -> Duration:
+    sec = int(np.floor(t))
+    return Duration(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+
+
+def image_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
+    if isinstance(msg, CompressedImage):
+        return decode_compressed(msg.format, bytes(msg.data))
+    return decode_raw(msg.encoding, msg.height, msg.width, msg.step, bytes(msg.data))
+
+
+def rgb_to_image(rgb: np.ndarray, stamp: Time, frame_id: str) -> Image:
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = "rgb8"
+    msg.step = msg.width * 3
+    # bytes, not ndarray: assigning an ndarray costs ~38 ms for 640x480 in these wheels
+    msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
+    return msg
+
+
+def joint_positions(msg: JointState, joint_names: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+    """Positions in ``joint_names`` order, and the names in the message that are not ours.
+
+    Raises ValueError when a joint is missing, the arrays disagree in length, or a value is not
+    finite - the caller drops the message and reports it.
+    """
+    names = list(msg.name)
+    pos = list(msg.position)
+    if len(pos) != len(names):
+        raise ValueError(f"joint_states: {len(names)} names but {len(pos)} positions")
+    index = {n: i for i, n in enumerate(names)}
+    missing = [n for n in joint_names if n not in index]
+    if missing:
+        raise ValueError(f"joint_states: missing joints {missing}")
+    out = np.array([pos[index[n]] for n in joint_names], dtype=np.float64)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"joint_states: {out[i]} at joint {joint_names[i]!r} is not finite")
+    unknown = [n for n in names if n not in joint_names]
+    return out, unknown
+
+
+def joint_command(positions: np.ndarray, joint_names: tuple[str, ...], stamp: Time) -> JointState:
+    msg = JointState()
+    msg.header.stamp = stamp
+    msg.name = list(joint_names)
+    msg.position = array.array("d", np.asarray(positions, dtype=np.float64))
+    return msg
+
+
+def chunk_to_trajectory(
+    actions: np.ndarray,
+    joint_names: tuple[str, ...],
+    stamp_s: float,
+    control_hz: float,
+    start: np.ndarray,
+) -> JointTrajectory:
+    """Point i at stamp + (i + 1) / control_hz, with finite-difference velocities (the first
+    against ``start``, the measured state the chunk was computed from)."""
+    msg = JointTrajectory()
+    msg.header.stamp = s_to_stamp(stamp_s)
+    msg.joint_names = list(joint_names)
+    prev = np.concatenate([np.asarray(start, dtype=np.float64)[None], actions[:-1]])
+    vel = (actions - prev) * control_hz
+    points = []
+    for i in range(actions.shape[0]):
+        p = JointTrajectoryPoint()
+        p.positions = array.array("d", actions[i])
+        p.velocities = array.array("d", vel[i])
+        p.time_from_start = s_to_duration((i + 1) / control_hz)
+        points.append(p)
+    msg.points = points
+    return msg
+
+
+def trajectory_to_chunk(msg: JointTrajectory, joint_names: tuple[str, ...]) -> TimedChunk:
+    """JointTrajectory (any joint order) -> TimedChunk in our order, on a uniform grid."""
+    names = list(msg.joint_names)
+    unknown = [n for n in names if n not in joint_names]
+    if unknown:
+        raise ValueError(f"action_chunk.joint_names: unknown joints {unknown}")
+    missing = [n for n in joint_names if n not in names]
+    if missing:
+        raise ValueError(f"action_chunk.joint_names: missing joints {missing}")
+    if not msg.points:
+        raise ValueError("action_chunk.points: empty")
+    order = [names.index(n) for n in joint_names]
+    pos = np.array([[p.positions[i] for i in order] for p in msg.points], dtype=np.float64)
+    times = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points])
+    if np.any(np.diff(times) <= 0) or times[0] <= 0:
+        raise ValueError("action_chunk.points: time_from_start must be > 0 and increasing")
+    dt = float(times[0]) if len(times) == 1 else float(np.mean(np.diff(times)))
+    if len(times) > 1 and np.max(np.abs(np.diff(times) - dt)) > 1e-3:
+        raise ValueError("action_chunk.points: time_from_start must be uniformly spaced")
+    t0 = stamp_to_s(msg.header.stamp) + float(times[0]) - dt
+    return TimedChunk(positions=pos, t0_s=t0, dt_s=dt)
+
+
+def to_diagnostic(status: Status, hardware_id: str) -> DiagnosticStatus:
+    msg = DiagnosticStatus()
+    msg.level = bytes([int(status.level)])
+    msg.name = status.name
+    msg.message = status.message
+    msg.hardware_id = hardware_id
+    msg.values = [KeyValue(key=k, value=str(v)) for k, v in status.values.items()]
+    return msg

@@ -1,0 +1,221 @@
+"""executor: streams joint commands at control_hz from the newest action chunks, safely.
+
+Subscriptions (joint states, chunks, e-stop) run on the rclpy executor thread and only hand data
+to the core under a lock; the control loop runs on its own thread paced by deadlines on the
+monotonic clock, so neither inference elsewhere nor a slow callback delays a command.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+from trajectory_msgs.msg import JointTrajectory
+
+from gigabrain_runtime.control.blending import BLEND_MODES
+from gigabrain_runtime.control.executor import ChunkExecutor, ExecState, ExecutorConfig
+from gigabrain_runtime.control.pacing import DeadlinePacer
+from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
+from gigabrain_runtime.robots.embodiment import get_embodiment
+from gigabrain_runtime.ros import qos
+from gigabrain_runtime.ros.convert import joint_command, joint_positions, trajectory_to_chunk
+from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, run_node
+from gigabrain_runtime.ros.params import declare
+
+
+class ExecutorNode(Node):
+    def __init__(self) -> None:
+        super().__init__("executor")
+        robot = declare(self, "robot", "piper", "embodiment name or YAML path", read_only=True)
+        self.embodiment = get_embodiment(robot)
+        cfg = ExecutorConfig(
+            control_hz=declare(
+                self, "control_hz", 50.0, "command rate (Hz)", read_only=True, lo=1.0, hi=500.0
+            ),
+            blend_mode=declare(
+                self,
+                "blend_mode",
+                "crossfade",
+                "chunk overlap blending",
+                read_only=True,
+                choices=BLEND_MODES,
+            ),
+            blend_s=declare(
+                self, "blend_s", 0.2, "crossfade window (s)", read_only=True, lo=0.0, hi=2.0
+            ),
+            ensemble_k=declare(
+                self,
+                "ensemble_k",
+                0.5,
+                "temporal ensembling decay per chunk",
+                read_only=True,
+                lo=0.0,
+                hi=10.0,
+            ),
+            chunk_timeout_s=declare(
+                self,
+                "chunk_timeout_s",
+                0.5,
+                "watchdog: hold when no chunk for this long (s)",
+                read_only=True,
+                lo=0.01,
+                hi=10.0,
+            ),
+            state_timeout_s=declare(
+                self,
+                "state_timeout_s",
+                0.1,
+                "watchdog: hold when joint state older than this (s)",
+                read_only=True,
+                lo=0.005,
+                hi=10.0,
+            ),
+            velocity_scale=declare(
+                self,
+                "velocity_scale",
+                1.0,
+                "fraction of the embodiment velocity limits",
+                read_only=True,
+                lo=0.01,
+                hi=1.0,
+            ),
+            stop_decel_scale=declare(
+                self,
+                "stop_decel_scale",
+                20.0,
+                "watchdog braking, x the acceleration limits",
+                read_only=True,
+                lo=1.0,
+                hi=50.0,
+            ),
+        )
+        self.config = cfg
+        self.core = ChunkExecutor(self.embodiment, cfg)
+        self._lock = threading.Lock()
+        self._state_rate = RateMeter()
+        self._chunk_rate = RateMeter()
+        self._input_errors: dict[str, str] = {}
+        self._unknown_joints: list[str] = []
+        self._pacer = DeadlinePacer(cfg.period_s)
+        self._last_reason = ""
+
+        self._cmd_pub = self.create_publisher(JointState, "joint_command", qos.COMMAND)
+        self.create_subscription(JointState, "joint_states", self._on_state, qos.SENSOR)
+        self.create_subscription(JointTrajectory, "action_chunk", self._on_chunk, qos.COMMAND)
+        self._estop_subs = qos.latched_subscriptions(self, Bool, "estop", self._on_estop)
+        DiagnosticsPublisher(self, self._diagnostics)
+
+        self._running = True
+        self._thread = threading.Thread(target=self._control_loop, name="control", daemon=True)
+        self._thread.start()
+        self.get_logger().info(
+            f"executor for {self.embodiment.name} at {cfg.control_hz:g} Hz ({cfg.blend_mode})"
+        )
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ---- callbacks (executor thread): hand data to the core, never block --------------------
+    def _on_state(self, msg: JointState) -> None:
+        try:
+            positions, unknown = joint_positions(msg, self.embodiment.joint_names)
+        except ValueError as exc:
+            self._input_errors["joint_states"] = str(exc)
+            return
+        self._input_errors.pop("joint_states", None)
+        self._unknown_joints = unknown
+        self._state_rate.tick(time.monotonic())
+        with self._lock:
+            self.core.on_joint_state(positions, self._now_s())
+
+    def _on_chunk(self, msg: JointTrajectory) -> None:
+        if not msg.points:  # ros2_control convention: an empty trajectory means stop
+            with self._lock:
+                self.core.stop("policy requested stop (empty chunk)")
+            return
+        try:
+            chunk = trajectory_to_chunk(msg, self.embodiment.joint_names)
+        except ValueError as exc:
+            self._input_errors["action_chunk"] = str(exc)
+            self.core.rejected["invalid"] += 1
+            return
+        with self._lock:
+            ok, why = self.core.on_chunk(chunk, self._now_s())
+        if ok:
+            self._input_errors.pop("action_chunk", None)
+            self._chunk_rate.tick(time.monotonic())
+        else:
+            self._input_errors["action_chunk"] = why
+
+    def _on_estop(self, msg: Bool) -> None:
+        with self._lock:
+            changed = self.core.estop != bool(msg.data)
+            self.core.set_estop(bool(msg.data))
+        if changed:
+            self.get_logger().warn(f"e-stop {'ENGAGED' if msg.data else 'released'}")
+
+    # ---- control thread ----------------------------------------------------------------------
+    def _control_loop(self) -> None:
+        names = self.embodiment.joint_names
+        while self._running and self.context.ok():
+            self._pacer.wait()
+            stamp = self.get_clock().now()
+            with self._lock:
+                result = self.core.step(stamp.nanoseconds * 1e-9)
+            self._last_reason = result.reason
+            if result.command is None:
+                continue
+            try:
+                self._cmd_pub.publish(joint_command(result.command, names, stamp.to_msg()))
+            except Exception:  # the context went away under us (shutdown): stop quietly
+                if self.context.ok():
+                    raise
+                break
+
+    def shutdown(self) -> None:
+        self._running = False
+        if self._thread.is_alive():
+            self._thread.join(timeout=1.0)
+
+    # ---- diagnostics -------------------------------------------------------------------------
+    def _diagnostics(self) -> list[Status]:
+        now = time.monotonic()
+        core = self.core
+        s = Status("executor")
+        s.values = {
+            "state": core.state.value,
+            "control_hz": f"{self.config.control_hz:g}",
+            "period_jitter_p99_ms": f"{self._pacer.jitter_ms(99):.3f}",
+            "deadline_misses": str(self._pacer.misses),
+            "joint_states_hz": f"{self._state_rate.rate(now):.1f}",
+            "chunks_hz": f"{self._chunk_rate.rate(now):.1f}",
+            "chunks_accepted": str(core.accepted_chunks),
+            "chunks_rejected": str(sum(core.rejected.values())),
+            "watchdog_events": str(core.watchdog_events),
+            "estop": str(core.estop).lower(),
+            "limited_steps": str(core.limiter.clipped_steps),
+        }
+        if core.state is ExecState.ESTOP:
+            s.worse(Level.WARN, "e-stop engaged: command frozen")
+        elif core.state is ExecState.WATCHDOG:
+            s.worse(Level.ERROR, f"watchdog hold: {self._last_reason}")
+        elif core.state is ExecState.WAITING:
+            s.worse(Level.STALE, "no joint state received yet")
+        elif core.state is ExecState.HOLD:
+            s.worse(Level.WARN, "holding: no chunk received yet")
+        for source, err in self._input_errors.items():
+            s.worse(Level.WARN, f"{source}: {err}")
+        if self._unknown_joints:
+            s.values["ignored_joint_names"] = ",".join(self._unknown_joints)
+        return [s]
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(ExecutorNode, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""Process plumbing shared by the nodes: spin, clean shutdown, /diagnostics publishing."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+
+from gigabrain_runtime.diagnostics.stats import Status
+from gigabrain_runtime.ros import qos
+from gigabrain_runtime.ros.convert import to_diagnostic
+
+
+class DiagnosticsPublisher:
+    """Publishes ``collect()`` on /diagnostics at ``hz`` from a node timer."""
+
+    def __init__(self, node: Node, collect: Callable[[], list[Status]], hz: float = 1.0) -> None:
+        self._node = node
+        self._collect = collect
+        self._pub = node.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
+        self._hardware_id = node.get_fully_qualified_name()
+        self._timer = node.create_timer(1.0 / hz, self.publish)
+
+    def publish(self) -> None:
+        msg = DiagnosticArray()
+        msg.header.stamp = self._node.get_clock().now().to_msg()
+        prefix = self._node.get_fully_qualified_name().lstrip("/")
+        statuses = []
+        for s in self._collect():
+            s.name = f"{prefix}: {s.name}"
+            statuses.append(to_diagnostic(s, self._hardware_id))
+        msg.status = statuses
+        self._pub.publish(msg)
+
+
+FASTDDS_PROFILE = Path(__file__).resolve().parent / "config" / "fastdds.xml"
+
+
+def use_project_dds_profile(env: dict[str, str] | None = None) -> None:
+    """Point Fast DDS at the project's profile (large shared-memory segment and socket buffers
+    for camera frames) unless the user chose one. Must run before the first participant."""
+    target = os.environ if env is None else env
+    target.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(FASTDDS_PROFILE))
+
+
+def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None) -> int:
+    """rclpy.init, build the node, spin a single-threaded executor until Ctrl-C/SIGTERM, then
+    call the node's ``shutdown()`` (which stops its worker threads) and clean up."""
+    use_project_dds_profile()
+    rclpy.init(args=list(argv) if argv is not None else sys.argv)
+    node = None
+    try:
+        node = factory()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except ValueError as exc:  # bad parameters: one line, non-zero exit
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if node is not None:
+            stop = getattr(node, "shutdown", None)
+            if stop is not None:
+                stop()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,395 @@
+"""vla: the policy at a fixed rate, in efficient or standard (world-model-conditioned) mode.
+
+Threads: the rclpy executor thread runs the subscriptions (decode + resize each frame, store
+the newest) and a 50 Hz input watchdog; an inference thread paced at ``inference_hz`` assembles
+the newest consistent observation, runs the backend and publishes the chunk; in standard mode a
+world-model thread runs at ``world_model_hz``. Callbacks never wait for inference.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_msgs.msg import Float32, String
+from trajectory_msgs.msg import JointTrajectory
+
+from gigabrain_runtime.control.pacing import DeadlinePacer
+from gigabrain_runtime.diagnostics.stats import LatencyStats, Level, RateMeter, Status
+from gigabrain_runtime.inference.factory import open_backend
+from gigabrain_runtime.inference.types import Mode, Observation, WorldPrediction
+from gigabrain_runtime.perception.images import resize_with_pad
+from gigabrain_runtime.perception.sync import Assembled, ObservationAssembler, SyncConfig
+from gigabrain_runtime.ros import qos
+from gigabrain_runtime.ros.convert import (
+    chunk_to_trajectory,
+    image_to_rgb,
+    joint_positions,
+    stamp_to_s,
+)
+from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, run_node
+from gigabrain_runtime.ros.params import accept, declare, reject
+
+MODES = tuple(m.value for m in Mode)
+
+
+@dataclass
+class _World:
+    prediction: WorldPrediction
+    monotonic_s: float
+
+
+class VlaNode(Node):
+    def __init__(self) -> None:
+        super().__init__("vla")
+        engine = declare(
+            self, "engine", "engines/tiny", "engine directory (manifest.json)", read_only=True
+        )
+        backend = declare(
+            self, "backend", "", "backend override ('' = the manifest's)", read_only=True
+        )
+        self.robot = declare(
+            self, "robot", "piper", "embodiment name in the engine", read_only=True
+        )
+        self.mode = Mode.parse(
+            declare(
+                self,
+                "mode",
+                "efficient",
+                "efficient | standard (switchable at run time)",
+                choices=MODES,
+            )
+        )
+        self.inference_hz = declare(
+            self, "inference_hz", 10.0, "chunk rate (Hz)", read_only=True, lo=0.1, hi=100.0
+        )
+        self.control_hz = declare(
+            self,
+            "control_hz",
+            50.0,
+            "executor rate: spacing of chunk points (Hz)",
+            read_only=True,
+            lo=1.0,
+            hi=500.0,
+        )
+        self.world_model_hz = declare(
+            self, "world_model_hz", 2.0, "world model rate (Hz)", read_only=True, lo=0.01, hi=100.0
+        )
+        self.max_world_model_age_s = declare(
+            self,
+            "max_world_model_age_s",
+            1.0,
+            "older predictions are ignored (s)",
+            lo=0.01,
+            hi=60.0,
+        )
+        sync = SyncConfig(
+            stamp_tolerance_s=declare(
+                self,
+                "stamp_tolerance_s",
+                0.1,
+                "max spread of input stamps (s)",
+                read_only=True,
+                lo=0.001,
+                hi=10.0,
+            ),
+            max_image_age_s=declare(
+                self,
+                "max_image_age_s",
+                0.15,
+                "a frame older than this is never used (s)",
+                read_only=True,
+                lo=0.01,
+                hi=10.0,
+            ),
+            max_state_age_s=declare(
+                self,
+                "max_state_age_s",
+                0.1,
+                "a joint state older than this is never used (s)",
+                read_only=True,
+                lo=0.005,
+                hi=10.0,
+            ),
+        )
+        self.instruction = declare(self, "instruction", "", "task instruction (topic overrides)")
+        threads = declare(
+            self,
+            "threads",
+            0,
+            "onnxruntime CPU threads (0 = all cores)",
+            read_only=True,
+            lo=0,
+            hi=256,
+        )
+
+        engine_path = Path(engine)
+        kwargs = {"threads": threads} if threads and backend in ("", "onnxruntime") else {}
+        self.backend = open_backend(engine_path, backend or None, **kwargs)
+        entry = self.backend.manifest.embodiment(self.robot)
+        self.joint_names = entry.joint_names
+        self.cameras = entry.cameras
+        self.image_size = self.backend.manifest.config.vision.image_size
+        self.sync = ObservationAssembler(self.cameras, sync)
+
+        self._lock = threading.Lock()
+        self._rates = {name: RateMeter() for name in (*self.cameras, "joint_states")}
+        self._input_errors: dict[str, str] = {}
+        self._latency = LatencyStats()
+        self._obs_to_chunk = LatencyStats()
+        self._chunk_rate = RateMeter()
+        self._refusal = "starting"
+        self._world: _World | None = None
+        self._wm_latency = LatencyStats()
+        self._effective_mode = self.mode
+        self._last_actions: np.ndarray | None = None
+        self._inputs_fresh = False
+        self._stop_sent = False
+        self._pacer = DeadlinePacer(1.0 / self.inference_hz)
+        self._deadline_misses = 0
+
+        self._chunk_pub = self.create_publisher(JointTrajectory, "action_chunk", qos.COMMAND)
+        self._value_pub = self.create_publisher(Float32, "value", qos.COMMAND)
+        for cam in self.cameras:
+            base = f"cameras/{cam}/image_raw"
+            self.create_subscription(Image, base, self._image_cb(cam), qos.SENSOR)
+            self.create_subscription(
+                CompressedImage, base + "/compressed", self._image_cb(cam), qos.SENSOR
+            )
+        self.create_subscription(JointState, "joint_states", self._on_state, qos.SENSOR)
+        self._instruction_subs = qos.latched_subscriptions(
+            self, String, "instruction", self._on_instruction
+        )
+        self.add_on_set_parameters_callback(self._on_params)
+        self.create_timer(0.01, self._input_watchdog)
+        DiagnosticsPublisher(self, self._diagnostics)
+
+        self._running = True
+        self._threads = [
+            threading.Thread(target=self._inference_loop, name="inference", daemon=True)
+        ]
+        self._threads.append(
+            threading.Thread(target=self._world_loop, name="world_model", daemon=True)
+        )
+        for t in self._threads:
+            t.start()
+        self.get_logger().info(
+            f"vla: {self.backend.manifest.preset} via {self.backend.name} for {self.robot}, "
+            f"{self.mode.value} mode, {self.inference_hz:g} Hz, cameras {list(self.cameras)}"
+        )
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ---- callbacks (executor thread) ---------------------------------------------------------
+    def _image_cb(self, cam: str):  # noqa: ANN202
+        def callback(msg: Image | CompressedImage) -> None:
+            try:
+                rgb = resize_with_pad(image_to_rgb(msg), self.image_size)
+            except ValueError as exc:
+                self._input_errors[cam] = str(exc)
+                return
+            self._input_errors.pop(cam, None)
+            stamp = stamp_to_s(msg.header.stamp) or self._now_s()
+            self.sync.put_image(cam, stamp, rgb)
+            self._rates[cam].tick(time.monotonic())
+
+        return callback
+
+    def _on_state(self, msg: JointState) -> None:
+        try:
+            positions, _unknown = joint_positions(msg, self.joint_names)
+        except ValueError as exc:
+            self._input_errors["joint_states"] = str(exc)
+            return
+        self._input_errors.pop("joint_states", None)
+        self.sync.put_state(stamp_to_s(msg.header.stamp) or self._now_s(), positions)
+        self._rates["joint_states"].tick(time.monotonic())
+
+    def _on_instruction(self, msg: String) -> None:
+        self.instruction = msg.data
+
+    def _on_params(self, params: list[Parameter]) -> SetParametersResult:
+        for p in params:
+            if p.name == "mode":
+                if p.value not in MODES:
+                    return reject(f"mode: {p.value!r} is not one of {', '.join(MODES)}")
+            elif p.name == "instruction" and not isinstance(p.value, str):
+                return reject("instruction: must be a string")
+        for p in params:
+            if p.name == "mode":
+                self.mode = Mode.parse(p.value)
+                self.get_logger().info(f"mode -> {self.mode.value}")
+            elif p.name == "instruction":
+                self.instruction = p.value
+            elif p.name == "max_world_model_age_s":
+                self.max_world_model_age_s = float(p.value)
+        return accept()
+
+    def _input_watchdog(self) -> None:
+        """At 100 Hz: the moment an input goes stale, tell the executor to stop (empty chunk)
+        instead of letting it run out the last chunk."""
+        reason = self.sync.assemble(self._now_s())
+        fresh = isinstance(reason, Assembled)
+        if fresh:
+            self._stop_sent = False
+        elif self._inputs_fresh and not self._stop_sent:
+            stop = JointTrajectory()
+            stop.header.stamp = self.get_clock().now().to_msg()
+            stop.joint_names = list(self.joint_names)
+            self._chunk_pub.publish(stop)
+            self._stop_sent = True
+            self.get_logger().warn(f"inputs stale, stopping the arm: {reason}")
+        self._inputs_fresh = fresh
+
+    # ---- inference thread --------------------------------------------------------------------
+    def _current_world(self) -> WorldPrediction | None:
+        world = self._world
+        if world is None or time.monotonic() - world.monotonic_s > self.max_world_model_age_s:
+            return None
+        return world.prediction
+
+    def _inference_loop(self) -> None:
+        period = 1.0 / self.inference_hz
+        while self._running:
+            self._pacer.wait()
+            t_start = time.monotonic()
+            assembled = self.sync.assemble(self._now_s())
+            if not isinstance(assembled, Assembled):
+                self._refusal = assembled
+                continue
+            mode = self.mode
+            world = self._current_world() if mode is Mode.STANDARD else None
+            effective = Mode.STANDARD if world is not None else Mode.EFFICIENT
+            obs = Observation(
+                images=assembled.images,
+                state=assembled.state,
+                instruction=self.instruction,
+                embodiment=self.robot,
+                world=world,
+            )
+            try:
+                chunk = self.backend.infer(obs, mode=effective)
+            except ValueError as exc:
+                self._refusal = f"inference input: {exc}"
+                continue
+            self._refusal = ""
+            self._effective_mode = effective
+            self._last_actions = chunk.actions
+            traj = chunk_to_trajectory(
+                chunk.actions, self.joint_names, assembled.stamp_s, self.control_hz, assembled.state
+            )
+            if not (self._running and self.context.ok()):
+                break
+            try:
+                self._chunk_pub.publish(traj)
+                if chunk.value is not None:
+                    self._value_pub.publish(Float32(data=float(chunk.value)))
+            except Exception:  # shutdown raced the publish
+                if self.context.ok():
+                    raise
+                break
+            elapsed = time.monotonic() - t_start
+            self._latency.add(elapsed * 1e3)
+            self._obs_to_chunk.add((self._now_s() - assembled.stamp_s) * 1e3)
+            self._chunk_rate.tick(time.monotonic())
+            if elapsed > period:
+                self._deadline_misses += 1
+
+    def _world_loop(self) -> None:
+        pacer = DeadlinePacer(1.0 / self.world_model_hz)
+        while self._running:
+            pacer.wait()
+            if self.mode is not Mode.STANDARD:
+                continue
+            assembled = self.sync.assemble(self._now_s())
+            if not isinstance(assembled, Assembled):
+                continue
+            actions = self._last_actions
+            if actions is None:  # before the first chunk: predict holding still
+                actions = np.tile(
+                    assembled.state, (self.backend.manifest.config.action_expert.horizon, 1)
+                )
+            obs = Observation(
+                images=assembled.images,
+                state=assembled.state,
+                instruction=self.instruction,
+                embodiment=self.robot,
+            )
+            try:
+                prediction = self.backend.predict_world(obs, actions)
+            except ValueError as exc:
+                self._input_errors["world_model"] = str(exc)
+                continue
+            self._wm_latency.add(prediction.inference_ms)
+            self._world = _World(prediction, time.monotonic())
+
+    def shutdown(self) -> None:
+        self._running = False
+        for t in self._threads:
+            if t.is_alive():
+                t.join(timeout=2.0)
+        self.backend.close()
+
+    # ---- diagnostics -------------------------------------------------------------------------
+    def _diagnostics(self) -> list[Status]:
+        now_m = time.monotonic()
+        ages = self.sync.ages(self._now_s())
+        inputs = Status("inputs")
+        for name, age in ages.items():
+            rate = self._rates[name].rate(now_m)
+            inputs.values[f"{name}_hz"] = f"{rate:.1f}"
+            inputs.values[f"{name}_age_s"] = "never" if age == float("inf") else f"{age:.3f}"
+            limit = (
+                self.sync.config.max_state_age_s
+                if name == "joint_states"
+                else self.sync.config.max_image_age_s
+            )
+            if age == float("inf"):
+                inputs.worse(Level.STALE, f"{name}: nothing received")
+            elif age > limit:
+                inputs.worse(Level.ERROR, f"{name}: stale ({age:.2f} s old)")
+        for name, err in self._input_errors.items():
+            inputs.worse(Level.ERROR, f"{name}: {err}")
+
+        inf = Status("inference")
+        world = self._world
+        wm_age = now_m - world.monotonic_s if world is not None else float("inf")
+        inf.values = {
+            "mode": self.mode.value,
+            "effective_mode": self._effective_mode.value,
+            "backend": self.backend.name,
+            "latency_p50_ms": f"{self._latency.percentile(50):.2f}",
+            "latency_p99_ms": f"{self._latency.percentile(99):.2f}",
+            "obs_to_chunk_p50_ms": f"{self._obs_to_chunk.percentile(50):.2f}",
+            "obs_to_chunk_p99_ms": f"{self._obs_to_chunk.percentile(99):.2f}",
+            "chunks_hz": f"{self._chunk_rate.rate(now_m):.2f}",
+            "chunks": str(self._latency.count),
+            "deadline_misses": str(self._deadline_misses),
+            "world_model_age_s": "none" if wm_age == float("inf") else f"{wm_age:.2f}",
+            "world_model_p50_ms": f"{self._wm_latency.percentile(50):.2f}",
+        }
+        if self._refusal:
+            inf.worse(Level.WARN, f"no chunk: {self._refusal}")
+        if self.mode is Mode.STANDARD and self._effective_mode is Mode.EFFICIENT:
+            inf.worse(
+                Level.WARN,
+                "standard mode: world-model prediction missing or older than "
+                f"{self.max_world_model_age_s:g} s, running efficient",
+            )
+        return [inputs, inf]
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(VlaNode, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

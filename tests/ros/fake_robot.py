@@ -1,0 +1,137 @@
+"""An outside ROS 2 process's view of the runtime: publishes cameras and joint states like a
+robot would, and records what comes back (chunks, commands, diagnostics) with arrival times."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, Float32
+from trajectory_msgs.msg import JointTrajectory
+
+RELIABLE = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, depth=10)
+LATCHED = QoSProfile(
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL, depth=1
+)
+
+
+class FakeRobot(Node):
+    def __init__(
+        self,
+        ns: str,
+        cameras: tuple[str, ...],
+        joints: tuple[str, ...],
+        *,
+        width: int = 640,
+        height: int = 480,
+        camera_hz: float = 15.0,
+        state_hz: float = 100.0,
+        positions: np.ndarray | None = None,
+    ) -> None:
+        super().__init__("fake_robot", namespace=ns)
+        self.joints = joints
+        self.cameras = {c: True for c in cameras}  # camera -> publishing?
+        self.encoding = {c: "rgb8" for c in cameras}
+        self.size = {c: (width, height) for c in cameras}
+        self.state_names = list(joints)
+        self.positions = np.zeros(len(joints)) if positions is None else positions.copy()
+        self.follow_commands = True
+        self.lock = threading.Lock()
+        self.received: dict[str, list] = defaultdict(list)
+        rng = np.random.default_rng(0)
+        self._frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8).tobytes()
+        self._img_pubs = {
+            c: self.create_publisher(Image, f"cameras/{c}/image_raw", qos_profile_sensor_data)
+            for c in cameras
+        }
+        self._state_pub = self.create_publisher(JointState, "joint_states", qos_profile_sensor_data)
+        self.estop_pub = self.create_publisher(Bool, "estop", LATCHED)
+        self.chunk_pub = self.create_publisher(JointTrajectory, "action_chunk", RELIABLE)
+        self.create_subscription(
+            JointTrajectory, "action_chunk", self._rec("action_chunk"), RELIABLE
+        )
+        self.create_subscription(JointState, "joint_command", self._on_command, RELIABLE)
+        self.create_subscription(Float32, "value", self._rec("value"), RELIABLE)
+        self.create_subscription(
+            DiagnosticArray, "/diagnostics", self._rec("diagnostics"), RELIABLE
+        )
+        self.create_timer(1.0 / camera_hz, self._publish_images)
+        self.create_timer(1.0 / state_hz, self._publish_state)
+
+    def _rec(self, key: str):  # noqa: ANN202
+        def cb(msg) -> None:  # noqa: ANN001
+            with self.lock:
+                self.received[key].append((time.monotonic(), msg))
+
+        return cb
+
+    def _on_command(self, msg: JointState) -> None:
+        with self.lock:
+            self.received["joint_command"].append((time.monotonic(), msg))
+            if self.follow_commands and list(msg.name) == list(self.joints):
+                self.positions = np.array(msg.position)
+
+    def _publish_images(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        for cam, on in self.cameras.items():
+            if not on:
+                continue
+            w, h = self.size[cam]
+            enc = self.encoding[cam]
+            ch = 1 if enc == "mono8" else 3
+            msg = Image(height=h, width=w, encoding=enc, step=w * ch)
+            msg.header.stamp = stamp
+            msg.data = (
+                self._frame[: w * h * ch] if w * h * ch <= len(self._frame) else bytes(w * h * ch)
+            )
+            self._img_pubs[cam].publish(msg)
+
+    def _publish_state(self) -> None:
+        msg = JointState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.name = list(self.state_names)
+        with self.lock:
+            pos = list(self.positions)
+        msg.position = pos[: len(msg.name)] + [0.0] * max(0, len(msg.name) - len(pos))
+        self._state_pub.publish(msg)
+
+    # ---- helpers for tests ----
+    def since(self, key: str, t0: float) -> list:
+        with self.lock:
+            return [(t, m) for t, m in self.received[key] if t >= t0]
+
+    def diag_values(self, name_part: str) -> dict[str, str] | None:
+        with self.lock:
+            items = list(self.received["diagnostics"])
+        for _, arr in reversed(items):
+            for st in arr.status:
+                if name_part in st.name:
+                    d = {kv.key: kv.value for kv in st.values}
+                    d["_level"] = str(st.level[0] if isinstance(st.level, bytes) else st.level)
+                    d["_message"] = st.message
+                    return d
+        return None
+
+
+class Spinner:
+    def __init__(self, node: Node) -> None:
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.executor.shutdown()
+        self.thread.join(timeout=2)
+
+
+def rate(samples: list, t0: float, t1: float) -> float:
+    n = sum(1 for t, _ in samples if t0 <= t <= t1)
+    return n / (t1 - t0)
