@@ -8,7 +8,15 @@ STAMP := $(VENV)/.installed
 # keep DDS traffic of demos and tests on this machine
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: venv demo test bench lint lock clean
+.PHONY: venv sysdeps demo test bench lint lock clean
+
+# MuJoCo renders the simulated cameras off screen with OSMesa (Debian: libosmesa6).
+sysdeps:
+	@ldconfig -p 2>/dev/null | grep -q libOSMesa || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && apt-get install -y -qq libosmesa6 >/dev/null) || \
+	      echo "warning: could not install libosmesa6; simulated cameras will not render"; \
+	  else echo "warning: libOSMesa missing; run: sudo apt-get install libosmesa6"; fi; }
 
 $(STAMP): requirements.lock pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
@@ -21,10 +29,10 @@ $(STAMP): requirements.lock pyproject.toml setup.py
 
 venv: $(STAMP)
 
-demo: venv
+demo: venv sysdeps
 	$(BIN)/gigabrain-runtime demo
 
-test: venv
+test: venv sysdeps
 	$(BIN)/python -m pytest -q
 
 bench: venv
@@ -38,7 +46,8 @@ lint: venv
 lock:
 	rm -rf /tmp/gigabrain-lock && $(PYTHON) -m venv /tmp/gigabrain-lock
 	/tmp/gigabrain-lock/bin/pip install --quiet torch==2.13.0 -e '.[ros,test]' ruff
-	/tmp/gigabrain-lock/bin/pip freeze --exclude-editable | $(PYTHON) tools/filter_lock.py > requirements.lock
+	/tmp/gigabrain-lock/bin/pip freeze --exclude-editable | grep -v '^gigabrain' | \
+	  $(PYTHON) tools/filter_lock.py > requirements.lock
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

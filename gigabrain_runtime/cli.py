@@ -186,57 +186,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from gigabrain_runtime.bench import synthetic_observation
     from gigabrain_runtime.inference.export import ensure_engine
-    from gigabrain_runtime.inference.factory import open_backend
     from gigabrain_runtime.inference.types import Mode
     from gigabrain_runtime.model.presets import get_preset
+    from gigabrain_runtime.robots.embodiment import get_embodiment
 
-    cfg = get_preset(args.preset)
+    get_embodiment(args.robot)
+    mode = Mode.parse(args.mode)
+    if args.duration <= 0:
+        raise ValueError(f"duration: must be > 0, got {args.duration}")
+    cfg = get_preset("tiny")
     engine = Path(args.engine) if args.engine else DEFAULT_ENGINE_ROOT / cfg.name
     ensure_engine(cfg, engine)
-    backend = open_backend(engine, "onnxruntime")
-    mode = Mode.parse(args.mode)
-    import dataclasses
+    from gigabrain_runtime.ros.demo import run_demo
 
-    obs = synthetic_observation(backend, args.robot)
-    chunk = backend.infer(obs)
-    print(
-        f"model-path demo: preset {cfg.name}, robot {args.robot}, mode {mode.value}, "
-        f"onnxruntime {backend.providers[0]}, engine {engine}"
-    )
-    if backend.manifest.weights_source.startswith("random-init"):
-        print(
-            "  weights are random (no checkpoint given): the chunks exercise the whole model "
-            "path but are not meaningful motions"
-        )
-    latencies, wm_latencies = [], []
-    for i in range(args.chunks):
-        if mode is Mode.STANDARD:
-            world = backend.predict_world(obs, chunk.actions)
-            wm_latencies.append(world.inference_ms)
-            obs = dataclasses.replace(obs, world=world)
-        start = time.perf_counter()
-        chunk = backend.infer(obs, mode=mode)
-        ms = (time.perf_counter() - start) * 1e3
-        latencies.append(ms)
-        extra = f"  value {chunk.value:+.3f}" if chunk.value is not None else ""
-        print(
-            f"chunk {i + 1:3d}: {ms:6.2f} ms  actions {chunk.actions.shape[0]}x"
-            f"{chunk.actions.shape[1]}  first {np.array2string(chunk.actions[0], precision=3)}"
-            f"{extra}"
-        )
-    a = np.asarray(latencies)
-    print(
-        f"summary: {a.size} chunks, p50 {np.percentile(a, 50):.2f} ms, p99 "
-        f"{np.percentile(a, 99):.2f} ms, max {a.max():.2f} ms"
-    )
-    if wm_latencies:
-        print(f"world model: p50 {np.percentile(wm_latencies, 50):.2f} ms")
-    backend.close()
-    return 0
+    return run_demo(args.robot, mode.value, args.duration, engine)
 
 
 def run_ros_node(argv: list[str]) -> int:
@@ -336,12 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("node", help="run one ROS 2 node: node {vla,executor,sim} [--ros-args ...]")
 
-    p = sub.add_parser("demo", help="run the main job on the embedded default")
-    p.add_argument("--preset", default="tiny")
-    p.add_argument("--robot", default="piper")
-    p.add_argument("--mode", default="efficient")
-    p.add_argument("--chunks", type=int, default=20)
-    p.add_argument("--engine")
+    p = sub.add_parser("demo", help="the whole graph on a simulated robot (the README's main job)")
+    p.add_argument("--robot", default="piper", help="piper | g1")
+    p.add_argument("--mode", default="efficient", help="efficient | standard")
+    p.add_argument("--duration", type=float, default=20.0, help="seconds")
+    p.add_argument("--engine", help="engine directory (default engines/tiny, exported if absent)")
     p.set_defaults(func=cmd_demo)
     return parser
 

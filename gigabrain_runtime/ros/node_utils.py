@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -57,6 +58,11 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None) -> 
     node = None
     try:
         node = factory()
+        # Everything allocated during start-up (modules, models, sessions) is long-lived: move
+        # it out of the cyclic collector's reach, so a full collection never pauses the control
+        # or inference threads for the time it takes to walk that heap.
+        gc.collect()
+        gc.freeze()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()

@@ -233,11 +233,21 @@ class VlaNode(Node):
                 self.max_world_model_age_s = float(p.value)
         return accept()
 
+    def _stale_input(self) -> str:
+        """The first input older than its age limit, or ''."""
+        cfg = self.sync.config
+        for name, age in self.sync.ages(self._now_s()).items():
+            limit = cfg.max_state_age_s if name == "joint_states" else cfg.max_image_age_s
+            if age > limit:
+                return f"{name} is {age:.3f} s old (limit {limit} s)"
+        return ""
+
     def _input_watchdog(self) -> None:
         """At 100 Hz: the moment an input goes stale, tell the executor to stop (empty chunk)
-        instead of letting it run out the last chunk."""
-        reason = self.sync.assemble(self._now_s())
-        fresh = isinstance(reason, Assembled)
+        instead of letting it run out the last chunk. (A single refused observation - stamps
+        spread too far - only skips a chunk; staleness is what stops the arm.)"""
+        reason = self._stale_input()
+        fresh = not reason
         if fresh:
             self._stop_sent = False
         elif self._inputs_fresh and not self._stop_sent:

@@ -17,6 +17,9 @@ from std_msgs.msg import Bool, Float32
 from trajectory_msgs.msg import JointTrajectory
 
 RELIABLE = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, depth=10)
+# the observer keeps a deep queue: this process also publishes 0.9 MB frames, and a command it
+# has not read yet must not be overwritten before it is counted
+OBSERVER = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, depth=200)
 LATCHED = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL, depth=1
 )
@@ -62,8 +65,35 @@ class FakeRobot(Node):
         self.create_subscription(
             DiagnosticArray, "/diagnostics", self._rec("diagnostics"), RELIABLE
         )
-        self.create_timer(1.0 / camera_hz, self._publish_images)
-        self.create_timer(1.0 / state_hz, self._publish_state)
+        # each stream on its own deadline-paced thread, as separate drivers would be: a slow
+        # image publish must not delay the 100 Hz joint states
+        self._running = True
+        self._threads = [
+            threading.Thread(
+                target=self._loop, args=(camera_hz, self._publish_images), daemon=True
+            ),
+            threading.Thread(target=self._loop, args=(state_hz, self._publish_state), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _loop(self, hz: float, fn) -> None:  # noqa: ANN001
+        from gigabrain_runtime.control.pacing import DeadlinePacer
+
+        pacer = DeadlinePacer(1.0 / hz)
+        while self._running and self.context.ok():
+            pacer.wait()
+            try:
+                fn()
+            except Exception:
+                if self.context.ok() and self._running:
+                    raise
+                return
+
+    def stop(self) -> None:
+        self._running = False
+        for t in self._threads:
+            t.join(timeout=2)
 
     def _rec(self, key: str):  # noqa: ANN202
         def cb(msg) -> None:  # noqa: ANN001
@@ -135,3 +165,11 @@ class Spinner:
 def rate(samples: list, t0: float, t1: float) -> float:
     n = sum(1 for t, _ in samples if t0 <= t <= t1)
     return n / (t1 - t0)
+
+
+def stamp_rate(samples: list, skip_s: float = 0.5) -> float:
+    """Messages per second by their header stamps (when they were sent), over the samples
+    after the first ``skip_s`` seconds of the window."""
+    stamps = sorted(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in samples)
+    stamps = [s for s in stamps if s >= stamps[0] + skip_s]
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])

@@ -1,0 +1,205 @@
+"""``gigabrain-runtime demo``: the whole control graph in one command.
+
+Starts ``launch/sim_<robot>.launch.yaml`` (sim + vla + executor, each its own process, exactly
+as a user would launch them), publishes the instruction, and watches the graph from this
+process like any other ROS 2 participant: a live status line, then a summary built from what
+arrived on the wire and from the nodes' /diagnostics.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory
+
+from gigabrain_runtime.launching.launch_file import load_launch, package_share
+from gigabrain_runtime.launching.runner import LaunchRunner
+from gigabrain_runtime.robots.embodiment import get_embodiment
+from gigabrain_runtime.ros import qos
+from gigabrain_runtime.ros.node_utils import use_project_dds_profile
+
+INSTRUCTION = "pick up the red cube and put it in the bowl"
+
+
+class Monitor(Node):
+    def __init__(self, ns: str, instruction: str) -> None:
+        super().__init__("demo_monitor", namespace=ns)
+        self.lock = threading.Lock()
+        self.chunks: deque[float] = deque()
+        self.commands: deque[float] = deque()
+        self.command_positions: list[np.ndarray] = []
+        self.command_stamps: list[float] = []
+        self.n_chunks = 0
+        self.n_commands = 0
+        self.diag: dict[str, dict[str, str]] = {}
+        self.levels: dict[str, int] = {}
+        self.messages: dict[str, str] = {}
+        pub = self.create_publisher(String, "instruction", qos.LATCHED)
+        pub.publish(String(data=instruction))
+        self._instruction_pub = pub
+        self.create_subscription(JointTrajectory, "action_chunk", self._on_chunk, qos.COMMAND)
+        self.create_subscription(JointState, "joint_command", self._on_command, qos.COMMAND)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, qos.DIAGNOSTICS)
+
+    def _on_chunk(self, msg: JointTrajectory) -> None:
+        if msg.points:
+            with self.lock:
+                self.chunks.append(time.monotonic())
+                self.n_chunks += 1
+
+    def _on_command(self, msg: JointState) -> None:
+        with self.lock:
+            self.commands.append(time.monotonic())
+            self.n_commands += 1
+            self.command_positions.append(np.asarray(msg.position))
+            self.command_stamps.append(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        with self.lock:
+            for st in msg.status:
+                key = st.name.split(": ", 1)[-1]
+                self.diag[key] = {kv.key: kv.value for kv in st.values}
+                self.levels[key] = st.level[0] if isinstance(st.level, bytes) else int(st.level)
+                self.messages[key] = st.message
+
+    def rate(self, which: deque[float], window: float = 2.0) -> float:
+        now = time.monotonic()
+        with self.lock:
+            while which and now - which[0] > window:
+                which.popleft()
+            return len(which) / window
+
+    def value(self, status: str, key: str, default: str = "-") -> str:
+        with self.lock:
+            return self.diag.get(status, {}).get(key, default)
+
+
+def run_demo(robot: str, mode: str, duration_s: float, engine: Path) -> int:
+    emb = get_embodiment(robot)
+    share = package_share("gigabrain_runtime")
+    launch_file = share / "launch" / f"sim_{robot}.launch.yaml"
+    if not launch_file.is_file():
+        raise ValueError(f"robot: no simulation launch file for {robot!r} ({launch_file})")
+    nodes = load_launch(launch_file, {"mode": mode, "engine": str(engine)})
+    ns = nodes[0].namespace
+    log_path = Path("logs") / f"demo-{robot}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    log = log_path.open("w")
+    use_project_dds_profile()
+    runner = LaunchRunner(nodes, out=log)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:  # noqa: ARG001
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    print(
+        f"demo: simulated {robot} under the tiny policy ({mode} mode), onnxruntime on the CPU; "
+        f"nodes: {', '.join(n.fqn for n in nodes)}; logs: {log_path}"
+    )
+    print(f"instruction: {INSTRUCTION!r}; Ctrl-C stops early")
+    rclpy.init()
+    monitor = Monitor(ns, INSTRUCTION)
+    executor = SingleThreadedExecutor()
+    executor.add_node(monitor)
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+    started = time.monotonic()
+    runner.start()
+    first_chunk_t = None
+    try:
+        while not stop.is_set() and time.monotonic() - started < duration_s:
+            stop.wait(1.0)
+            if not all(runner.alive().values()):
+                dead = [k for k, v in runner.alive().items() if not v]
+                print(f"\nnode(s) exited: {', '.join(dead)} (see {log_path})")
+                break
+            if first_chunk_t is None and monitor.n_chunks:
+                first_chunk_t = time.monotonic() - started
+            line = (
+                f"\r[{time.monotonic() - started:5.1f}s] chunks {monitor.rate(monitor.chunks):4.1f} Hz"
+                f" | commands {monitor.rate(monitor.commands):5.1f} Hz"
+                f" | inference p50 {monitor.value('inference', 'latency_p50_ms')} ms"
+                f" | mode {monitor.value('inference', 'effective_mode')}"
+                f" | cameras {monitor.value('simulator', 'camera_hz')} Hz"
+                f" | executor {monitor.value('executor', 'state')}   "
+            )
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        print()
+        summary = {
+            "chunks": monitor.n_chunks,
+            "commands": monitor.n_commands,
+            "inference_p50_ms": monitor.value("inference", "latency_p50_ms"),
+            "inference_p99_ms": monitor.value("inference", "latency_p99_ms"),
+            "obs_to_chunk_p50_ms": monitor.value("inference", "obs_to_chunk_p50_ms"),
+            "jitter_p99_ms": monitor.value("executor", "period_jitter_p99_ms"),
+            "deadline_misses": monitor.value("executor", "deadline_misses"),
+            "watchdog_events": monitor.value("executor", "watchdog_events"),
+            "inference_deadline_misses": monitor.value("inference", "deadline_misses"),
+        }
+        with monitor.lock:
+            cmds = np.stack(monitor.command_positions) if monitor.command_positions else None
+            stamps = np.asarray(monitor.command_stamps)
+    finally:
+        code = runner.stop()
+        executor.shutdown(timeout_sec=2.0)
+        spin.join(timeout=2.0)
+        monitor.destroy_node()
+        rclpy.try_shutdown()
+        log.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+    elapsed = time.monotonic() - started
+    travel, max_step, gaps = 0.0, np.zeros(emb.dof), 0
+    period = 1.0 / 50.0
+    if cmds is not None and len(cmds) > 1:
+        steps = np.abs(np.diff(cmds, axis=0))
+        travel = float(steps.sum())
+        # a step is measured between consecutive control periods only: a command this process
+        # did not receive (it is a monitor, not the robot) would otherwise look like a jump
+        consecutive = np.diff(stamps) < 1.5 * period
+        gaps = int((~consecutive).sum())
+        if consecutive.any():
+            max_step = steps[consecutive].max(axis=0)
+    step_limit = emb.max_velocity * period
+    print(f"summary after {elapsed:.1f} s ({robot}, {mode} mode):")
+    print(
+        f"  chunks received        {summary['chunks']}"
+        f" (first after {first_chunk_t or float('nan'):.1f} s)"
+    )
+    print(f"  joint commands         {summary['commands']}")
+    print(
+        f"  inference latency      p50 {summary['inference_p50_ms']} ms, "
+        f"p99 {summary['inference_p99_ms']} ms (observation to chunk p50 "
+        f"{summary['obs_to_chunk_p50_ms']} ms)"
+    )
+    print(
+        f"  control period jitter  p99 {summary['jitter_p99_ms']} ms, deadline misses "
+        f"{summary['deadline_misses']}"
+    )
+    print(f"  watchdog events        {summary['watchdog_events']}")
+    print(
+        f"  joint travel           {travel:.2f} (rad + m), largest step per joint "
+        f"{np.array2string(max_step, precision=4)} (limit x period "
+        f"{np.array2string(step_limit, precision=4)}; {gaps} gaps in what this monitor "
+        "received)"
+    )
+    print(f"  node logs              {log_path}")
+    ok = summary["chunks"] > 0 and summary["commands"] > 0
+    if not ok:
+        print("demo FAILED: no chunks or no commands arrived (see the node logs)")
+        return 1
+    return 0 if code in (0, 2, 130) or stop.is_set() else code

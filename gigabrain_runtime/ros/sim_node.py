@@ -1,0 +1,149 @@
+"""sim: a MuJoCo robot that behaves like the real one on the runtime's topics.
+
+Publishes ``joint_states`` at ``state_hz`` (physics advanced in real time between messages),
+``cameras/<cam>/image_raw`` (rgb8) at ``camera_hz`` from its own render thread, and follows
+``joint_command`` with position servos. Unknown or NaN commands are refused (the last valid
+target is kept) and reported on /diagnostics.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+
+from gigabrain_runtime.control.pacing import DeadlinePacer
+from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
+from gigabrain_runtime.robots.embodiment import get_embodiment
+from gigabrain_runtime.ros import qos
+from gigabrain_runtime.ros.convert import joint_command, joint_positions, rgb_to_image
+from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, run_node
+from gigabrain_runtime.ros.params import declare
+from gigabrain_runtime.sim.simulator import Simulator
+
+
+class SimNode(Node):
+    def __init__(self) -> None:
+        super().__init__("sim")
+        robot = declare(self, "robot", "piper", "embodiment to simulate", read_only=True)
+        self.state_hz = declare(
+            self, "state_hz", 100.0, "joint state rate (Hz)", read_only=True, lo=1.0, hi=1000.0
+        )
+        self.camera_hz = declare(
+            self, "camera_hz", 15.0, "camera rate (Hz)", read_only=True, lo=0.1, hi=120.0
+        )
+        image_size = declare(
+            self,
+            "image_size",
+            224,
+            "rendered image size (px, square)",
+            read_only=True,
+            lo=16,
+            hi=2048,
+        )
+        self.embodiment = get_embodiment(robot)
+        self.sim = Simulator(self.embodiment, image_size=image_size)
+        self._state_pub = self.create_publisher(JointState, "joint_states", qos.SENSOR)
+        self._image_pubs = {
+            cam: self.create_publisher(Image, f"cameras/{cam}/image_raw", qos.SENSOR)
+            for cam in self.embodiment.cameras
+        }
+        self.create_subscription(JointState, "joint_command", self._on_command, qos.COMMAND)
+        self._command_rate = RateMeter()
+        self._frame_rate = RateMeter()
+        self._render_ms = 0.0
+        self._command_error = ""
+        self._ignored: list[str] = []
+        DiagnosticsPublisher(self, self._diagnostics)
+        self._running = True
+        self._threads = [
+            threading.Thread(target=self._physics_loop, name="physics", daemon=True),
+            threading.Thread(target=self._camera_loop, name="cameras", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        self.get_logger().info(
+            f"sim: {robot}, joint states {self.state_hz:g} Hz, cameras "
+            f"{list(self.embodiment.cameras)} {self.camera_hz:g} Hz at {image_size} px"
+        )
+
+    def _on_command(self, msg: JointState) -> None:
+        try:
+            target, unknown = joint_positions(msg, self.embodiment.joint_names)
+        except ValueError as exc:
+            self._command_error = str(exc).replace("joint_states", "joint_command")
+            return
+        self._command_error = ""
+        self._ignored = unknown
+        self.sim.set_target(target)
+        self._command_rate.tick(time.monotonic())
+
+    def _physics_loop(self) -> None:
+        pacer = DeadlinePacer(1.0 / self.state_hz)
+        names = self.embodiment.joint_names
+        last = None
+        while self._running and self.context.ok():
+            tick = pacer.wait()
+            if last is not None:
+                self.sim.step(min(tick - last, 0.1))  # real time, never a huge catch-up
+            last = tick
+            try:
+                self._state_pub.publish(
+                    joint_command(
+                        self.sim.joint_positions(), names, self.get_clock().now().to_msg()
+                    )
+                )
+            except Exception:
+                if self.context.ok():
+                    raise
+                break
+
+    def _camera_loop(self) -> None:
+        pacer = DeadlinePacer(1.0 / self.camera_hz)
+        while self._running and self.context.ok():
+            pacer.wait()
+            stamp = self.get_clock().now().to_msg()
+            start = time.perf_counter()
+            frames = {cam: self.sim.render(cam) for cam in self.embodiment.cameras}
+            self._render_ms = (time.perf_counter() - start) * 1e3
+            try:
+                for cam, rgb in frames.items():
+                    self._image_pubs[cam].publish(rgb_to_image(rgb, stamp, cam))
+            except Exception:
+                if self.context.ok():
+                    raise
+                break
+            self._frame_rate.tick(time.monotonic())
+        self.sim.close()
+
+    def shutdown(self) -> None:
+        self._running = False
+        for t in self._threads:
+            if t.is_alive():
+                t.join(timeout=2.0)
+
+    def _diagnostics(self) -> list[Status]:
+        now = time.monotonic()
+        s = Status("simulator")
+        s.values = {
+            "robot": self.embodiment.name,
+            "sim_time_s": f"{self.sim.time:.2f}",
+            "camera_hz": f"{self._frame_rate.rate(now):.1f}",
+            "render_ms": f"{self._render_ms:.1f}",
+            "joint_command_hz": f"{self._command_rate.rate(now):.1f}",
+        }
+        if self._command_error:
+            s.worse(Level.WARN, f"command refused: {self._command_error}")
+        if self._ignored:
+            s.values["ignored_joint_names"] = ",".join(self._ignored)
+        return [s]
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(SimNode, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""The YAML launch parser: the subset of the ROS 2 frontend this project's files use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gigabrain_runtime.launching.launch_file import LaunchError, load_launch
+from gigabrain_runtime.launching.runner import node_command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_args_let_group_namespace_params_and_remaps(tmp_path):
+    f = write(
+        tmp_path,
+        "a.launch.yaml",
+        """
+launch:
+- arg: {name: robot, default: piper}
+- arg: {name: rate, default: "5.0"}
+- let: {name: ns, value: "team_$(var robot)"}
+- group:
+  - push_ros_namespace: {namespace: "$(var ns)"}
+  - node:
+      pkg: gigabrain_runtime
+      exec: gigabrain-runtime
+      args: "node vla"
+      name: policy
+      namespace: inner
+      param:
+      - {name: inference_hz, value: "$(var rate)"}
+      - {name: mode, value: standard}
+      - {name: verbose, value: "true"}
+      remap:
+      - {from: joint_states, to: /robot/js}
+- node: {pkg: gigabrain_runtime, exec: gigabrain-runtime, args: "node executor", name: ex}
+""",
+    )
+    nodes = load_launch(f, {"robot": "g1"})
+    assert [n.fqn for n in nodes] == ["/team_g1/inner/policy", "/ex"]
+    assert nodes[0].params == {"inference_hz": 5.0, "mode": "standard", "verbose": True}
+    assert nodes[0].remaps == [("joint_states", "/robot/js")]
+    cmd = node_command(nodes[0], tmp_path)
+    assert cmd[cmd.index("--ros-args") :][:5] == [
+        "--ros-args",
+        "-r",
+        "__node:=policy",
+        "-r",
+        "__ns:=/team_g1/inner",
+    ]
+    assert "joint_states:=/robot/js" in cmd
+
+
+def test_include_passes_arguments_and_keeps_the_outer_namespace(tmp_path):
+    write(
+        tmp_path,
+        "inner.launch.yaml",
+        """
+launch:
+- arg: {name: who, default: nobody}
+- node: {pkg: gigabrain_runtime, exec: gigabrain-runtime, args: "node sim", name: "$(var who)"}
+""",
+    )
+    f = write(
+        tmp_path,
+        "outer.launch.yaml",
+        """
+launch:
+- group:
+  - push-ros-namespace: {namespace: left}
+  - include:
+      file: "$(dirname)/inner.launch.yaml"
+      arg: [{name: who, value: sim_left}]
+""",
+    )
+    (node,) = load_launch(f)
+    assert node.fqn == "/left/sim_left"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "- node: {pkg: gigabrain_runtime, exec: gigabrain-runtime, args: 'node x', "
+            "name: $(var nope)}",
+            r"\$\(var nope\) is not defined",
+        ),
+        ("- timer: {period: 1}", "unsupported launch entity 'timer'"),
+        ("- node: {exec: gigabrain-runtime}", "missing 'pkg'"),
+        ("- arg: {name: needed}", "launch argument 'needed' is required"),
+    ],
+)
+def test_bad_launch_files_are_errors_naming_the_problem(tmp_path, body, message):
+    f = write(tmp_path, "bad.launch.yaml", "launch:\n" + body + "\n")
+    with pytest.raises(LaunchError, match=message):
+        load_launch(f)
+
+
+def test_unknown_command_line_argument_is_an_error():
+    with pytest.raises(LaunchError, match=r"unknown launch arguments \['robt'\]"):
+        load_launch(ROOT / "launch/runtime.launch.yaml", {"robt": "g1"})
+
+
+def test_unknown_node_name_suggests_the_right_one(tmp_path):
+    f = write(
+        tmp_path,
+        "n.launch.yaml",
+        """
+launch:
+- node: {pkg: gigabrain_runtime, exec: gigabrain-runtime, args: "node executr", name: e}
+""",
+    )
+    (node,) = load_launch(f)
+    with pytest.raises(ValueError, match="did you mean 'executor'"):
+        node_command(node, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("file", "args", "expected"),
+    [
+        ("runtime.launch.yaml", {"robot": "g1"}, ["/g1/vla", "/g1/executor"]),
+        ("sim_piper.launch.yaml", {}, ["/piper/sim", "/piper/vla", "/piper/executor"]),
+        ("sim_g1.launch.yaml", {}, ["/g1/sim", "/g1/vla", "/g1/executor"]),
+        ("piper.launch.yaml", {}, ["/piper/vla", "/piper/executor"]),
+        (
+            "piper_dual.launch.yaml",
+            {},
+            ["/left/vla", "/left/executor", "/right/vla", "/right/executor"],
+        ),
+    ],
+)
+def test_shipped_launch_files_parse(file, args, expected):
+    nodes = load_launch(ROOT / "launch" / file, args)
+    assert [n.fqn for n in nodes] == expected
+    for n in nodes:
+        node_command(n, Path("/tmp"))  # every node resolves to a runnable command
+
+
+def test_real_piper_launch_remaps_onto_the_driver_topics():
+    vla, executor = load_launch(ROOT / "launch/piper.launch.yaml")
+    assert ("joint_states", "joint_states_single") in executor.remaps
+    assert ("joint_command", "joint_ctrl_single") in executor.remaps
+    assert ("joint_states", "joint_states_single") in vla.remaps
