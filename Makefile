@@ -37,7 +37,8 @@ test: venv sysdeps
 
 bench: venv
 	$(BIN)/gigabrain-runtime bench --preset tiny --backends torch,onnxruntime \
-	  --modes efficient,standard --runs 100 --json benchmarks/tiny_cpu.json
+	  --modes efficient,standard --runs 200 --json benchmarks/tiny_cpu.json
+	$(BIN)/gigabrain-runtime bench-control --seconds 20 --json benchmarks/control_jitter_cpu.json
 
 lint: venv
 	$(BIN)/ruff check gigabrain_runtime tests

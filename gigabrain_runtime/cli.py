@@ -203,6 +203,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.robot, mode.value, args.duration, engine)
 
 
+def cmd_bench_control(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.inference.export import ensure_engine
+    from gigabrain_runtime.inference.factory import open_backend
+    from gigabrain_runtime.model.presets import get_preset
+
+    engine = Path(args.engine) if args.engine else DEFAULT_ENGINE_ROOT / "tiny"
+    if not args.engine:
+        ensure_engine(get_preset("tiny"), engine)
+    backend = open_backend(engine, "onnxruntime")
+    from gigabrain_runtime.ros.bench_control import run
+
+    run(
+        backend,
+        robot=args.robot,
+        control_hz=args.control_hz,
+        inference_hz=args.inference_hz,
+        seconds=args.seconds,
+        json_path=args.json,
+    )
+    return 0
+
+
 def run_ros_node(argv: list[str]) -> int:
     """``gigabrain-runtime node NAME [--ros-args ...]``: one ROS 2 node in this process."""
     import importlib
@@ -292,6 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
         "steals the cores from anything else; the runtime keeps it off)",
     )
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "bench-control", help="control-period jitter with inference running vs a naive loop"
+    )
+    p.add_argument("--robot", default="piper")
+    p.add_argument("--control-hz", type=float, default=50.0)
+    p.add_argument("--inference-hz", type=float, default=10.0)
+    p.add_argument("--seconds", type=float, default=20.0, help="per arrangement")
+    p.add_argument("--engine", help="engine directory (default engines/tiny)")
+    p.add_argument("--json", help="write the report here")
+    p.set_defaults(func=cmd_bench_control)
 
     p = sub.add_parser("launch", help="run a ROS 2 YAML launch file")
     p.add_argument("file")

@@ -101,3 +101,26 @@ def test_export_to_a_directory_it_cannot_write_is_an_error(tmp_path):
     blocker.write_text("")
     out = run("export", "--preset", "tiny", "--out", str(blocker / "sub"))
     assert out.returncode != 0
+
+
+def test_bench_control_reports_both_arrangements(tiny_engine, tmp_path):
+    report_path = tmp_path / "jitter.json"
+    out = run(
+        "bench-control", "--engine", str(tiny_engine), "--seconds", "2", "--json", str(report_path)
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(report_path.read_text())
+    for name in ("naive", "runtime"):
+        for field in (
+            "jitter_p50_ms",
+            "jitter_p99_ms",
+            "jitter_max_ms",
+            "obs_to_chunk_p50_ms",
+            "obs_to_chunk_p99_ms",
+            "ticks",
+            "chunks",
+        ):
+            assert field in report[name]
+        assert report[name]["ticks"] > 50 and report[name]["chunks"] > 5
+    assert report["jitter_p99_ratio_naive_over_runtime"] > 0
+    assert "naive / runtime" in out.stdout

@@ -110,7 +110,6 @@ class ExecutorNode(Node):
 
         self._running = True
         self._thread = threading.Thread(target=self._control_loop, name="control", daemon=True)
-        self._thread.start()
         self.get_logger().info(
             f"executor for {self.embodiment.name} at {cfg.control_hz:g} Hz ({cfg.blend_mode})"
         )
@@ -174,6 +173,10 @@ class ExecutorNode(Node):
                 if self.context.ok():
                     raise
                 break
+
+    def start(self) -> None:
+        """Start the real-time thread once start-up (and its garbage) is behind us."""
+        self._thread.start()
 
     def shutdown(self) -> None:
         self._running = False

@@ -63,6 +63,9 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None) -> 
         # or inference threads for the time it takes to walk that heap.
         gc.collect()
         gc.freeze()
+        start = getattr(node, "start", None)
+        if start is not None:
+            start()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()

@@ -62,8 +62,6 @@ class SimNode(Node):
             threading.Thread(target=self._physics_loop, name="physics", daemon=True),
             threading.Thread(target=self._camera_loop, name="cameras", daemon=True),
         ]
-        for t in self._threads:
-            t.start()
         self.get_logger().info(
             f"sim: {robot}, joint states {self.state_hz:g} Hz, cameras "
             f"{list(self.embodiment.cameras)} {self.camera_hz:g} Hz at {image_size} px"
@@ -117,6 +115,11 @@ class SimNode(Node):
                 break
             self._frame_rate.tick(time.monotonic())
         self.sim.close()
+
+    def start(self) -> None:
+        """Start the worker threads once start-up (and its garbage) is behind us."""
+        for t in self._threads:
+            t.start()
 
     def shutdown(self) -> None:
         self._running = False

@@ -178,8 +178,6 @@ class VlaNode(Node):
         self._threads.append(
             threading.Thread(target=self._world_loop, name="world_model", daemon=True)
         )
-        for t in self._threads:
-            t.start()
         self.get_logger().info(
             f"vla: {self.backend.manifest.preset} via {self.backend.name} for {self.robot}, "
             f"{self.mode.value} mode, {self.inference_hz:g} Hz, cameras {list(self.cameras)}"
@@ -340,6 +338,11 @@ class VlaNode(Node):
                 continue
             self._wm_latency.add(prediction.inference_ms)
             self._world = _World(prediction, time.monotonic())
+
+    def start(self) -> None:
+        """Start the worker threads once start-up (and its garbage) is behind us."""
+        for t in self._threads:
+            t.start()
 
     def shutdown(self) -> None:
         self._running = False
