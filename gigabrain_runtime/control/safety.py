@@ -3,8 +3,9 @@
 :class:`MotionLimiter` is a second-order limiter: each control step the command moves toward
 the target with a velocity bounded by the joint's max velocity, by the velocity from which it
 can still stop at the target in whole periods (the discrete sqrt(2 a d)), and changing by at
-most max acceleration x dt. So a target jump - a new chunk far from the last, a bad prediction - becomes a smooth approach, never
-a step, and the command never overshoots a position limit.
+most max acceleration x dt. So a target jump - a new chunk far from the last, a bad
+prediction - becomes a smooth approach, never a step, and the command never overshoots a
+position limit.
 """
 
 from __future__ import annotations

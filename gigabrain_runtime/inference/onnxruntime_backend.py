@@ -4,7 +4,6 @@ onnxruntime has them (onnxruntime-gpu). Runs the graphs ``export`` wrote, in eit
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,8 @@ from gigabrain_runtime.inference.preprocessing import (
     WORLD_MODEL_GRAPH,
     Feeds,
     Preprocessor,
+    run_policy,
+    run_world_model,
 )
 from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
 
@@ -114,22 +115,16 @@ class OnnxRuntimeBackend:
         mode: Mode | str = Mode.EFFICIENT,
         noise: np.ndarray | None = None,
     ) -> ActionChunk:
-        mode = Mode.parse(mode)
-        feeds, entry = self._pre.policy_feeds(observation, mode, self._rng, noise)
-        start = time.perf_counter()
-        actions, trajectory = self._policy(mode, feeds)
-        ms = (time.perf_counter() - start) * 1e3
-        value = float(feeds["value"][0]) if mode is Mode.STANDARD else None
-        return self._pre.chunk(actions, trajectory, entry, mode, value, ms)
+        return run_policy(self._pre, self._rng, observation, mode, noise, self._policy)
 
     def predict_world(
         self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None
     ) -> WorldPrediction:
-        feeds, entry = self._pre.world_feeds(observation, actions, self._rng, noise)
-        start = time.perf_counter()
-        z, value, proprio = self._run(self._sessions[WORLD_MODEL_GRAPH], feeds)
-        ms = (time.perf_counter() - start) * 1e3
-        return self._pre.world(z, value, proprio, entry, ms)
+        def world(feeds: Feeds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            z, value, proprio = self._run(self._sessions[WORLD_MODEL_GRAPH], feeds)
+            return z, value, proprio
+
+        return run_world_model(self._pre, self._rng, observation, actions, noise, world)
 
     def close(self) -> None:
         self._sessions.clear()

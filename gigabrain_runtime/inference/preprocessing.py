@@ -6,6 +6,9 @@ same ValueError (naming the field and the value) whichever backend is behind the
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 
 from gigabrain_runtime.inference.manifest import EmbodimentEntry, EngineManifest
@@ -219,3 +222,41 @@ class Preprocessor:
             proprio=p * np.asarray(norm.std) + np.asarray(norm.mean),
             inference_ms=inference_ms,
         )
+
+
+PolicyRun = Callable[[Mode, Feeds], tuple[np.ndarray, np.ndarray]]
+WorldRun = Callable[[Feeds], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def run_policy(
+    pre: Preprocessor,
+    rng: np.random.Generator,
+    observation: Observation,
+    mode: Mode | str,
+    noise: np.ndarray | None,
+    run: PolicyRun,
+) -> ActionChunk:
+    """The part of ``Backend.infer`` every backend shares: validate and build the feeds, time
+    the backend's ``run(mode, feeds) -> (raw actions, trajectory)``, denormalise."""
+    mode = Mode.parse(mode)
+    feeds, entry = pre.policy_feeds(observation, mode, rng, noise)
+    start = time.perf_counter()
+    actions, trajectory = run(mode, feeds)
+    ms = (time.perf_counter() - start) * 1e3
+    value = float(feeds["value"][0]) if mode is Mode.STANDARD else None
+    return pre.chunk(actions, trajectory, entry, mode, value, ms)
+
+
+def run_world_model(
+    pre: Preprocessor,
+    rng: np.random.Generator,
+    observation: Observation,
+    actions: np.ndarray,
+    noise: np.ndarray | None,
+    run: WorldRun,
+) -> WorldPrediction:
+    """The shared part of ``Backend.predict_world``."""
+    feeds, entry = pre.world_feeds(observation, actions, rng, noise)
+    start = time.perf_counter()
+    z, value, proprio = run(feeds)
+    return pre.world(z, value, proprio, entry, (time.perf_counter() - start) * 1e3)

@@ -11,7 +11,6 @@ absent. The code follows the TensorRT 10 Python API (explicit-batch networks, na
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,8 @@ from gigabrain_runtime.inference.preprocessing import (
     WORLD_MODEL_GRAPH,
     Feeds,
     Preprocessor,
+    run_policy,
+    run_world_model,
 )
 from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
 
@@ -190,21 +191,20 @@ class TensorRTBackend:
         mode: Mode | str = Mode.EFFICIENT,
         noise: np.ndarray | None = None,
     ) -> ActionChunk:
-        mode = Mode.parse(mode)
-        feeds, entry = self._pre.policy_feeds(observation, mode, self._rng, noise)
-        start = time.perf_counter()
-        actions, trajectory = self._run(POLICY_GRAPH[mode], feeds)
-        ms = (time.perf_counter() - start) * 1e3
-        value = float(feeds["value"][0]) if mode is Mode.STANDARD else None
-        return self._pre.chunk(actions, trajectory, entry, mode, value, ms)
+        def policy(m: Mode, feeds: Feeds) -> tuple[np.ndarray, np.ndarray]:
+            actions, trajectory = self._run(POLICY_GRAPH[m], feeds)
+            return actions, trajectory
+
+        return run_policy(self._pre, self._rng, observation, mode, noise, policy)
 
     def predict_world(
         self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None
     ) -> WorldPrediction:
-        feeds, entry = self._pre.world_feeds(observation, actions, self._rng, noise)
-        start = time.perf_counter()
-        z, value, proprio = self._run(WORLD_MODEL_GRAPH, feeds)
-        return self._pre.world(z, value, proprio, entry, (time.perf_counter() - start) * 1e3)
+        def world(feeds: Feeds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            z, value, proprio = self._run(WORLD_MODEL_GRAPH, feeds)
+            return z, value, proprio
+
+        return run_world_model(self._pre, self._rng, observation, actions, noise, world)
 
     def close(self) -> None:
         self._engines.clear()

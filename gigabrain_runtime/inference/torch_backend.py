@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
 from gigabrain_runtime.inference.manifest import EngineManifest
-from gigabrain_runtime.inference.preprocessing import Preprocessor
+from gigabrain_runtime.inference.preprocessing import (
+    Feeds,
+    Preprocessor,
+    run_policy,
+    run_world_model,
+)
 from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
 
 
@@ -68,16 +72,7 @@ class TorchBackend:
         if self.device.type == "cuda":
             self._torch.cuda.synchronize()
 
-    def infer(
-        self,
-        observation: Observation,
-        *,
-        mode: Mode | str = Mode.EFFICIENT,
-        noise: np.ndarray | None = None,
-    ) -> ActionChunk:
-        mode = Mode.parse(mode)
-        feeds, entry = self._pre.policy_feeds(observation, mode, self._rng, noise)
-        start = time.perf_counter()
+    def _policy(self, mode: Mode, feeds: Feeds) -> tuple[np.ndarray, np.ndarray]:
         x = self._tensors(feeds)
         with self._torch.inference_mode():
             actions, trajectory = self._sample(
@@ -91,25 +86,33 @@ class TorchBackend:
                 x.get("wm_tokens"),
                 x.get("value"),
             )
-            actions = actions.float().cpu().numpy()
-            trajectory = trajectory.float().cpu().numpy()
-        ms = (time.perf_counter() - start) * 1e3
-        value = float(feeds["value"][0]) if mode is Mode.STANDARD else None
-        return self._pre.chunk(actions, trajectory, entry, mode, value, ms)
+            return actions.float().cpu().numpy(), trajectory.float().cpu().numpy()
 
-    def predict_world(
-        self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None
-    ) -> WorldPrediction:
-        feeds, entry = self._pre.world_feeds(observation, actions, self._rng, noise)
-        start = time.perf_counter()
+    def _world(self, feeds: Feeds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x = self._tensors(feeds)
         with self._torch.inference_mode():
             z, value, proprio = self._predict(
                 x["images"], x["image_mask"], x["state"], x["actions"], x["noise"]
             )
-            z, value, proprio = (t.float().cpu().numpy() for t in (z, value, proprio))
-        ms = (time.perf_counter() - start) * 1e3
-        return self._pre.world(z, value, proprio, entry, ms)
+            return (
+                z.float().cpu().numpy(),
+                value.float().cpu().numpy(),
+                proprio.float().cpu().numpy(),
+            )
+
+    def infer(
+        self,
+        observation: Observation,
+        *,
+        mode: Mode | str = Mode.EFFICIENT,
+        noise: np.ndarray | None = None,
+    ) -> ActionChunk:
+        return run_policy(self._pre, self._rng, observation, mode, noise, self._policy)
+
+    def predict_world(
+        self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None
+    ) -> WorldPrediction:
+        return run_world_model(self._pre, self._rng, observation, actions, noise, self._world)
 
     def close(self) -> None:
         self._sync()

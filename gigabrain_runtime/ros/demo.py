@@ -129,7 +129,8 @@ def run_demo(robot: str, mode: str, duration_s: float, engine: Path) -> int:
             if first_chunk_t is None and monitor.n_chunks:
                 first_chunk_t = time.monotonic() - started
             line = (
-                f"\r[{time.monotonic() - started:5.1f}s] chunks {monitor.rate(monitor.chunks):4.1f} Hz"
+                f"\r[{time.monotonic() - started:5.1f}s]"
+                f" chunks {monitor.rate(monitor.chunks):4.1f} Hz"
                 f" | commands {monitor.rate(monitor.commands):5.1f} Hz"
                 f" | inference p50 {monitor.value('inference', 'latency_p50_ms')} ms"
                 f" | mode {monitor.value('inference', 'effective_mode')}"
