@@ -1,0 +1,342 @@
+"""Crash-safe rosbag2 (MCAP) episode recording, and recovery of episodes cut short.
+
+One directory per episode, as ``ros2 bag`` writes it: ``<episode>.mcap`` plus ``metadata.yaml``
+(rosbag2 format 9), with a sidecar ``episode.json`` for the HILR metadata. Messages are written
+as the exact CDR bytes received (raw subscriptions), with their ROS 2 message definitions and
+RIHS01 type hashes, so ``ros2 bag info/play``, Foxglove and the rosbags reader open them.
+
+Crash safety: the MCAP writer closes its open chunk and flushes to the OS every ``flush_s``
+(0.5 s), so a SIGKILL loses at most that much; the file then lacks its summary and footer and
+the episode lacks ``metadata.yaml``. :func:`recover_episode` reads every complete record of such
+a file, rewrites a valid MCAP and writes the metadata; :func:`unfinished_episodes` finds them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SIDECAR = "episode.json"
+METADATA = "metadata.yaml"
+ROS_DISTRO = "kilted"
+
+# offered_qos_profiles in the rosbag2 layout, per QoS kind (the recorder subscribes with these)
+QOS_YAML = {
+    "sensor": "- history: 1\n  depth: 5\n  reliability: 2\n  durability: 2\n"
+              "  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n"
+              "  liveliness: 1\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n"
+              "  avoid_ros_namespace_conventions: false\n",
+    "reliable": "- history: 1\n  depth: 10\n  reliability: 1\n  durability: 2\n"
+                "  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n"
+                "  liveliness: 1\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n"
+                "  avoid_ros_namespace_conventions: false\n",
+    "latched": "- history: 1\n  depth: 1\n  reliability: 1\n  durability: 1\n"
+               "  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n"
+               "  liveliness: 1\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n"
+               "  avoid_ros_namespace_conventions: false\n",
+}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str  # fully qualified topic
+    msgtype: str  # e.g. sensor_msgs/msg/JointState
+    qos: str = "reliable"  # key of QOS_YAML
+
+
+_TYPESTORE = None
+
+
+def typestore() -> Any:
+    global _TYPESTORE
+    if _TYPESTORE is None:
+        from rosbags.typesys import Stores, get_typestore
+
+        _TYPESTORE = get_typestore(Stores.ROS2_KILTED)
+    return _TYPESTORE
+
+
+def message_definition(msgtype: str) -> tuple[str, str]:
+    """(ros2msg definition text with dependencies, RIHS01 hash) for ``msgtype``."""
+    ts = typestore()
+    if msgtype not in ts.types:
+        raise ValueError(f"msgtype: unknown message type {msgtype!r}")
+    msgdef, _ = ts.generate_msgdef(msgtype, ros_version=2)
+    return msgdef, ts.hash_rihs01(msgtype)
+
+
+@dataclass
+class _TopicStats:
+    spec: TopicSpec
+    channel_id: int
+    count: int = 0
+
+
+@dataclass
+class EpisodeInfo:
+    """The sidecar: what a field team needs to know about an episode without opening it."""
+
+    episode: str
+    robot: str
+    instruction: str = ""
+    operator: str = ""
+    engine_manifest_sha256: str = ""
+    outcome: str = "unknown"  # success | failure | abort | unknown
+    label: str = ""  # set afterwards by `bag label`
+    status: str = "recording"  # recording | complete | recovered
+    started_at_ns: int = 0
+    ended_at_ns: int = 0
+    interventions: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        return max(0, self.ended_at_ns - self.started_at_ns) * 1e-9
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["duration_s"] = round(self.duration_s, 3)
+        d["num_interventions"] = len(self.interventions)
+        d["intervention_durations_s"] = [round(i["end_s"] - i["start_s"], 3)
+                                         for i in self.interventions if "end_s" in i]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EpisodeInfo:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def write_sidecar(directory: Path, info: EpisodeInfo) -> None:
+    tmp = directory / (SIDECAR + ".tmp")
+    tmp.write_text(json.dumps(info.to_dict(), indent=2) + "\n")
+    os.replace(tmp, directory / SIDECAR)
+
+
+def read_sidecar(directory: Path) -> EpisodeInfo:
+    path = Path(directory) / SIDECAR
+    if not path.is_file():
+        raise FileNotFoundError(f"episode: no {SIDECAR} in {directory}")
+    return EpisodeInfo.from_dict(json.loads(path.read_text()))
+
+
+class EpisodeWriter:
+    """Thread-safe writer of one episode. ``write`` raises OSError (e.g. disk full); the caller
+    stops recording and reports it - the writer never blocks on retries."""
+
+    def __init__(self, directory: Path, topics: list[TopicSpec], info: EpisodeInfo, *,
+                 flush_s: float = 0.5) -> None:
+        from mcap.writer import CompressionType, Writer
+
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=False)
+        self.info = info
+        self.flush_s = flush_s
+        self.file_name = f"{self.directory.name}.mcap"
+        self._file = open(self.directory / self.file_name, "wb")  # noqa: SIM115
+        self._writer = Writer(self._file, compression=CompressionType.ZSTD)
+        self._writer.start(profile="ros2", library="gigabrain_runtime")
+        self._topics: dict[str, _TopicStats] = {}
+        self._lock = threading.Lock()
+        self._last_flush = time.monotonic()
+        self._first_ns: int | None = None
+        self._last_ns = 0
+        for spec in topics:
+            self._register(spec)
+        info.started_at_ns = time.time_ns()
+        write_sidecar(self.directory, info)
+        self._writer.flush()
+
+    def _register(self, spec: TopicSpec) -> None:
+        msgdef, rihs = message_definition(spec.msgtype)
+        schema_id = self._writer.register_schema(name=spec.msgtype, encoding="ros2msg",
+                                                 data=msgdef.encode())
+        channel_id = self._writer.register_channel(
+            topic=spec.name, message_encoding="cdr", schema_id=schema_id,
+            metadata={"offered_qos_profiles": QOS_YAML[spec.qos], "topic_type_hash": rihs},
+        )
+        self._topics[spec.name] = _TopicStats(spec, channel_id)
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._topics)
+
+    def write(self, topic: str, data: bytes, log_time_ns: int) -> None:
+        with self._lock:
+            stats = self._topics[topic]
+            self._writer.add_message(channel_id=stats.channel_id, log_time=log_time_ns,
+                                     publish_time=log_time_ns, data=data)
+            stats.count += 1
+            if self._first_ns is None:
+                self._first_ns = log_time_ns
+            self._last_ns = max(self._last_ns, log_time_ns)
+            now = time.monotonic()
+            if now - self._last_flush >= self.flush_s:
+                self._writer.flush()  # closes the chunk: everything so far survives a SIGKILL
+                self._last_flush = now
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {t: s.count for t, s in self._topics.items()}
+
+    def close(self, outcome: str | None = None) -> EpisodeInfo:
+        with self._lock:
+            if outcome is not None:
+                self.info.outcome = outcome
+            self.info.ended_at_ns = time.time_ns()
+            self._writer.finish()
+            self._file.close()
+            self.info.status = "complete"
+            write_metadata(self.directory, self.file_name,
+                           [(s.spec, s.count) for s in self._topics.values()],
+                           self._first_ns or 0, self._last_ns, self.info)
+            write_sidecar(self.directory, self.info)
+        return self.info
+
+    def abandon(self) -> None:
+        """Stop writing without finishing (disk full): the episode stays recoverable."""
+        with self._lock:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+
+
+def write_metadata(directory: Path, file_name: str, topics: list[tuple[TopicSpec, int]],
+                   first_ns: int, last_ns: int, info: EpisodeInfo) -> None:
+    total = sum(c for _, c in topics)
+    duration = max(0, last_ns - first_ns) if total else 0
+    start = first_ns if total else 0
+    custom = {k: (json.dumps(v) if not isinstance(v, str) else v)
+              for k, v in info.to_dict().items()}
+    meta = {"rosbag2_bagfile_information": {
+        "version": 9,
+        "storage_identifier": "mcap",
+        "duration": {"nanoseconds": duration},
+        "starting_time": {"nanoseconds_since_epoch": start},
+        "message_count": total,
+        "topics_with_message_count": [
+            {"topic_metadata": {
+                "name": spec.name,
+                "type": spec.msgtype,
+                "serialization_format": "cdr",
+                "offered_qos_profiles": QOS_YAML[spec.qos],
+                "type_description_hash": message_definition(spec.msgtype)[1],
+            }, "message_count": count}
+            for spec, count in topics
+        ],
+        "compression_format": "",
+        "compression_mode": "",
+        "relative_file_paths": [file_name],
+        "files": [{"path": file_name, "starting_time": {"nanoseconds_since_epoch": start},
+                   "duration": {"nanoseconds": duration}, "message_count": total}],
+        "custom_data": custom,
+        "ros_distro": ROS_DISTRO,
+    }}
+    tmp = directory / (METADATA + ".tmp")
+    tmp.write_text(yaml.safe_dump(meta, sort_keys=False))
+    os.replace(tmp, directory / METADATA)
+
+
+# ---- recovery --------------------------------------------------------------------------------
+def unfinished_episodes(root: str | Path) -> list[Path]:
+    """Episode directories under ``root`` with an MCAP file but no metadata.yaml."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(d for d in root.iterdir()
+                  if d.is_dir() and any(d.glob("*.mcap")) and not (d / METADATA).exists())
+
+
+def _complete_records(path: Path) -> Iterator[Any]:
+    """Every record of a possibly truncated MCAP file, in order, until the damage."""
+    from mcap.exceptions import McapError
+    from mcap.stream_reader import StreamReader
+
+    with open(path, "rb") as f:
+        reader = StreamReader(f, skip_magic=False, emit_chunks=False)
+        try:
+            yield from reader.records
+        except (McapError, EOFError, ValueError, OSError, Exception):  # noqa: BLE001
+            return  # a truncated chunk or record: everything before it is intact
+
+
+@dataclass
+class RecoveryReport:
+    directory: Path
+    messages: int
+    per_topic: dict[str, int]
+    duration_s: float
+
+
+def recover_episode(directory: str | Path) -> RecoveryReport:
+    """Rewrite a cut-short episode's MCAP from its complete records and write metadata.yaml."""
+    from mcap.records import Channel, Message, Schema
+    from mcap.writer import CompressionType, Writer
+
+    directory = Path(directory)
+    files = sorted(directory.glob("*.mcap"))
+    if not files:
+        raise FileNotFoundError(f"episode: no .mcap file in {directory}")
+    source = files[0]
+    try:
+        info = read_sidecar(directory)
+    except FileNotFoundError:
+        info = EpisodeInfo(episode=directory.name, robot="unknown")
+    tmp = source.with_suffix(".recovered.tmp")
+    schemas: dict[int, Schema] = {}
+    channels: dict[int, Channel] = {}
+    counts: dict[int, int] = {}
+    first = last = None
+    with open(tmp, "wb") as out:
+        writer = Writer(out, compression=CompressionType.ZSTD)
+        writer.start(profile="ros2", library="gigabrain_runtime (recovered)")
+        schema_map: dict[int, int] = {}
+        channel_map: dict[int, int] = {}
+        for record in _complete_records(source):
+            if isinstance(record, Schema) and record.id not in schemas:
+                schemas[record.id] = record
+                schema_map[record.id] = writer.register_schema(
+                    name=record.name, encoding=record.encoding, data=record.data)
+            elif isinstance(record, Channel) and record.id not in channels:
+                channels[record.id] = record
+                channel_map[record.id] = writer.register_channel(
+                    topic=record.topic, message_encoding=record.message_encoding,
+                    schema_id=schema_map.get(record.schema_id, 0), metadata=record.metadata)
+                counts[record.id] = 0
+            elif isinstance(record, Message) and record.channel_id in channel_map:
+                writer.add_message(channel_id=channel_map[record.channel_id],
+                                   log_time=record.log_time, publish_time=record.publish_time,
+                                   data=record.data, sequence=record.sequence)
+                counts[record.channel_id] += 1
+                first = record.log_time if first is None else min(first, record.log_time)
+                last = record.log_time if last is None else max(last, record.log_time)
+        writer.finish()
+    os.replace(tmp, source)
+    topics = []
+    for cid, ch in channels.items():
+        schema = schemas.get(ch.schema_id)
+        qos = next((k for k, v in QOS_YAML.items()
+                    if v == ch.metadata.get("offered_qos_profiles")), "reliable")
+        topics.append((TopicSpec(ch.topic, schema.name if schema else "", qos), counts[cid]))
+    info.status = "recovered"
+    if last is not None:
+        info.ended_at_ns = max(info.ended_at_ns, last)
+    if info.outcome == "unknown":
+        info.outcome = "abort"
+    open_iv = [i for i in info.interventions if "end_s" not in i]
+    for iv in open_iv:
+        iv["end_s"] = info.duration_s
+    write_metadata(directory, source.name, topics, first or 0, last or 0, info)
+    write_sidecar(directory, info)
+    total = sum(counts.values())
+    return RecoveryReport(directory, total,
+                          {channels[c].topic: n for c, n in counts.items()},
+                          ((last or 0) - (first or 0)) * 1e-9)
