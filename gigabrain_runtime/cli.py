@@ -225,6 +225,38 @@ def cmd_bench_control(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.robots.embodiment import get_embodiment
+    from gigabrain_runtime.ros.recorder_node import main as recorder_main
+
+    emb = get_embodiment(args.robot)
+    ns = args.namespace if args.namespace is not None else emb.name
+    ros_args = [
+        "--ros-args",
+        "-r",
+        f"__ns:=/{ns.strip('/')}" if ns else "__ns:=/",
+        "-p",
+        f"robot:={args.robot}",
+        "-p",
+        f"record_dir:={args.record_dir}",
+        "-p",
+        f"auto_start:={'false' if args.wait_for_start else 'true'}",
+        "-p",
+        f"operator:={args.operator}",
+    ]
+    if args.engine:
+        ros_args += ["-p", f"engine:={args.engine}"]
+    if args.min_free_mb is not None:
+        ros_args += ["-p", f"min_free_mb:={float(args.min_free_mb)}"]
+    return recorder_main(["gigabrain-runtime-record", *ros_args])
+
+
+def cmd_bag(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.hilr import episodes
+
+    return episodes.main(args)
+
+
 def run_ros_node(argv: list[str]) -> int:
     """``gigabrain-runtime node NAME [--ros-args ...]``: one ROS 2 node in this process."""
     import importlib
@@ -325,6 +357,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", help="engine directory (default engines/tiny)")
     p.add_argument("--json", help="write the report here")
     p.set_defaults(func=cmd_bench_control)
+
+    p = sub.add_parser("record", help="record HILR episodes (rosbag2, MCAP) as its own process")
+    p.add_argument("--robot", default="piper")
+    p.add_argument("--record-dir", default="recordings")
+    p.add_argument("--namespace", help="robot namespace (default: the robot's name)")
+    p.add_argument("--operator", default="", help="operator name for the metadata")
+    p.add_argument("--engine", default="", help="engine directory (manifest hash in metadata)")
+    p.add_argument(
+        "--wait-for-start",
+        action="store_true",
+        help="record only between episode/event start and success|failure|abort "
+        "(default: start an episode immediately)",
+    )
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser("bag", help="episode tools: list, info, label, plot, export, recover")
+    bag = p.add_subparsers(dest="bag_command", required=True)
+    b = bag.add_parser("list", help="table of the episodes in a directory")
+    b.add_argument("dir")
+    b = bag.add_parser("info", help="one episode in detail")
+    b.add_argument("episode")
+    b = bag.add_parser("label", help="set an episode's outcome label")
+    b.add_argument("episode")
+    b.add_argument("label", choices=["success", "failure"])
+    b = bag.add_parser("plot", help="joint trajectories with intervention segments shaded")
+    b.add_argument("episode")
+    b.add_argument("--out", required=True)
+    b = bag.add_parser("export", help="export episodes to a training dataset")
+    b.add_argument("dir")
+    b.add_argument("--format", choices=["lerobot"], default="lerobot")
+    b.add_argument("--out", required=True)
+    b.add_argument("--fps", type=float, default=50.0, help="dataset frame rate")
+    b = bag.add_parser("recover", help="recover episodes cut short (a crash, a SIGKILL)")
+    b.add_argument("path", help="an episode directory or a directory of episodes")
+    p.set_defaults(func=cmd_bag)
 
     p = sub.add_parser("launch", help="run a ROS 2 YAML launch file")
     p.add_argument("file")

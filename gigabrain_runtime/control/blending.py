@@ -27,6 +27,12 @@ def smoothstep(x: float) -> float:
     return x * x * (3.0 - 2.0 * x)
 
 
+def minimum_jerk(s: float) -> float:
+    """10 s^3 - 15 s^4 + 6 s^5 on [0, 1]: zero velocity and acceleration at both ends."""
+    s = min(max(s, 0.0), 1.0)
+    return s * s * s * (10.0 + s * (-15.0 + 6.0 * s))
+
+
 def crossfade(
     old: TimedChunk | None, new: TimedChunk, t: float, blend_start_s: float, blend_s: float
 ) -> np.ndarray:

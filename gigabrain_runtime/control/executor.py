@@ -8,8 +8,14 @@ Per control step, in priority order:
    ``chunk_timeout_s``, the running chunk has run out, or the policy asked to stop with an empty
    chunk because its inputs went stale) -> brake at ``stop_decel_scale`` x the joint
    acceleration limits and hold, never jump;
-4. otherwise the blended plan at time t (latency compensation: points whose time has passed are
-   skipped, because the plan is sampled at the current time), through the motion limiter.
+4. during an operator takeover: the operator's teleop command, faded in from the policy's last
+   command over ``takeover_blend_s`` with a minimum-jerk profile (stale teleop -> hold);
+5. otherwise the blended plan at time t (latency compensation: points whose time has passed are
+   skipped, because the plan is sampled at the current time), through the motion limiter. After
+   a hand-back the policy's next chunk is crossfaded in from where the operator left the arm.
+
+Every command of every branch goes through the motion limiter, so no step anywhere - takeover and
+hand-back boundaries included - exceeds the joint's velocity limit x control period.
 
 Time is the ROS clock in seconds, passed in by the caller, so the whole state machine is testable
 without a clock.
@@ -23,7 +29,12 @@ from enum import Enum
 
 import numpy as np
 
-from gigabrain_runtime.control.blending import BLEND_MODES, crossfade, temporal_ensemble
+from gigabrain_runtime.control.blending import (
+    BLEND_MODES,
+    crossfade,
+    minimum_jerk,
+    temporal_ensemble,
+)
 from gigabrain_runtime.control.chunk import TimedChunk
 from gigabrain_runtime.control.safety import MotionLimiter, SafetyLimits
 from gigabrain_runtime.robots.embodiment import Embodiment
@@ -39,6 +50,8 @@ class ExecutorConfig:
     state_timeout_s: float = 0.1
     velocity_scale: float = 1.0
     stop_decel_scale: float = 20.0
+    takeover_blend_s: float = 0.3
+    teleop_timeout_s: float = 0.2
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.control_hz <= 500.0:
@@ -57,6 +70,10 @@ class ExecutorConfig:
             raise ValueError(f"stop_decel_scale: must be in [1, 50], got {self.stop_decel_scale}")
         if not 0.0 < self.velocity_scale <= 1.0:
             raise ValueError(f"velocity_scale: must be in (0, 1], got {self.velocity_scale}")
+        if self.takeover_blend_s < 0:
+            raise ValueError(f"takeover_blend_s: must be >= 0, got {self.takeover_blend_s}")
+        if self.teleop_timeout_s <= 0:
+            raise ValueError(f"teleop_timeout_s: must be > 0, got {self.teleop_timeout_s}")
 
     @property
     def period_s(self) -> float:
@@ -67,6 +84,7 @@ class ExecState(str, Enum):
     WAITING = "waiting_for_joint_state"
     HOLD = "holding_no_chunk"
     RUNNING = "running"
+    TELEOP = "operator_takeover"
     WATCHDOG = "watchdog_hold"
     ESTOP = "estop"
 
@@ -96,6 +114,12 @@ class ChunkExecutor:
         self._last_chunk_t = -np.inf
         self._estop = False
         self._stop_reason = ""
+        self._takeover = False
+        self._takeover_from: np.ndarray | None = None
+        self._takeover_t = -np.inf
+        self._teleop: np.ndarray | None = None
+        self._teleop_t = -np.inf
+        self.takeovers = 0
         self.state = ExecState.WAITING
         self.watchdog_events = 0
         self.rejected: Counter[str] = Counter()
@@ -127,8 +151,12 @@ class ChunkExecutor:
             )
         if chunk.exhausted(t):
             return self._reject("stale", f"chunk ended {t - chunk.end_s:.3f} s ago")
+        if self._takeover:
+            return self._reject("takeover", "operator has control: policy chunk ignored")
         if self.config.blend_mode == "crossfade":
-            self._old = self._snapshot_plan(t) if self._chunks else None
+            # fade from the plan being followed, or - first chunk, after a stop or a hand-back -
+            # from holding the current command
+            self._old = self._snapshot_plan(t) if self._chunks else self._hold_plan(t)
             self._chunks = [chunk]
             self._blend_start = t
         else:
@@ -137,6 +165,69 @@ class ChunkExecutor:
         self._stop_reason = ""
         self.accepted_chunks += 1
         return True, ""
+
+    def _hold_plan(self, t: float) -> TimedChunk | None:
+        if self.limiter.position is None:
+            return None
+        dt = self.config.period_s
+        n = max(2, int(np.ceil(self.config.blend_s / dt)) + 2)
+        return TimedChunk(positions=np.tile(self.limiter.position, (n, 1)), t0_s=t - dt, dt_s=dt)
+
+    # ---- operator takeover -------------------------------------------------------------------
+    def set_takeover(self, active: bool, t: float) -> None:
+        """Operator takes over (True) or hands back (False) at time ``t``."""
+        active = bool(active)
+        if active == self._takeover:
+            return
+        self._takeover = active
+        if active:
+            self.takeovers += 1
+            self._takeover_from = (
+                None if self.limiter.position is None else self.limiter.position.copy()
+            )
+            self._takeover_t = t
+            self._chunks, self._old = [], None
+        else:
+            # the policy resumes from where the operator left the arm: hold until its next
+            # chunk, which on_chunk crossfades in from this hold
+            self._chunks, self._old = [], None
+            self._stop_reason = ""
+            if self.state is not ExecState.ESTOP:
+                self.state = ExecState.HOLD
+
+    @property
+    def takeover(self) -> bool:
+        return self._takeover
+
+    def on_teleop(self, positions: np.ndarray, t: float) -> None:
+        p = np.asarray(positions, dtype=np.float64)
+        if p.shape != (self.embodiment.dof,):
+            raise ValueError(f"teleop: expected {self.embodiment.dof} positions, got {p.shape}")
+        if not np.all(np.isfinite(p)):
+            raise ValueError("teleop: non-finite joint value")
+        self._teleop, self._teleop_t = p, t
+
+    def _teleop_step(self, t: float) -> StepResult:
+        cfg = self.config
+        self.state = ExecState.TELEOP
+        if t - self._measured_t > cfg.state_timeout_s:
+            return StepResult(
+                self.limiter.decelerate(cfg.stop_decel_scale),
+                self.state,
+                f"joint state is {t - self._measured_t:.3f} s old",
+            )
+        if self._teleop is None or t - self._teleop_t > cfg.teleop_timeout_s:
+            return StepResult(
+                self.limiter.decelerate(cfg.stop_decel_scale),
+                self.state,
+                "teleop commands stale: holding",
+            )
+        start = self._takeover_from if self._takeover_from is not None else self._teleop
+        w = minimum_jerk(
+            (t - self._takeover_t) / cfg.takeover_blend_s if cfg.takeover_blend_s > 0 else 1.0
+        )
+        target = (1.0 - w) * start + w * self._teleop
+        return StepResult(self.limiter.step(target), self.state, "")
 
     def stop(self, reason: str) -> None:
         """The policy asks to stop (an empty chunk): brake and hold until the next chunk."""
@@ -177,6 +268,8 @@ class ChunkExecutor:
         if self._estop:
             self.state = ExecState.ESTOP
             return StepResult(self.limiter.freeze(), self.state, "e-stop engaged")
+        if self._takeover:
+            return self._teleop_step(t)
         reason = self._watchdog_reason(t)
         if reason:
             if (

@@ -13,6 +13,7 @@ a file, rewrites a valid MCAP and writes the metadata; :func:`unfinished_episode
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -31,17 +32,17 @@ ROS_DISTRO = "kilted"
 # offered_qos_profiles in the rosbag2 layout, per QoS kind (the recorder subscribes with these)
 QOS_YAML = {
     "sensor": "- history: 1\n  depth: 5\n  reliability: 2\n  durability: 2\n"
-              "  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n"
-              "  liveliness: 1\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n"
-              "  avoid_ros_namespace_conventions: false\n",
+    "  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n"
+    "  liveliness: 1\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n"
+    "  avoid_ros_namespace_conventions: false\n",
     "reliable": "- history: 1\n  depth: 10\n  reliability: 1\n  durability: 2\n"
-                "  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n"
-                "  liveliness: 1\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n"
-                "  avoid_ros_namespace_conventions: false\n",
+    "  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n"
+    "  liveliness: 1\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n"
+    "  avoid_ros_namespace_conventions: false\n",
     "latched": "- history: 1\n  depth: 1\n  reliability: 1\n  durability: 1\n"
-               "  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n"
-               "  liveliness: 1\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n"
-               "  avoid_ros_namespace_conventions: false\n",
+    "  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n"
+    "  liveliness: 1\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n"
+    "  avoid_ros_namespace_conventions: false\n",
 }
 
 
@@ -104,8 +105,9 @@ class EpisodeInfo:
         d = dict(self.__dict__)
         d["duration_s"] = round(self.duration_s, 3)
         d["num_interventions"] = len(self.interventions)
-        d["intervention_durations_s"] = [round(i["end_s"] - i["start_s"], 3)
-                                         for i in self.interventions if "end_s" in i]
+        d["intervention_durations_s"] = [
+            round(i["end_s"] - i["start_s"], 3) for i in self.interventions if "end_s" in i
+        ]
         return d
 
     @classmethod
@@ -131,8 +133,9 @@ class EpisodeWriter:
     """Thread-safe writer of one episode. ``write`` raises OSError (e.g. disk full); the caller
     stops recording and reports it - the writer never blocks on retries."""
 
-    def __init__(self, directory: Path, topics: list[TopicSpec], info: EpisodeInfo, *,
-                 flush_s: float = 0.5) -> None:
+    def __init__(
+        self, directory: Path, topics: list[TopicSpec], info: EpisodeInfo, *, flush_s: float = 0.5
+    ) -> None:
         from mcap.writer import CompressionType, Writer
 
         self.directory = Path(directory)
@@ -156,10 +159,13 @@ class EpisodeWriter:
 
     def _register(self, spec: TopicSpec) -> None:
         msgdef, rihs = message_definition(spec.msgtype)
-        schema_id = self._writer.register_schema(name=spec.msgtype, encoding="ros2msg",
-                                                 data=msgdef.encode())
+        schema_id = self._writer.register_schema(
+            name=spec.msgtype, encoding="ros2msg", data=msgdef.encode()
+        )
         channel_id = self._writer.register_channel(
-            topic=spec.name, message_encoding="cdr", schema_id=schema_id,
+            topic=spec.name,
+            message_encoding="cdr",
+            schema_id=schema_id,
             metadata={"offered_qos_profiles": QOS_YAML[spec.qos], "topic_type_hash": rihs},
         )
         self._topics[spec.name] = _TopicStats(spec, channel_id)
@@ -171,8 +177,12 @@ class EpisodeWriter:
     def write(self, topic: str, data: bytes, log_time_ns: int) -> None:
         with self._lock:
             stats = self._topics[topic]
-            self._writer.add_message(channel_id=stats.channel_id, log_time=log_time_ns,
-                                     publish_time=log_time_ns, data=data)
+            self._writer.add_message(
+                channel_id=stats.channel_id,
+                log_time=log_time_ns,
+                publish_time=log_time_ns,
+                data=data,
+            )
             stats.count += 1
             if self._first_ns is None:
                 self._first_ns = log_time_ns
@@ -181,6 +191,11 @@ class EpisodeWriter:
             if now - self._last_flush >= self.flush_s:
                 self._writer.flush()  # closes the chunk: everything so far survives a SIGKILL
                 self._last_flush = now
+
+    def flush(self) -> None:
+        with self._lock:
+            self._writer.flush()
+            self._last_flush = time.monotonic()
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -194,52 +209,72 @@ class EpisodeWriter:
             self._writer.finish()
             self._file.close()
             self.info.status = "complete"
-            write_metadata(self.directory, self.file_name,
-                           [(s.spec, s.count) for s in self._topics.values()],
-                           self._first_ns or 0, self._last_ns, self.info)
+            write_metadata(
+                self.directory,
+                self.file_name,
+                [(s.spec, s.count) for s in self._topics.values()],
+                self._first_ns or 0,
+                self._last_ns,
+                self.info,
+            )
             write_sidecar(self.directory, self.info)
         return self.info
 
     def abandon(self) -> None:
         """Stop writing without finishing (disk full): the episode stays recoverable."""
-        with self._lock:
-            try:
-                self._file.close()
-            except OSError:
-                pass
+        with self._lock, contextlib.suppress(OSError):
+            self._file.close()
 
 
-def write_metadata(directory: Path, file_name: str, topics: list[tuple[TopicSpec, int]],
-                   first_ns: int, last_ns: int, info: EpisodeInfo) -> None:
+def write_metadata(
+    directory: Path,
+    file_name: str,
+    topics: list[tuple[TopicSpec, int]],
+    first_ns: int,
+    last_ns: int,
+    info: EpisodeInfo,
+) -> None:
     total = sum(c for _, c in topics)
     duration = max(0, last_ns - first_ns) if total else 0
     start = first_ns if total else 0
-    custom = {k: (json.dumps(v) if not isinstance(v, str) else v)
-              for k, v in info.to_dict().items()}
-    meta = {"rosbag2_bagfile_information": {
-        "version": 9,
-        "storage_identifier": "mcap",
-        "duration": {"nanoseconds": duration},
-        "starting_time": {"nanoseconds_since_epoch": start},
-        "message_count": total,
-        "topics_with_message_count": [
-            {"topic_metadata": {
-                "name": spec.name,
-                "type": spec.msgtype,
-                "serialization_format": "cdr",
-                "offered_qos_profiles": QOS_YAML[spec.qos],
-                "type_description_hash": message_definition(spec.msgtype)[1],
-            }, "message_count": count}
-            for spec, count in topics
-        ],
-        "compression_format": "",
-        "compression_mode": "",
-        "relative_file_paths": [file_name],
-        "files": [{"path": file_name, "starting_time": {"nanoseconds_since_epoch": start},
-                   "duration": {"nanoseconds": duration}, "message_count": total}],
-        "custom_data": custom,
-        "ros_distro": ROS_DISTRO,
-    }}
+    custom = {
+        k: (json.dumps(v) if not isinstance(v, str) else v) for k, v in info.to_dict().items()
+    }
+    meta = {
+        "rosbag2_bagfile_information": {
+            "version": 9,
+            "storage_identifier": "mcap",
+            "duration": {"nanoseconds": duration},
+            "starting_time": {"nanoseconds_since_epoch": start},
+            "message_count": total,
+            "topics_with_message_count": [
+                {
+                    "topic_metadata": {
+                        "name": spec.name,
+                        "type": spec.msgtype,
+                        "serialization_format": "cdr",
+                        "offered_qos_profiles": QOS_YAML[spec.qos],
+                        "type_description_hash": message_definition(spec.msgtype)[1],
+                    },
+                    "message_count": count,
+                }
+                for spec, count in topics
+            ],
+            "compression_format": "",
+            "compression_mode": "",
+            "relative_file_paths": [file_name],
+            "files": [
+                {
+                    "path": file_name,
+                    "starting_time": {"nanoseconds_since_epoch": start},
+                    "duration": {"nanoseconds": duration},
+                    "message_count": total,
+                }
+            ],
+            "custom_data": custom,
+            "ros_distro": ROS_DISTRO,
+        }
+    }
     tmp = directory / (METADATA + ".tmp")
     tmp.write_text(yaml.safe_dump(meta, sort_keys=False))
     os.replace(tmp, directory / METADATA)
@@ -251,8 +286,11 @@ def unfinished_episodes(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(d for d in root.iterdir()
-                  if d.is_dir() and any(d.glob("*.mcap")) and not (d / METADATA).exists())
+    return sorted(
+        d
+        for d in root.iterdir()
+        if d.is_dir() and any(d.glob("*.mcap")) and not (d / METADATA).exists()
+    )
 
 
 def _complete_records(path: Path) -> Iterator[Any]:
@@ -304,17 +342,25 @@ def recover_episode(directory: str | Path) -> RecoveryReport:
             if isinstance(record, Schema) and record.id not in schemas:
                 schemas[record.id] = record
                 schema_map[record.id] = writer.register_schema(
-                    name=record.name, encoding=record.encoding, data=record.data)
+                    name=record.name, encoding=record.encoding, data=record.data
+                )
             elif isinstance(record, Channel) and record.id not in channels:
                 channels[record.id] = record
                 channel_map[record.id] = writer.register_channel(
-                    topic=record.topic, message_encoding=record.message_encoding,
-                    schema_id=schema_map.get(record.schema_id, 0), metadata=record.metadata)
+                    topic=record.topic,
+                    message_encoding=record.message_encoding,
+                    schema_id=schema_map.get(record.schema_id, 0),
+                    metadata=record.metadata,
+                )
                 counts[record.id] = 0
             elif isinstance(record, Message) and record.channel_id in channel_map:
-                writer.add_message(channel_id=channel_map[record.channel_id],
-                                   log_time=record.log_time, publish_time=record.publish_time,
-                                   data=record.data, sequence=record.sequence)
+                writer.add_message(
+                    channel_id=channel_map[record.channel_id],
+                    log_time=record.log_time,
+                    publish_time=record.publish_time,
+                    data=record.data,
+                    sequence=record.sequence,
+                )
                 counts[record.channel_id] += 1
                 first = record.log_time if first is None else min(first, record.log_time)
                 last = record.log_time if last is None else max(last, record.log_time)
@@ -323,8 +369,10 @@ def recover_episode(directory: str | Path) -> RecoveryReport:
     topics = []
     for cid, ch in channels.items():
         schema = schemas.get(ch.schema_id)
-        qos = next((k for k, v in QOS_YAML.items()
-                    if v == ch.metadata.get("offered_qos_profiles")), "reliable")
+        qos = next(
+            (k for k, v in QOS_YAML.items() if v == ch.metadata.get("offered_qos_profiles")),
+            "reliable",
+        )
         topics.append((TopicSpec(ch.topic, schema.name if schema else "", qos), counts[cid]))
     info.status = "recovered"
     if last is not None:
@@ -337,6 +385,9 @@ def recover_episode(directory: str | Path) -> RecoveryReport:
     write_metadata(directory, source.name, topics, first or 0, last or 0, info)
     write_sidecar(directory, info)
     total = sum(counts.values())
-    return RecoveryReport(directory, total,
-                          {channels[c].topic: n for c, n in counts.items()},
-                          ((last or 0) - (first or 0)) * 1e-9)
+    return RecoveryReport(
+        directory,
+        total,
+        {channels[c].topic: n for c, n in counts.items()},
+        ((last or 0) - (first or 0)) * 1e-9,
+    )

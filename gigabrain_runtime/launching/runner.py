@@ -30,6 +30,9 @@ NODES: Registry[str] = Registry("node")
 NODES.register("vla", "gigabrain_runtime.ros.vla_node")
 NODES.register("executor", "gigabrain_runtime.ros.executor_node")
 NODES.register("sim", "gigabrain_runtime.ros.sim_node")
+NODES.register("intervention", "gigabrain_runtime.ros.intervention_node")
+NODES.register("recorder", "gigabrain_runtime.ros.recorder_node")
+NODES.register("operator", "gigabrain_runtime.ros.operator_node")
 CLI_EXECUTABLE = "gigabrain-runtime"
 
 

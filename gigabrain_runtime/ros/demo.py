@@ -21,7 +21,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import String
+from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
 
 from gigabrain_runtime.launching.launch_file import load_launch, package_share
@@ -49,6 +49,8 @@ class Monitor(Node):
         pub = self.create_publisher(String, "instruction", qos.LATCHED)
         pub.publish(String(data=instruction))
         self._instruction_pub = pub
+        self.event_pub = self.create_publisher(String, "episode/event", qos.COMMAND)
+        self.engage_pub = self.create_publisher(Bool, "intervention/engage", qos.LATCHED)
         self.create_subscription(JointTrajectory, "action_chunk", self._on_chunk, qos.COMMAND)
         self.create_subscription(JointState, "joint_command", self._on_command, qos.COMMAND)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, qos.DIAGNOSTICS)
@@ -86,13 +88,23 @@ class Monitor(Node):
             return self.diag.get(status, {}).get(key, default)
 
 
-def run_demo(robot: str, mode: str, duration_s: float, engine: Path) -> int:
+def run_demo(
+    robot: str,
+    mode: str,
+    duration_s: float,
+    engine: Path,
+    record_dir: Path = Path("recordings"),
+    takeover_at_s: float = 5.0,
+    takeover_s: float = 5.0,
+) -> int:
     emb = get_embodiment(robot)
     share = package_share("gigabrain_runtime")
     launch_file = share / "launch" / f"sim_{robot}.launch.yaml"
     if not launch_file.is_file():
         raise ValueError(f"robot: no simulation launch file for {robot!r} ({launch_file})")
-    nodes = load_launch(launch_file, {"mode": mode, "engine": str(engine)})
+    nodes = load_launch(
+        launch_file, {"mode": mode, "engine": str(engine), "record_dir": str(record_dir)}
+    )
     ns = nodes[0].namespace
     log_path = Path("logs") / f"demo-{robot}-{time.strftime('%Y%m%d-%H%M%S')}.log"
     log_path.parent.mkdir(exist_ok=True)
@@ -109,7 +121,11 @@ def run_demo(robot: str, mode: str, duration_s: float, engine: Path) -> int:
         f"demo: simulated {robot} under the tiny policy ({mode} mode), onnxruntime on the CPU; "
         f"nodes: {', '.join(n.fqn for n in nodes)}; logs: {log_path}"
     )
-    print(f"instruction: {INSTRUCTION!r}; Ctrl-C stops early")
+    print(
+        f"instruction: {INSTRUCTION!r}; an episode is recorded to {record_dir}/ with an "
+        f"operator takeover {takeover_at_s:g} s after it starts, for {takeover_s:g} s; "
+        "Ctrl-C stops early"
+    )
     rclpy.init()
     monitor = Monitor(ns, INSTRUCTION)
     executor = SingleThreadedExecutor()
@@ -119,9 +135,22 @@ def run_demo(robot: str, mode: str, duration_s: float, engine: Path) -> int:
     started = time.monotonic()
     runner.start()
     first_chunk_t = None
+    episode_t0: float | None = None
+    phase = "policy"
     try:
         while not stop.is_set() and time.monotonic() - started < duration_s:
-            stop.wait(1.0)
+            stop.wait(0.5)
+            now = time.monotonic()
+            if episode_t0 is None and monitor.n_chunks >= 5:
+                monitor.event_pub.publish(String(data="start"))
+                episode_t0 = now
+            elif episode_t0 is not None:
+                if phase == "policy" and now - episode_t0 >= takeover_at_s:
+                    monitor.engage_pub.publish(Bool(data=True))
+                    phase = "operator"
+                elif phase == "operator" and now - episode_t0 >= takeover_at_s + takeover_s:
+                    monitor.engage_pub.publish(Bool(data=False))
+                    phase = "handed back"
             if not all(runner.alive().values()):
                 dead = [k for k, v in runner.alive().items() if not v]
                 print(f"\nnode(s) exited: {', '.join(dead)} (see {log_path})")
@@ -135,11 +164,17 @@ def run_demo(robot: str, mode: str, duration_s: float, engine: Path) -> int:
                 f" | inference p50 {monitor.value('inference', 'latency_p50_ms')} ms"
                 f" | mode {monitor.value('inference', 'effective_mode')}"
                 f" | cameras {monitor.value('simulator', 'camera_hz')} Hz"
-                f" | executor {monitor.value('executor', 'state')}   "
+                f" | executor {monitor.value('executor', 'state')}"
+                f" | recording {monitor.value('recorder', 'recording')}   "
             )
             sys.stdout.write(line)
             sys.stdout.flush()
         print()
+        if episode_t0 is not None:
+            if phase == "operator":
+                monitor.engage_pub.publish(Bool(data=False))
+            monitor.event_pub.publish(String(data="success"))
+            time.sleep(1.0)  # let the recorder close the episode
         summary = {
             "chunks": monitor.n_chunks,
             "commands": monitor.n_commands,
@@ -150,6 +185,7 @@ def run_demo(robot: str, mode: str, duration_s: float, engine: Path) -> int:
             "deadline_misses": monitor.value("executor", "deadline_misses"),
             "watchdog_events": monitor.value("executor", "watchdog_events"),
             "inference_deadline_misses": monitor.value("inference", "deadline_misses"),
+            "takeovers": monitor.value("executor", "takeovers"),
         }
         with monitor.lock:
             cmds = np.stack(monitor.command_positions) if monitor.command_positions else None
@@ -192,6 +228,7 @@ def run_demo(robot: str, mode: str, duration_s: float, engine: Path) -> int:
         f"{summary['deadline_misses']}"
     )
     print(f"  watchdog events        {summary['watchdog_events']}")
+    print(f"  operator takeovers     {summary['takeovers']} (each with a hand-back)")
     print(
         f"  joint travel           {travel:.2f} (rad + m), largest step per joint "
         f"{np.array2string(max_step, precision=4)} (limit x period "
@@ -199,6 +236,10 @@ def run_demo(robot: str, mode: str, duration_s: float, engine: Path) -> int:
         "received)"
     )
     print(f"  node logs              {log_path}")
+    print(f"episodes in {record_dir}/ (gigabrain-runtime bag list {record_dir}):")
+    from gigabrain_runtime.hilr.episodes import cmd_list
+
+    cmd_list(record_dir)
     ok = summary["chunks"] > 0 and summary["commands"] > 0
     if not ok:
         print("demo FAILED: no chunks or no commands arrived (see the node logs)")

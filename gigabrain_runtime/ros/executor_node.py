@@ -106,6 +106,10 @@ class ExecutorNode(Node):
         self.create_subscription(JointState, "joint_states", self._on_state, qos.SENSOR)
         self.create_subscription(JointTrajectory, "action_chunk", self._on_chunk, qos.COMMAND)
         self._estop_subs = qos.latched_subscriptions(self, Bool, "estop", self._on_estop)
+        self._takeover_subs = qos.latched_subscriptions(
+            self, Bool, "intervention/active", self._on_takeover
+        )
+        self.create_subscription(JointState, "teleop/joint_command", self._on_teleop, qos.SENSOR)
         DiagnosticsPublisher(self, self._diagnostics)
 
         self._running = True
@@ -148,6 +152,23 @@ class ExecutorNode(Node):
             self._chunk_rate.tick(time.monotonic())
         else:
             self._input_errors["action_chunk"] = why
+
+    def _on_takeover(self, msg: Bool) -> None:
+        with self._lock:
+            changed = self.core.takeover != bool(msg.data)
+            self.core.set_takeover(bool(msg.data), self._now_s())
+        if changed:
+            self.get_logger().info("operator takeover" if msg.data else "hand-back to policy")
+
+    def _on_teleop(self, msg: JointState) -> None:
+        try:
+            positions, _unknown = joint_positions(msg, self.embodiment.joint_names)
+        except ValueError as exc:
+            self._input_errors["teleop"] = str(exc).replace("joint_states", "teleop")
+            return
+        self._input_errors.pop("teleop", None)
+        with self._lock:
+            self.core.on_teleop(positions, self._now_s())
 
     def _on_estop(self, msg: Bool) -> None:
         with self._lock:
@@ -199,10 +220,14 @@ class ExecutorNode(Node):
             "chunks_rejected": str(sum(core.rejected.values())),
             "watchdog_events": str(core.watchdog_events),
             "estop": str(core.estop).lower(),
+            "takeover": str(core.takeover).lower(),
+            "takeovers": str(core.takeovers),
             "limited_steps": str(core.limiter.clipped_steps),
         }
         if core.state is ExecState.ESTOP:
             s.worse(Level.WARN, "e-stop engaged: command frozen")
+        elif core.state is ExecState.TELEOP and self._last_reason:
+            s.worse(Level.WARN, f"takeover: {self._last_reason}")
         elif core.state is ExecState.WATCHDOG:
             s.worse(Level.ERROR, f"watchdog hold: {self._last_reason}")
         elif core.state is ExecState.WAITING:
@@ -210,6 +235,8 @@ class ExecutorNode(Node):
         elif core.state is ExecState.HOLD:
             s.worse(Level.WARN, "holding: no chunk received yet")
         for source, err in self._input_errors.items():
+            if source == "action_chunk" and core.takeover:
+                continue  # chunks refused during a takeover are expected
             s.worse(Level.WARN, f"{source}: {err}")
         if self._unknown_joints:
             s.values["ignored_joint_names"] = ",".join(self._unknown_joints)

@@ -126,6 +126,8 @@ def build_mjcf(scene: dict[str, Any], embodiment: Embodiment, image_size: int) -
             if "pos" in g:
                 ga += f' pos="{_fmt(g["pos"])}"'
             ga += f' rgba="{_fmt(g.get("rgba", [0.9, 0.9, 0.92, 1]))}"'
+            if "friction" in g:
+                ga += f' friction="{_fmt(g["friction"])}"'
             # robot geoms (contype 2) collide with objects only, not with each other or the table
             lines.append(f'{pad}  <geom {ga} contype="2" conaffinity="0"/>')
         if not body.get("geoms"):

@@ -258,3 +258,58 @@ def test_nan_joint_state_is_refused_naming_the_joint():
     ex = make_executor()
     with pytest.raises(ValueError, match="joint 'joint2'"):
         ex.on_joint_state(np.array([0, np.nan, 0, 0, 0, 0, 0.0]), 0.0)
+
+
+# ---- operator takeover and hand-back -------------------------------------------------------------
+def test_minimum_jerk_profile():
+    from gigabrain_runtime.control.blending import minimum_jerk
+
+    assert minimum_jerk(0.0) == 0.0 and minimum_jerk(1.0) == 1.0 and minimum_jerk(0.5) == 0.5
+    eps = 1e-3
+    assert minimum_jerk(eps) < 1e-8  # zero velocity and acceleration at the start
+
+
+def test_takeover_and_hand_back_never_step_beyond_the_velocity_limit():
+    ex = make_executor(takeover_blend_s=0.3, blend_s=0.2)
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.02, t0=0.0), 0.0)  # policy moving at ~1 rad/s
+    cmds = []
+    t = 0.0
+    operator = mid() - 0.5  # the operator's arm is somewhere else entirely
+    for k in range(150):
+        t = k * DT
+        ex.on_joint_state(mid(), t)
+        if k == 40:
+            ex.set_takeover(True, t)
+        if 40 <= k < 100:
+            ex.on_teleop(operator, t)
+            ok, why = ex.on_chunk(ramp_chunk(mid(), 0.02, t0=t), t)
+            assert not ok and "operator" in why  # the policy is ignored during takeover
+        if k == 100:
+            ex.set_takeover(False, t)
+            assert ex.step(t).state is ExecState.HOLD  # holds where the operator left it
+        if k == 110:  # the policy's next chunk, computed from the measured state
+            ex.on_chunk(ramp_chunk(cmds[-1] + 0.3, 0.0, t0=t), t)
+        r = ex.step(t)
+        cmds.append(r.command)
+        if 60 <= k < 100:
+            assert r.state is ExecState.TELEOP
+        if 111 <= k < 130:
+            assert r.state is ExecState.RUNNING
+    cmds = np.stack(cmds)
+    assert np.all(np.abs(np.diff(cmds, axis=0)) <= PIPER.max_velocity * DT + 1e-9)
+    np.testing.assert_allclose(cmds[99], np.clip(operator, PIPER.lower, PIPER.upper), atol=1e-6)
+    assert ex.takeovers == 1
+    # the resumed plan starts at the hold, not at the chunk's first point (0.3 rad away)
+    assert np.abs(cmds[111] - cmds[109]).max() <= PIPER.max_velocity.max() * 2 * DT
+
+
+def test_stale_teleop_during_takeover_holds():
+    ex = make_executor(teleop_timeout_s=0.2)
+    ex.on_joint_state(mid(), 0.0)
+    ex.set_takeover(True, 0.0)
+    ex.on_teleop(mid() + 0.1, 0.0)
+    ex.step(0.02)
+    ex.on_joint_state(mid(), 0.5)
+    r = ex.step(0.5)
+    assert r.state is ExecState.TELEOP and "stale" in r.reason

@@ -1,0 +1,143 @@
+"""Episode tools behind ``gigabrain-runtime bag ...``: list, info, label, plot, export, recover."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gigabrain_runtime.hilr.recording import (
+    METADATA,
+    SIDECAR,
+    read_sidecar,
+    recover_episode,
+    unfinished_episodes,
+    write_sidecar,
+)
+
+
+def episode_dirs(root: Path) -> list[Path]:
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dir: no such directory {root}")
+    if (root / SIDECAR).is_file() or any(root.glob("*.mcap")):
+        return [root]
+    return sorted(
+        d
+        for d in root.iterdir()
+        if d.is_dir() and ((d / SIDECAR).is_file() or any(d.glob("*.mcap")))
+    )
+
+
+def cmd_list(root: Path) -> int:
+    eps = episode_dirs(root)
+    if not eps:
+        print(f"no episodes in {root}")
+        return 0
+    head = (
+        f"{'episode':<34} {'status':<10} {'duration':>9} {'outcome':<8} {'label':<8} "
+        f"{'interventions':>13}"
+    )
+    print(head)
+    print("-" * len(head))
+    for d in eps:
+        try:
+            info = read_sidecar(d)
+        except FileNotFoundError:
+            print(f"{d.name:<34} {'no metadata':<10}")
+            continue
+        status = info.status if (d / METADATA).is_file() else "unfinished"
+        print(
+            f"{info.episode:<34} {status:<10} {info.duration_s:8.1f}s {info.outcome:<8} "
+            f"{info.label or '-':<8} {len(info.interventions):>13}"
+        )
+    return 0
+
+
+def cmd_info(ep: Path) -> int:
+    info = read_sidecar(ep)
+    meta = yaml.safe_load((ep / METADATA).read_text()) if (ep / METADATA).is_file() else None
+    print(json.dumps(info.to_dict(), indent=2))
+    if meta:
+        bag = meta["rosbag2_bagfile_information"]
+        print(
+            f"rosbag2: {bag['message_count']} messages, "
+            f"{bag['duration']['nanoseconds'] / 1e9:.2f} s, storage {bag['storage_identifier']}"
+        )
+        for t in bag["topics_with_message_count"]:
+            md = t["topic_metadata"]
+            print(f"  {md['name']:<42} {md['type']:<38} {t['message_count']:>7}")
+    else:
+        print("no metadata.yaml: the episode did not finish; run `gigabrain-runtime bag recover`")
+    return 0
+
+
+def cmd_label(ep: Path, label: str) -> int:
+    info = read_sidecar(ep)
+    info.label = label
+    write_sidecar(ep, info)
+    meta_path = ep / METADATA
+    if meta_path.is_file():  # keep the bag's custom_data in step with the sidecar
+        meta = yaml.safe_load(meta_path.read_text())
+        custom = meta["rosbag2_bagfile_information"].setdefault("custom_data", {}) or {}
+        custom["label"] = label
+        meta["rosbag2_bagfile_information"]["custom_data"] = custom
+        meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))
+    print(f"{info.episode}: label = {label}")
+    return 0
+
+
+def cmd_recover(path: Path) -> int:
+    path = Path(path)
+    targets = [path] if any(path.glob("*.mcap")) else unfinished_episodes(path)
+    if not targets:
+        print(f"nothing to recover in {path}")
+        return 0
+    for ep in targets:
+        report = recover_episode(ep)
+        print(f"recovered {ep.name}: {report.messages} messages over {report.duration_s:.2f} s")
+        for topic, n in sorted(report.per_topic.items()):
+            print(f"  {topic:<42} {n:>7}")
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    cmd = args.bag_command
+    if cmd == "list":
+        return cmd_list(Path(args.dir))
+    if cmd == "info":
+        return cmd_info(Path(args.episode))
+    if cmd == "label":
+        return cmd_label(Path(args.episode), args.label)
+    if cmd == "recover":
+        return cmd_recover(Path(args.path))
+    if cmd == "plot":
+        from gigabrain_runtime.hilr.plot import plot_episode
+
+        plot_episode(Path(args.episode), Path(args.out))
+        print(f"wrote {args.out}")
+        return 0
+    if cmd == "export":
+        from gigabrain_runtime.hilr.lerobot_export import export_lerobot
+
+        export_lerobot(Path(args.dir), Path(args.out), fps=args.fps)
+        return 0
+    raise ValueError(f"bag: unknown command {cmd!r}")
+
+
+def read_episode(ep: Path) -> dict[str, Any]:
+    """Deserialize an episode with the rosbags reader: per topic, a list of (t_ns, message)."""
+    from rosbags.highlevel import AnyReader
+
+    from gigabrain_runtime.hilr.recording import typestore
+
+    if not (ep / METADATA).is_file():
+        raise ValueError(f"episode {ep}: no metadata.yaml (run `gigabrain-runtime bag recover`)")
+    out: dict[str, list[tuple[int, Any]]] = {}
+    with AnyReader([ep], default_typestore=typestore()) as reader:
+        for conn, t, raw in reader.messages():
+            out.setdefault(conn.topic, []).append((t, reader.deserialize(raw, conn.msgtype)))
+    return out

@@ -1,0 +1,338 @@
+"""recorder: one rosbag2 (MCAP) directory per HILR episode, from raw subscriptions.
+
+Episodes start and end on ``episode/event`` (std_msgs/String: start, success, failure, abort),
+or start at launch with ``auto_start``. Every runtime topic of the robot namespace is recorded
+as the exact bytes received. Crash safety and recovery: see ``hilr/recording.py``; unfinished
+episodes found in ``record_dir`` at start-up are recovered. When free disk space falls below
+``min_free_mb`` or a write fails, recording stops with an ERROR on /diagnostics; the recorder is
+its own process, so control never notices.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, Float32, String
+from trajectory_msgs.msg import JointTrajectory
+
+from gigabrain_runtime.diagnostics.stats import Level, Status
+from gigabrain_runtime.hilr.recording import (
+    EpisodeInfo,
+    EpisodeWriter,
+    TopicSpec,
+    recover_episode,
+    unfinished_episodes,
+)
+from gigabrain_runtime.robots.embodiment import get_embodiment
+from gigabrain_runtime.ros import qos
+from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, run_node
+from gigabrain_runtime.ros.params import declare
+
+OUTCOMES = ("success", "failure", "abort")
+
+
+# (relative topic, message class, msgtype, QoS kind)
+def _streams(cameras: tuple[str, ...]) -> list[tuple[str, type, str, str]]:
+    streams = [
+        (f"cameras/{c}/image_raw", Image, "sensor_msgs/msg/Image", "sensor") for c in cameras
+    ]
+    return streams + [
+        ("joint_states", JointState, "sensor_msgs/msg/JointState", "sensor"),
+        ("action_chunk", JointTrajectory, "trajectory_msgs/msg/JointTrajectory", "reliable"),
+        ("joint_command", JointState, "sensor_msgs/msg/JointState", "reliable"),
+        ("teleop/joint_command", JointState, "sensor_msgs/msg/JointState", "sensor"),
+        ("intervention/active", Bool, "std_msgs/msg/Bool", "latched"),
+        ("instruction", String, "std_msgs/msg/String", "latched"),
+        ("episode/event", String, "std_msgs/msg/String", "reliable"),
+        ("value", Float32, "std_msgs/msg/Float32", "reliable"),
+    ]
+
+
+def _qos_profile(kind: str):  # noqa: ANN202
+    return {"sensor": qos.SENSOR, "reliable": qos.COMMAND, "latched": qos.LATCHED_VOLATILE}[kind]
+
+
+class RecorderNode(Node):
+    def __init__(self) -> None:
+        super().__init__("recorder")
+        robot = declare(
+            self, "robot", "piper", "embodiment (its cameras are recorded)", read_only=True
+        )
+        self.record_dir = Path(
+            declare(
+                self,
+                "record_dir",
+                "recordings",
+                "one episode directory per episode under here",
+                read_only=True,
+            )
+        )
+        self.auto_start = declare(
+            self,
+            "auto_start",
+            False,
+            "start an episode at launch, without waiting for 'start'",
+            read_only=True,
+        )
+        self.operator = declare(self, "operator", "", "operator name for the episode metadata")
+        self.engine = declare(
+            self,
+            "engine",
+            "",
+            "engine directory (its manifest hash is stored with each episode)",
+            read_only=True,
+        )
+        self.min_free_mb = declare(
+            self,
+            "min_free_mb",
+            200.0,
+            "stop recording below this much free disk (MB)",
+            read_only=True,
+            lo=0.0,
+            hi=1e9,
+        )
+        self.flush_s = declare(
+            self,
+            "flush_s",
+            0.5,
+            "chunk flush period: the most a crash loses (s)",
+            read_only=True,
+            lo=0.05,
+            hi=10.0,
+        )
+        self.embodiment = get_embodiment(robot)
+        self.record_dir.mkdir(parents=True, exist_ok=True)
+        self.recovered = []
+        for ep in unfinished_episodes(self.record_dir):
+            try:
+                report = recover_episode(ep)
+                self.recovered.append(ep.name)
+                self.get_logger().warn(
+                    f"recovered unfinished episode {ep.name}: {report.messages} messages, "
+                    f"{report.duration_s:.1f} s"
+                )
+            except (OSError, ValueError) as exc:
+                self.get_logger().error(f"could not recover {ep}: {exc}")
+
+        self.writer: EpisodeWriter | None = None
+        self.error = ""
+        self.instruction = ""
+        self._takeover_since: float | None = None
+        self._episodes = 0
+        self.specs: dict[str, TopicSpec] = {}
+        self._latched_last: dict[str, bytes] = {}
+        for rel, cls, msgtype, kind in _streams(self.embodiment.cameras):
+            name = self.resolve_topic_name(rel)
+            self.specs[name] = TopicSpec(name, msgtype, kind)
+            self.create_subscription(cls, rel, self._raw(name), _qos_profile(kind), raw=True)
+            if kind == "latched":  # a transient-local publisher's last value too
+                self.create_subscription(cls, rel, self._raw(name), qos.LATCHED, raw=True)
+        self.create_subscription(String, "episode/event", self._on_event, qos.COMMAND)
+        qos.latched_subscriptions(self, Bool, "intervention/active", self._on_intervention)
+        qos.latched_subscriptions(self, String, "instruction", self._on_instruction)
+        self.create_timer(self.flush_s, self._housekeeping)
+        self.add_on_set_parameters_callback(self._on_params)
+        DiagnosticsPublisher(self, self._diagnostics)
+        if self.auto_start:
+            self.start_episode()
+        self.get_logger().info(f"recorder: {len(self.specs)} topics -> {self.record_dir}")
+
+    # ---- episodes ----------------------------------------------------------------------------
+    def _manifest_hash(self) -> str:
+        path = Path(self.engine) / "manifest.json" if self.engine else None
+        if path is None or not path.is_file():
+            return ""
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def start_episode(self) -> None:
+        if self.writer is not None:
+            self.end_episode("abort")
+        if self.error:
+            self.get_logger().error(f"not recording: {self.error}")
+            return
+        if not self._disk_ok():
+            return
+        ns = self.get_namespace().strip("/").replace("/", "_")
+        prefix = (
+            self.embodiment.name
+            if ns in ("", self.embodiment.name)
+            else f"{ns}_{self.embodiment.name}"
+        )
+        name = f"{prefix}_{time.strftime('%Y%m%d-%H%M%S')}_{self._episodes:03d}"
+        info = EpisodeInfo(
+            episode=name,
+            robot=self.embodiment.name,
+            instruction=self.instruction,
+            operator=self.operator,
+            engine_manifest_sha256=self._manifest_hash(),
+        )
+        try:
+            self.writer = EpisodeWriter(
+                self.record_dir / name, list(self.specs.values()), info, flush_s=self.flush_s
+            )
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._episodes += 1
+        self._takeover_since = None
+        now = time.time_ns()
+        try:  # the current value of latched state (instruction, takeover) opens every episode
+            for topic, data in self._latched_last.items():
+                self.writer.write(topic, data, now)
+        except OSError as exc:
+            self._fail(exc)
+        self.get_logger().info(f"episode {name} started")
+
+    def end_episode(self, outcome: str) -> None:
+        writer, self.writer = self.writer, None
+        if writer is None:
+            return
+        if self._takeover_since is not None:
+            self._close_intervention(writer)
+        try:
+            info = writer.close(outcome)
+            self.get_logger().info(
+                f"episode {info.episode} ended: {outcome}, {info.duration_s:.1f} s, "
+                f"{len(info.interventions)} interventions"
+            )
+        except OSError as exc:
+            writer.abandon()
+            self._fail(exc)
+
+    def _elapsed(self, writer: EpisodeWriter) -> float:
+        return (time.time_ns() - writer.info.started_at_ns) * 1e-9
+
+    def _close_intervention(self, writer: EpisodeWriter) -> None:
+        writer.info.interventions.append(
+            {
+                "start_s": round(self._takeover_since or 0.0, 3),
+                "end_s": round(self._elapsed(writer), 3),
+            }
+        )
+        self._takeover_since = None
+
+    # ---- callbacks ---------------------------------------------------------------------------
+    def _raw(self, topic: str):  # noqa: ANN202
+        latched = self.specs[topic].qos == "latched"
+
+        def callback(data: bytes) -> None:
+            if latched:
+                self._latched_last[topic] = data
+            writer = self.writer
+            if writer is None:
+                return
+            try:
+                writer.write(topic, data, time.time_ns())
+            except OSError as exc:
+                self.writer = None
+                writer.abandon()
+                self._fail(exc)
+
+        return callback
+
+    def _on_event(self, msg: String) -> None:
+        event = msg.data.strip().lower()
+        if event == "start":
+            self.start_episode()
+        elif event in OUTCOMES:
+            self.end_episode(event)
+        else:
+            self.get_logger().warn(
+                f"episode/event: unknown event {msg.data!r} (known: start, {', '.join(OUTCOMES)})"
+            )
+
+    def _on_intervention(self, msg: Bool) -> None:
+        writer = self.writer
+        if writer is None:
+            return
+        if msg.data and self._takeover_since is None:
+            self._takeover_since = self._elapsed(writer)
+        elif not msg.data and self._takeover_since is not None:
+            self._close_intervention(writer)
+
+    def _on_instruction(self, msg: String) -> None:
+        self.instruction = msg.data
+        if self.writer is not None and not self.writer.info.instruction:
+            self.writer.info.instruction = msg.data
+
+    def _on_params(self, params: list) -> Any:  # noqa: ANN401
+        from gigabrain_runtime.ros.params import accept
+
+        for p in params:
+            if p.name == "min_free_mb":
+                self.min_free_mb = float(p.value)
+            elif p.name == "operator":
+                self.operator = str(p.value)
+        return accept()
+
+    # ---- disk --------------------------------------------------------------------------------
+    def _free_mb(self) -> float:
+        return shutil.disk_usage(self.record_dir).free / 1e6
+
+    def _disk_ok(self) -> bool:
+        if self._free_mb() < self.min_free_mb:
+            self._fail(OSError(errno.ENOSPC, f"less than {self.min_free_mb:g} MB free"))
+            return False
+        return True
+
+    def _fail(self, exc: OSError) -> None:
+        self.error = f"recording stopped: {exc.strerror or exc}"
+        self.get_logger().error(self.error)
+
+    def _housekeeping(self) -> None:
+        writer = self.writer
+        if writer is None:
+            return
+        try:
+            writer.flush()  # even when a quiet period leaves the chunk half full
+        except OSError as exc:
+            self.writer = None
+            writer.abandon()
+            self._fail(exc)
+            return
+        if not self._disk_ok():
+            self.writer = None
+            try:
+                writer.close("abort")
+            except OSError:
+                writer.abandon()
+
+    def shutdown(self) -> None:
+        if self.writer is not None:
+            self.end_episode("abort")
+
+    def _diagnostics(self) -> list[Status]:
+        s = Status("recorder")
+        writer = self.writer
+        s.values = {
+            "recording": str(writer is not None).lower(),
+            "episode": writer.info.episode if writer else "",
+            "episodes": str(self._episodes),
+            "free_mb": f"{self._free_mb():.0f}",
+            "record_dir": str(self.record_dir),
+            "recovered": ",".join(self.recovered),
+        }
+        if writer is not None:
+            counts = writer.counts()
+            s.values["messages"] = str(sum(counts.values()))
+            s.values["duration_s"] = f"{self._elapsed(writer):.1f}"
+        if self.error:
+            s.worse(Level.ERROR, self.error)
+        return [s]
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return run_node(RecorderNode, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
