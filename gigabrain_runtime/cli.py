@@ -241,9 +241,9 @@ def cmd_record(args: argparse.Namespace) -> int:
         f"record_dir:={args.record_dir}",
         "-p",
         f"auto_start:={'false' if args.wait_for_start else 'true'}",
-        "-p",
-        f"operator:={args.operator}",
     ]
+    if args.operator:
+        ros_args += ["-p", f"operator:={args.operator}"]
     if args.engine:
         ros_args += ["-p", f"engine:={args.engine}"]
     if args.min_free_mb is not None:
@@ -364,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--namespace", help="robot namespace (default: the robot's name)")
     p.add_argument("--operator", default="", help="operator name for the metadata")
     p.add_argument("--engine", default="", help="engine directory (manifest hash in metadata)")
+    p.add_argument("--min-free-mb", type=float, help="stop recording below this free disk")
     p.add_argument(
         "--wait-for-start",
         action="store_true",

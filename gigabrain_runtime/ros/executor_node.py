@@ -91,6 +91,24 @@ class ExecutorNode(Node):
                 lo=1.0,
                 hi=50.0,
             ),
+            takeover_blend_s=declare(
+                self,
+                "takeover_blend_s",
+                0.3,
+                "minimum-jerk fade to the operator at takeover (s)",
+                read_only=True,
+                lo=0.0,
+                hi=5.0,
+            ),
+            teleop_timeout_s=declare(
+                self,
+                "teleop_timeout_s",
+                0.2,
+                "hold when teleop commands are older than this (s)",
+                read_only=True,
+                lo=0.01,
+                hi=10.0,
+            ),
         )
         self.config = cfg
         self.core = ChunkExecutor(self.embodiment, cfg)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
@@ -71,7 +72,7 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None) -> 
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except ValueError as exc:  # bad parameters: one line, non-zero exit
+    except (ValueError, ParameterException) as exc:  # bad parameters: one line, exit 2
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -94,10 +94,9 @@ class RecorderNode(Node):
             self,
             "min_free_mb",
             200.0,
-            "stop recording below this much free disk (MB)",
-            read_only=True,
+            "stop recording below this much free disk (MB); settable at run time (a quota)",
             lo=0.0,
-            hi=1e9,
+            hi=1e12,
         )
         self.flush_s = declare(
             self,
@@ -108,6 +107,17 @@ class RecorderNode(Node):
             lo=0.05,
             hi=10.0,
         )
+        niceness = declare(
+            self,
+            "nice",
+            10,
+            "lower this process's CPU priority by this much: recording yields to control",
+            read_only=True,
+            lo=0,
+            hi=19,
+        )
+        if niceness:
+            os.nice(niceness)
         self.embodiment = get_embodiment(robot)
         self.record_dir.mkdir(parents=True, exist_ok=True)
         self.recovered = []
