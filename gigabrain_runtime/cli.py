@@ -200,7 +200,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ensure_engine(cfg, engine)
     from gigabrain_runtime.ros.demo import run_demo
 
-    return run_demo(args.robot, mode.value, args.duration, engine)
+    if args.takeover_at < 0 or args.takeover_for < 0:
+        raise ValueError("takeover-at/takeover-for: must be >= 0")
+    return run_demo(
+        args.robot,
+        mode.value,
+        args.duration,
+        engine,
+        record_dir=Path(args.record_dir),
+        takeover_at_s=args.takeover_at,
+        takeover_s=args.takeover_for,
+    )
 
 
 def cmd_bench_control(args: argparse.Namespace) -> int:
@@ -406,6 +416,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="efficient", help="efficient | standard")
     p.add_argument("--duration", type=float, default=20.0, help="seconds")
     p.add_argument("--engine", help="engine directory (default engines/tiny, exported if absent)")
+    p.add_argument("--record-dir", default="recordings", help="where the episode is recorded")
+    p.add_argument(
+        "--takeover-at",
+        type=float,
+        default=5.0,
+        help="seconds into the episode when the scripted operator takes over",
+    )
+    p.add_argument("--takeover-for", type=float, default=5.0, help="takeover length (s)")
     p.set_defaults(func=cmd_demo)
     return parser
 

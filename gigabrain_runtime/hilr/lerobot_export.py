@@ -110,7 +110,7 @@ def export_lerobot(
     root: Path,
     out: Path,
     *,
-    fps: float = 30.0,
+    fps: float = 50.0,
     n_step: int = 10,
     gamma: float = 0.99,
     eps: float = 0.0,

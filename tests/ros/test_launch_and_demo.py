@@ -108,7 +108,11 @@ def test_demo_runs_the_simulated_robot_under_the_policy(tiny_engine, tmp_path, r
             "--robot",
             robot,
             "--duration",
-            "8",
+            "14",
+            "--takeover-at",
+            "2",
+            "--takeover-for",
+            "3",
             "--engine",
             str(tiny_engine),
         ],
@@ -127,3 +131,11 @@ def test_demo_runs_the_simulated_robot_under_the_policy(tiny_engine, tmp_path, r
     limit = np.array(steps.group(2).split(), dtype=float)
     assert np.all(largest <= limit + 1e-4)  # never a jump, end to end
     assert (tmp_path / "logs").is_dir()
+    # the demo leaves an episode with a takeover and a hand-back, and bag list shows it
+    from gigabrain_runtime.hilr.recording import read_sidecar
+
+    (episode,) = [d for d in (tmp_path / "recordings").iterdir() if d.is_dir()]
+    info = read_sidecar(episode)
+    assert info.status == "complete" and len(info.interventions) == 1
+    assert "end_s" in info.interventions[0]  # handed back
+    assert episode.name in text and "operator takeovers     1" in text

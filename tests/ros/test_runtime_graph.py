@@ -44,7 +44,9 @@ def wait_for(predicate, timeout, what):
 
 @pytest.fixture(scope="module")
 def graph(tiny_engine, tmp_path_factory):
-    log = tmp_path_factory.mktemp("graph") / "launch.log"
+    base = tmp_path_factory.mktemp("graph")
+    log = base / "launch.log"
+    record_dir = base / "recordings"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -54,6 +56,7 @@ def graph(tiny_engine, tmp_path_factory):
             str(ROOT / "launch/runtime.launch.yaml"),
             "robot:=piper",
             f"engine:={tiny_engine}",
+            f"record_dir:={record_dir}",
         ],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
@@ -66,6 +69,7 @@ def graph(tiny_engine, tmp_path_factory):
     spinner = Spinner(robot)
     try:
         wait_for(lambda: len(robot.since("action_chunk", 0)) >= 5, 90, "the first chunks")
+        robot.record_dir = record_dir
         yield robot, proc, log
     finally:
         robot.stop()
@@ -248,4 +252,156 @@ def test_mode_switches_at_run_time_without_restart(graph):
         10,
         "efficient mode",
     )
+    assert alive(proc)
+
+
+def _consecutive_steps(samples):
+    """Per-joint command steps between consecutive control periods (by header stamp)."""
+    stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in samples])
+    pos = np.stack([np.array(m.position) for _, m in samples])
+    order = np.argsort(stamps)
+    stamps, pos = stamps[order], pos[order]
+    consecutive = np.diff(stamps) < 1.5 / 50.0
+    return np.abs(np.diff(pos, axis=0))[consecutive]
+
+
+def test_takeover_and_hand_back_through_the_documented_topics(graph):
+    """HILR: an outside process takes over on intervention/engage, streams teleop commands,
+    hands back; no command step at either boundary exceeds velocity limit x period, and the
+    episode recorded meanwhile carries the intervention."""
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import String
+
+    from tests.ros.fake_robot import LATCHED, RELIABLE
+
+    robot, proc, _ = graph
+    engage = robot.create_publisher(Bool, "intervention/engage", LATCHED)
+    events = robot.create_publisher(String, "episode/event", RELIABLE)
+    teleop = robot.create_publisher(JointState, "teleop/joint_command", 10)
+    time.sleep(0.5)
+    events.publish(String(data="start"))
+    time.sleep(1.5)
+    target = np.clip(
+        MID + np.array([0.4, 0.3, -0.3, 0.2, 0.2, -0.3, 0.02]), PIPER.lower, PIPER.upper
+    )
+    t_engage = time.monotonic()
+    engage.publish(Bool(data=True))
+    end = t_engage + 2.5
+    while time.monotonic() < end:  # the operator's arm, streaming at 50 Hz
+        msg = JointState(name=list(PIPER.joint_names), position=list(target))
+        msg.header.stamp = robot.get_clock().now().to_msg()
+        teleop.publish(msg)
+        time.sleep(0.02)
+    t_release = time.monotonic()
+    engage.publish(Bool(data=False))
+    time.sleep(2.0)
+    events.publish(String(data="success"))
+    time.sleep(1.5)
+    assert alive(proc)
+
+    window = robot.since("joint_command", t_engage - 1.0)
+    steps = _consecutive_steps(window)
+    limit = PIPER.max_velocity / 50.0
+    assert np.all(steps <= limit + 1e-6), (steps.max(axis=0), limit)
+    during = [np.array(m.position) for t, m in window if t_engage + 2.0 <= t <= t_release]
+    assert np.abs(during[-1] - target).max() < 0.05  # the arm went to the operator's command
+    after = [np.array(m.position) for t, m in window if t >= t_release + 1.5]
+    assert np.abs(after[-1] - after[0]).max() > 0  # and the policy moves it again
+    ex = robot.diag_values("executor")
+    assert int(ex["takeovers"]) >= 1 and ex["takeover"] == "false"
+
+    # the recorded episode
+    from gigabrain_runtime.hilr.episodes import read_episode
+    from gigabrain_runtime.hilr.recording import read_sidecar
+
+    (episode,) = [d for d in robot.record_dir.iterdir() if d.is_dir()]
+    info = read_sidecar(episode)
+    assert info.outcome == "success" and info.status == "complete"
+    assert len(info.interventions) == 1
+    iv = info.interventions[0]
+    assert abs((iv["end_s"] - iv["start_s"]) - (t_release - t_engage)) < 0.4
+    data = read_episode(episode)
+    flags = [bool(m.data) for _, m in data["/piper/intervention/active"]]
+    assert True in flags and flags[-1] is False  # latched state: on, then off
+    on = next(t for t, m in data["/piper/intervention/active"] if m.data)
+    off = next(t for t, m in data["/piper/intervention/active"] if t > on and not m.data)
+    assert abs((off - on) * 1e-9 - (t_release - t_engage)) < 0.4
+    cmds = data["/piper/joint_command"]
+    rec_steps = np.abs(np.diff(np.stack([np.asarray(m.position) for _, m in cmds]), axis=0))
+    assert np.all(rec_steps.max(axis=0) <= 2 * limit + 1e-6)  # smoothed commands were recorded
+    assert len(data["/piper/joint_states"]) > 100 and len(data["/piper/action_chunk"]) > 10
+    assert len(data["/piper/cameras/cam_high/image_raw"]) > 20
+    robot.episode_dir = episode
+
+
+def test_episode_tools_and_lerobot_export_round_trip(graph, tmp_path):
+    import json
+
+    import cv2
+    import pyarrow.parquet as pq
+
+    robot, _, _ = graph
+    episode = robot.episode_dir
+
+    def cli(*args):
+        out = subprocess.run(
+            [sys.executable, "-m", "gigabrain_runtime", "bag", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    listing = cli("list", str(robot.record_dir))
+    assert episode.name in listing and "success" in listing
+    cli("label", str(episode), "failure")
+    assert '"label": "failure"' in cli("info", str(episode))
+    cli("plot", str(episode), "--out", str(tmp_path / "plot.png"))
+    assert cv2.imread(str(tmp_path / "plot.png")) is not None
+    out = tmp_path / "dataset"
+    cli("export", str(robot.record_dir), "--format", "lerobot", "--out", str(out), "--fps", "25")
+    info = json.loads((out / "meta/info.json").read_text())
+    table = pq.read_table(out / "data/chunk-000/file-000.parquet").to_pydict()
+    n = len(table["index"])
+    assert info["total_frames"] == n and info["total_episodes"] == 1 and info["fps"] == 25
+    assert {"observation.state", "action", "intervention", "timestamp"} <= set(table)
+    assert len(table["action"][0]) == 7
+    frames_in_takeover = sum(table["intervention"])
+    assert 40 <= frames_in_takeover <= 85  # ~2.5 s at 25 fps
+    cap = cv2.VideoCapture(str(out / "videos/observation.images.cam_high/chunk-000/file-000.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == n
+    episodes = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert episodes[0]["outcome"] == "failure" and episodes[0]["num_interventions"] == 1
+
+
+def test_a_full_disk_stops_recording_and_never_disturbs_control(graph):
+    from rcl_interfaces.msg import ParameterType
+    from std_msgs.msg import String
+
+    from tests.ros.fake_robot import RELIABLE
+
+    robot, proc, _ = graph
+    events = robot.create_publisher(String, "episode/event", RELIABLE)
+    time.sleep(0.3)
+    events.publish(String(data="start"))
+    wait_for(lambda: robot.diag_values("recorder")["recording"] == "true", 5, "recording")
+    client = robot.create_client(SetParameters, "/piper/recorder/set_parameters")
+    assert client.wait_for_service(timeout_sec=5)
+    req = SetParameters.Request()
+    req.parameters = [
+        Parameter(
+            name="min_free_mb",
+            value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=1e12),
+        )
+    ]  # a quota nobody can meet
+    t0 = time.monotonic()
+    future = client.call_async(req)
+    wait_for(future.done, 5, "set quota")
+    wait_for(lambda: robot.diag_values("recorder")["_level"] == "2", 5, "recorder error")
+    assert "recording stopped" in robot.diag_values("recorder")["_message"]
+    time.sleep(2.0)
+    assert 47.5 <= stamp_rate(robot.since("joint_command", t0)) <= 52.5  # control unaffected
+    assert robot.diag_values("executor")["state"] == "running"
     assert alive(proc)
