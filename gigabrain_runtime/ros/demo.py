@@ -142,6 +142,17 @@ def run_demo(
             stop.wait(0.5)
             now = time.monotonic()
             if episode_t0 is None and monitor.n_chunks >= 5:
+                # an event reaches only readers already matched: wait for the recorder, send,
+                # and confirm through its /diagnostics (re-sent below if it did not arrive)
+                if monitor.event_pub.get_subscription_count() > 0:
+                    monitor.event_pub.publish(String(data="start"))
+                    episode_t0 = now
+            elif (
+                episode_t0 is not None
+                and phase == "policy"
+                and now - episode_t0 > 2.0
+                and monitor.value("recorder", "recording") == "false"
+            ):
                 monitor.event_pub.publish(String(data="start"))
                 episode_t0 = now
             elif episode_t0 is not None:

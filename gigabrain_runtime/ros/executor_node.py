@@ -7,6 +7,8 @@ monotonic clock, so neither inference elsewhere nor a slow callback delays a com
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -110,6 +112,15 @@ class ExecutorNode(Node):
                 hi=10.0,
             ),
         )
+        self.rt_priority = declare(
+            self,
+            "realtime_priority",
+            40,
+            "SCHED_FIFO priority of the control thread where permitted (0: normal scheduling)",
+            read_only=True,
+            lo=0,
+            hi=99,
+        )
         self.config = cfg
         self.core = ChunkExecutor(self.embodiment, cfg)
         self._lock = threading.Lock()
@@ -196,7 +207,23 @@ class ExecutorNode(Node):
             self.get_logger().warn(f"e-stop {'ENGAGED' if msg.data else 'released'}")
 
     # ---- control thread ----------------------------------------------------------------------
+    def _make_realtime(self) -> None:
+        """Best effort: SCHED_FIFO for this (the control) thread, and short GIL hand-offs, so a
+        busy 2-core machine (simulator, recorder, inference) does not delay commands."""
+        sys.setswitchinterval(0.001)
+        if not self.rt_priority:
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
+            self.get_logger().info(f"control thread at SCHED_FIFO priority {self.rt_priority}")
+        except (PermissionError, OSError, AttributeError) as exc:
+            self.get_logger().info(
+                f"control thread without real-time priority ({exc}); "
+                "grant rtprio (limits.conf) for lower jitter"
+            )
+
     def _control_loop(self) -> None:
+        self._make_realtime()
         names = self.embodiment.joint_names
         while self._running and self.context.ok():
             self._pacer.wait()

@@ -278,8 +278,13 @@ def test_takeover_and_hand_back_through_the_documented_topics(graph):
     engage = robot.create_publisher(Bool, "intervention/engage", LATCHED)
     events = robot.create_publisher(String, "episode/event", RELIABLE)
     teleop = robot.create_publisher(JointState, "teleop/joint_command", 10)
-    time.sleep(0.5)
+    wait_for(
+        lambda: events.get_subscription_count() > 0 and engage.get_subscription_count() > 0,
+        10,
+        "recorder and intervention subscribed",
+    )
     events.publish(String(data="start"))
+    wait_for(lambda: robot.diag_values("recorder")["recording"] == "true", 5, "recording")
     time.sleep(1.5)
     target = np.clip(
         MID + np.array([0.4, 0.3, -0.3, 0.2, 0.2, -0.3, 0.02]), PIPER.lower, PIPER.upper
@@ -384,7 +389,7 @@ def test_a_full_disk_stops_recording_and_never_disturbs_control(graph):
 
     robot, proc, _ = graph
     events = robot.create_publisher(String, "episode/event", RELIABLE)
-    time.sleep(0.3)
+    wait_for(lambda: events.get_subscription_count() > 0, 10, "recorder subscribed")
     events.publish(String(data="start"))
     wait_for(lambda: robot.diag_values("recorder")["recording"] == "true", 5, "recording")
     client = robot.create_client(SetParameters, "/piper/recorder/set_parameters")
