@@ -33,7 +33,7 @@ demo: venv sysdeps
 	$(BIN)/gigabrain-runtime demo
 
 test: venv sysdeps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/gigabrain-runtime bench --preset tiny --backends torch,onnxruntime \
