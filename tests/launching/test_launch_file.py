@@ -123,18 +123,21 @@ launch:
         node_command(node, tmp_path)
 
 
+RUNTIME = ["vla", "executor", "intervention", "recorder"]
+
+
+def _in(ns, names):
+    return [f"/{ns}/{n}" for n in names]
+
+
 @pytest.mark.parametrize(
     ("file", "args", "expected"),
     [
-        ("runtime.launch.yaml", {"robot": "g1"}, ["/g1/vla", "/g1/executor"]),
-        ("sim_piper.launch.yaml", {}, ["/piper/sim", "/piper/vla", "/piper/executor"]),
-        ("sim_g1.launch.yaml", {}, ["/g1/sim", "/g1/vla", "/g1/executor"]),
-        ("piper.launch.yaml", {}, ["/piper/vla", "/piper/executor"]),
-        (
-            "piper_dual.launch.yaml",
-            {},
-            ["/left/vla", "/left/executor", "/right/vla", "/right/executor"],
-        ),
+        ("runtime.launch.yaml", {"robot": "g1"}, _in("g1", RUNTIME)),
+        ("sim_piper.launch.yaml", {}, _in("piper", ["sim", "operator", *RUNTIME])),
+        ("sim_g1.launch.yaml", {}, _in("g1", ["sim", "operator", *RUNTIME])),
+        ("piper.launch.yaml", {}, _in("piper", RUNTIME)),
+        ("piper_dual.launch.yaml", {}, _in("left", RUNTIME) + _in("right", RUNTIME)),
     ],
 )
 def test_shipped_launch_files_parse(file, args, expected):
@@ -145,7 +148,8 @@ def test_shipped_launch_files_parse(file, args, expected):
 
 
 def test_real_piper_launch_remaps_onto_the_driver_topics():
-    vla, executor = load_launch(ROOT / "launch/piper.launch.yaml")
+    vla, executor, _intervention, recorder = load_launch(ROOT / "launch/piper.launch.yaml")
     assert ("joint_states", "joint_states_single") in executor.remaps
     assert ("joint_command", "joint_ctrl_single") in executor.remaps
     assert ("joint_states", "joint_states_single") in vla.remaps
+    assert ("joint_command", "joint_ctrl_single") in recorder.remaps
