@@ -404,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("path", help="an episode directory or a directory of episodes")
     p.set_defaults(func=cmd_bag)
 
+    from gigabrain_runtime.calibration.cli import add_parser as add_calibrate
+
+    add_calibrate(sub)
+
     p = sub.add_parser("launch", help="run a ROS 2 YAML launch file")
     p.add_argument("file")
     p.add_argument("arguments", nargs="*", help="name:=value launch arguments")
