@@ -115,8 +115,9 @@ class ExecutorNode(Node):
         self.rt_priority = declare(
             self,
             "realtime_priority",
-            40,
-            "SCHED_FIFO priority of the control thread where permitted (0: normal scheduling)",
+            0,
+            "SCHED_FIFO priority of the control thread where permitted (0: normal scheduling; "
+            "40 is a good value on a robot computer with rtprio granted)",
             read_only=True,
             lo=0,
             hi=99,

@@ -154,6 +154,8 @@ class VlaNode(Node):
         self._stop_sent = False
         self._pacer = DeadlinePacer(1.0 / self.inference_hz)
         self._deadline_misses = 0
+        self._loop_heartbeat = time.monotonic()
+        self._loop_errors = 0
 
         self._chunk_pub = self.create_publisher(JointTrajectory, "action_chunk", qos.COMMAND)
         self._value_pub = self.create_publisher(Float32, "value", qos.COMMAND)
@@ -265,51 +267,60 @@ class VlaNode(Node):
         return world.prediction
 
     def _inference_loop(self) -> None:
-        period = 1.0 / self.inference_hz
-        while self._running:
+        while self._running and self.context.ok():
             self._pacer.wait()
-            t_start = time.monotonic()
-            assembled = self.sync.assemble(self._now_s())
-            if not isinstance(assembled, Assembled):
-                self._refusal = assembled
-                continue
-            mode = self.mode
-            world = self._current_world() if mode is Mode.STANDARD else None
-            effective = Mode.STANDARD if world is not None else Mode.EFFICIENT
-            obs = Observation(
-                images=assembled.images,
-                state=assembled.state,
-                instruction=self.instruction,
-                embodiment=self.robot,
-                world=world,
-            )
+            self._loop_heartbeat = time.monotonic()
             try:
-                chunk = self.backend.infer(obs, mode=effective)
-            except ValueError as exc:
-                self._refusal = f"inference input: {exc}"
-                continue
-            self._refusal = ""
-            self._effective_mode = effective
-            self._last_actions = chunk.actions
-            traj = chunk_to_trajectory(
-                chunk.actions, self.joint_names, assembled.stamp_s, self.control_hz, assembled.state
-            )
-            if not (self._running and self.context.ok()):
-                break
-            try:
-                self._chunk_pub.publish(traj)
-                if chunk.value is not None:
-                    self._value_pub.publish(Float32(data=float(chunk.value)))
-            except Exception:  # shutdown raced the publish
-                if self.context.ok():
-                    raise
-                break
-            elapsed = time.monotonic() - t_start
-            self._latency.add(elapsed * 1e3)
-            self._obs_to_chunk.add((self._now_s() - assembled.stamp_s) * 1e3)
-            self._chunk_rate.tick(time.monotonic())
-            if elapsed > period:
-                self._deadline_misses += 1
+                if not self._inference_step():
+                    break
+            except Exception as exc:  # noqa: BLE001 - never let the policy thread die silently
+                if not self.context.ok():
+                    break
+                self._loop_errors += 1
+                self._refusal = f"inference error: {type(exc).__name__}: {exc}"
+                self.get_logger().error(self._refusal)
+
+    def _inference_step(self) -> bool:
+        """One tick: assemble, infer, publish. False once shutting down."""
+        period = 1.0 / self.inference_hz
+        t_start = time.monotonic()
+        assembled = self.sync.assemble(self._now_s())
+        if not isinstance(assembled, Assembled):
+            self._refusal = assembled
+            return True
+        mode = self.mode
+        world = self._current_world() if mode is Mode.STANDARD else None
+        effective = Mode.STANDARD if world is not None else Mode.EFFICIENT
+        obs = Observation(
+            images=assembled.images,
+            state=assembled.state,
+            instruction=self.instruction,
+            embodiment=self.robot,
+            world=world,
+        )
+        try:
+            chunk = self.backend.infer(obs, mode=effective)
+        except ValueError as exc:
+            self._refusal = f"inference input: {exc}"
+            return True
+        self._refusal = ""
+        self._effective_mode = effective
+        self._last_actions = chunk.actions
+        traj = chunk_to_trajectory(
+            chunk.actions, self.joint_names, assembled.stamp_s, self.control_hz, assembled.state
+        )
+        if not (self._running and self.context.ok()):
+            return False
+        self._chunk_pub.publish(traj)
+        if chunk.value is not None:
+            self._value_pub.publish(Float32(data=float(chunk.value)))
+        elapsed = time.monotonic() - t_start
+        self._latency.add(elapsed * 1e3)
+        self._obs_to_chunk.add((self._now_s() - assembled.stamp_s) * 1e3)
+        self._chunk_rate.tick(time.monotonic())
+        if elapsed > period:
+            self._deadline_misses += 1
+        return True
 
     def _world_loop(self) -> None:
         pacer = DeadlinePacer(1.0 / self.world_model_hz)
@@ -388,7 +399,13 @@ class VlaNode(Node):
             "deadline_misses": str(self._deadline_misses),
             "world_model_age_s": "none" if wm_age == float("inf") else f"{wm_age:.2f}",
             "world_model_p50_ms": f"{self._wm_latency.percentile(50):.2f}",
+            "inference_loop_age_s": f"{now_m - self._loop_heartbeat:.2f}",
+            "inference_errors": str(self._loop_errors),
         }
+        if now_m - self._loop_heartbeat > 5.0 / self.inference_hz:
+            inf.worse(
+                Level.ERROR, f"inference thread stalled for {now_m - self._loop_heartbeat:.1f} s"
+            )
         if self._refusal:
             inf.worse(Level.WARN, f"no chunk: {self._refusal}")
         if self.mode is Mode.STANDARD and self._effective_mode is Mode.EFFICIENT:

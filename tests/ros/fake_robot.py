@@ -25,6 +25,19 @@ LATCHED = QoSProfile(
 )
 
 
+_DOMAIN_OFFSET = [0]
+
+
+def fresh_domain() -> int:
+    """A DDS domain of its own for one test module's graph (and its child processes), so
+    processes from another module can never be discovered by this one."""
+    import os
+
+    base = int(os.environ.get("ROS_DOMAIN_ID", "1"))
+    _DOMAIN_OFFSET[0] += 1
+    return (base + 7 * _DOMAIN_OFFSET[0]) % 100 + 1
+
+
 class FakeRobot(Node):
     def __init__(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 
 from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402
-from tests.ros.fake_robot import FakeRobot, Spinner, rate  # noqa: E402
+from tests.ros.fake_robot import FakeRobot, Spinner, fresh_domain, rate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPER = get_embodiment("piper")
@@ -54,15 +55,17 @@ launch:
       - {{from: joint_command, to: arm/target}}
 """)
     log = tmp_path / "launch.log"
+    domain = fresh_domain()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gigabrain_runtime", "launch", str(launch), "ns:=lab/cell_3"],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         cwd=ROOT,
+        env={**os.environ, "ROS_DOMAIN_ID": str(domain)},
     )
     gc.collect()
     gc.freeze()
-    rclpy.init()
+    rclpy.init(domain_id=domain)
     robot = FakeRobot(
         "/lab/cell_3", PIPER.cameras, PIPER.joint_names, positions=(PIPER.lower + PIPER.upper) / 2
     )
@@ -120,6 +123,7 @@ def test_demo_runs_the_simulated_robot_under_the_policy(tiny_engine, tmp_path, r
         text=True,
         cwd=tmp_path,
         timeout=180,
+        env={**os.environ, "ROS_DOMAIN_ID": str(fresh_domain())},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     text = out.stdout

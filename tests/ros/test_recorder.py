@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import subprocess
 import sys
@@ -19,13 +20,13 @@ from sensor_msgs.msg import JointState  # noqa: E402
 
 from gigabrain_runtime.hilr.recording import METADATA, typestore  # noqa: E402
 from gigabrain_runtime.ros import qos  # noqa: E402
-from tests.ros.fake_robot import OBSERVER, Spinner  # noqa: E402
+from tests.ros.fake_robot import OBSERVER, Spinner, fresh_domain  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper"]
 
 
-def start_recorder(record_dir: Path, *extra: str) -> subprocess.Popen:
+def start_recorder(record_dir: Path, domain: int, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
@@ -42,14 +43,16 @@ def start_recorder(record_dir: Path, *extra: str) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
         cwd=ROOT,
+        env={**os.environ, "ROS_DOMAIN_ID": str(domain)},
     )
 
 
 def test_sigkill_after_10_s_loses_at_most_the_last_second(tmp_path):
-    rec = start_recorder(tmp_path)
+    domain = fresh_domain()
+    rec = start_recorder(tmp_path, domain)
     gc.collect()
     gc.freeze()
-    rclpy.init()
+    rclpy.init(domain_id=domain)
     node = Node("joint_publisher", namespace="/piper")
     pub = node.create_publisher(JointState, "joint_states", qos.SENSOR)
     executor = SingleThreadedExecutor()
@@ -103,10 +106,11 @@ def test_sigkill_after_10_s_loses_at_most_the_last_second(tmp_path):
 
 
 def test_a_full_disk_stops_recording_with_an_error_and_the_recorder_keeps_running(tmp_path):
-    rec = start_recorder(tmp_path, "--min-free-mb", "1e12")  # more than any disk: "full"
+    domain = fresh_domain()
+    rec = start_recorder(tmp_path, domain, "--min-free-mb", "1e12")  # more than any disk
     gc.collect()
     gc.freeze()
-    rclpy.init()
+    rclpy.init(domain_id=domain)
     from diagnostic_msgs.msg import DiagnosticArray
 
     node = Node("diag_listener")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import array
 import gc
+import os
 import subprocess
 import sys
 import time
@@ -26,7 +27,13 @@ from std_msgs.msg import Bool  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
 
 from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402
-from tests.ros.fake_robot import FakeRobot, Spinner, rate, stamp_rate  # noqa: E402
+from tests.ros.fake_robot import (  # noqa: E402
+    FakeRobot,
+    Spinner,
+    fresh_domain,
+    rate,
+    stamp_rate,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPER = get_embodiment("piper")
@@ -47,6 +54,7 @@ def graph(tiny_engine, tmp_path_factory):
     base = tmp_path_factory.mktemp("graph")
     log = base / "launch.log"
     record_dir = base / "recordings"
+    domain = fresh_domain()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -61,10 +69,11 @@ def graph(tiny_engine, tmp_path_factory):
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         cwd=ROOT,
+        env={**os.environ, "ROS_DOMAIN_ID": str(domain)},
     )
     gc.collect()
     gc.freeze()  # the observer must not pause for seconds-long GC walks of torch's heap
-    rclpy.init()
+    rclpy.init(domain_id=domain)
     robot = FakeRobot("/piper", PIPER.cameras, PIPER.joint_names, positions=MID)
     spinner = Spinner(robot)
     try:
