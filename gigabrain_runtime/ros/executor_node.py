@@ -24,7 +24,7 @@ from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import joint_command, joint_positions, trajectory_to_chunk
-from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, run_node
+from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, publish_or_stop, run_node
 from gigabrain_runtime.ros.params import declare
 
 
@@ -234,11 +234,8 @@ class ExecutorNode(Node):
             self._last_reason = result.reason
             if result.command is None:
                 continue
-            try:
-                self._cmd_pub.publish(joint_command(result.command, names, stamp.to_msg()))
-            except Exception:  # the context went away under us (shutdown): stop quietly
-                if self.context.ok():
-                    raise
+            msg = joint_command(result.command, names, stamp.to_msg())
+            if not publish_or_stop(self, lambda msg=msg: self._cmd_pub.publish(msg)):
                 break
 
     def start(self) -> None:

@@ -41,6 +41,35 @@ class DiagnosticsPublisher:
         self._pub.publish(msg)
 
 
+def publish_or_stop(node: Node, publish: Callable[[], None]) -> bool:
+    """Run ``publish()`` from a worker thread. False when the node's context has gone away under
+    it (shutdown raced the publish): the caller's loop should end quietly. Any other failure is
+    raised."""
+    try:
+        publish()
+    except Exception:
+        if node.context.ok():
+            raise
+        return False
+    return True
+
+
+class WorkerThreads:
+    """Mixin for nodes with real-time worker threads in ``self._threads``: ``run_node`` calls
+    ``start()`` once start-up (and its garbage) is behind us; ``join_workers()`` on shutdown."""
+
+    _threads: list
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def join_workers(self, timeout_s: float = 2.0) -> None:
+        for t in self._threads:
+            if t.is_alive():
+                t.join(timeout=timeout_s)
+
+
 FASTDDS_PROFILE = Path(__file__).resolve().parent / "config" / "fastdds.xml"
 
 

@@ -19,12 +19,17 @@ from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import joint_command, joint_positions, rgb_to_image
-from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, run_node
+from gigabrain_runtime.ros.node_utils import (
+    DiagnosticsPublisher,
+    WorkerThreads,
+    publish_or_stop,
+    run_node,
+)
 from gigabrain_runtime.ros.params import declare
 from gigabrain_runtime.sim.simulator import Simulator
 
 
-class SimNode(Node):
+class SimNode(WorkerThreads, Node):
     def __init__(self) -> None:
         super().__init__("sim")
         robot = declare(self, "robot", "piper", "embodiment to simulate", read_only=True)
@@ -87,15 +92,8 @@ class SimNode(Node):
             if last is not None:
                 self.sim.step(min(tick - last, 0.1))  # real time, never a huge catch-up
             last = tick
-            try:
-                self._state_pub.publish(
-                    joint_command(
-                        self.sim.joint_positions(), names, self.get_clock().now().to_msg()
-                    )
-                )
-            except Exception:
-                if self.context.ok():
-                    raise
+            msg = joint_command(self.sim.joint_positions(), names, self.get_clock().now().to_msg())
+            if not publish_or_stop(self, lambda msg=msg: self._state_pub.publish(msg)):
                 break
 
     def _camera_loop(self) -> None:
@@ -106,26 +104,17 @@ class SimNode(Node):
             start = time.perf_counter()
             frames = {cam: self.sim.render(cam) for cam in self.embodiment.cameras}
             self._render_ms = (time.perf_counter() - start) * 1e3
-            try:
-                for cam, rgb in frames.items():
-                    self._image_pubs[cam].publish(rgb_to_image(rgb, stamp, cam))
-            except Exception:
-                if self.context.ok():
-                    raise
+            msgs = {cam: rgb_to_image(rgb, stamp, cam) for cam, rgb in frames.items()}
+            if not publish_or_stop(
+                self, lambda msgs=msgs: [self._image_pubs[c].publish(m) for c, m in msgs.items()]
+            ):
                 break
             self._frame_rate.tick(time.monotonic())
         self.sim.close()
 
-    def start(self) -> None:
-        """Start the worker threads once start-up (and its garbage) is behind us."""
-        for t in self._threads:
-            t.start()
-
     def shutdown(self) -> None:
         self._running = False
-        for t in self._threads:
-            if t.is_alive():
-                t.join(timeout=2.0)
+        self.join_workers()
 
     def _diagnostics(self) -> list[Status]:
         now = time.monotonic()

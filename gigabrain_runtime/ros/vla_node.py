@@ -34,7 +34,7 @@ from gigabrain_runtime.ros.convert import (
     joint_positions,
     stamp_to_s,
 )
-from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, run_node
+from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, WorkerThreads, run_node
 from gigabrain_runtime.ros.params import accept, declare, reject
 
 MODES = tuple(m.value for m in Mode)
@@ -46,7 +46,7 @@ class _World:
     monotonic_s: float
 
 
-class VlaNode(Node):
+class VlaNode(WorkerThreads, Node):
     def __init__(self) -> None:
         super().__init__("vla")
         engine = declare(
@@ -350,16 +350,9 @@ class VlaNode(Node):
             self._wm_latency.add(prediction.inference_ms)
             self._world = _World(prediction, time.monotonic())
 
-    def start(self) -> None:
-        """Start the worker threads once start-up (and its garbage) is behind us."""
-        for t in self._threads:
-            t.start()
-
     def shutdown(self) -> None:
         self._running = False
-        for t in self._threads:
-            if t.is_alive():
-                t.join(timeout=2.0)
+        self.join_workers()
         self.backend.close()
 
     # ---- diagnostics -------------------------------------------------------------------------
