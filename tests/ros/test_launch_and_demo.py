@@ -78,9 +78,13 @@ launch:
     spinner = Spinner(robot)
     try:
         end = time.monotonic() + 90
-        while time.monotonic() < end and len(robot.since("action_chunk", 0)) < 5:
+        # measure only once both measured streams have been discovered and are flowing
+        while time.monotonic() < end and (
+            len(robot.since("action_chunk", 0)) < 5 or len(robot.since("target", 0)) < 10
+        ):
             time.sleep(0.2)
         assert len(robot.since("action_chunk", 0)) >= 5, log.read_text()[-2000:]
+        assert len(robot.since("target", 0)) >= 10, log.read_text()[-2000:]
         t0 = time.monotonic()
         time.sleep(3.0)
         t1 = time.monotonic()
