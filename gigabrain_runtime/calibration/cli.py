@@ -1,13 +1,19 @@
-"""``gigabrain-runtime calibrate camera``: intrinsics from board views in a folder or a bag."""
+"""``gigabrain-runtime calibrate camera|hand-eye``: intrinsics, and the camera's pose on the robot,
+from board views in a folder or a bag."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gigabrain_runtime.calibration.handeye import SETUPS
 from gigabrain_runtime.calibration.intrinsics import Board, calibrate, corners_mosaic
+
+if TYPE_CHECKING:
+    from gigabrain_runtime.calibration.kinematics import ArmKinematics
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -56,9 +62,7 @@ def images_from_bag(bag: Path, topic: str, every: int) -> list[np.ndarray]:
 def run(args: argparse.Namespace) -> int:
     import cv2
 
-    board = Board(
-        kind=args.board, cols=args.cols, rows=args.rows, square_m=args.square, marker_m=args.marker
-    )
+    board = _board(args)
     if args.images:
         images = images_from_dir(Path(args.images))
     elif args.bag:
@@ -87,20 +91,299 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- hand-eye ------------------------------------------------------------------------------------
+def samples_from_folder(
+    folder: Path, joints_csv: Path, kin: ArmKinematics
+) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """(images, embodiment-ordered joint positions, file names) from a folder and a CSV with an
+    ``image`` column and one column per joint (names as the embodiment's, with the arm prefix;
+    joints that do not move the flange may be left out)."""
+    import csv
+
+    import cv2
+
+    if not joints_csv.is_file():
+        raise FileNotFoundError(f"joints: no such file {joints_csv}")
+    with joints_csv.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"joints: {joints_csv} has no rows")
+    header = list(rows[0])
+    if "image" not in header:
+        raise ValueError(f"joints: {joints_csv} needs an 'image' column (has: {', '.join(header)})")
+    names = [h for h in header if h != "image"]
+    images, positions, files = [], [], []
+    for n, row in enumerate(rows, start=2):
+        path = Path(folder) / row["image"]
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"joints: {joints_csv} line {n}: cannot read image {path}")
+        try:
+            values = [float(row[h]) for h in names]
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"joints: {joints_csv} line {n}: a joint value is not a number"
+            ) from None
+        positions.append(kin.positions_from_names(names, values))
+        images.append(img[:, :, ::-1])
+        files.append(row["image"])
+    return images, positions, files
+
+
+def _stamp_ns(msg: Any, log_ns: int) -> int:
+    """The message's header stamp (capture time), or the log time where the stamp is unset."""
+    stamp = msg.header.stamp
+    ns = int(stamp.sec) * 10**9 + int(stamp.nanosec)
+    return ns if ns > 0 else int(log_ns)
+
+
+def samples_from_bag(
+    bag: Path, image_topic: str, joint_topic: str, kin: ArmKinematics, **selection: float
+) -> tuple[list[np.ndarray], list[np.ndarray], list[str], Any]:
+    """(images, joint positions, labels, SampleSelection) from a rosbag2 episode: each image
+    paired with the nearest joint state in time; see :func:`select_samples` for which images
+    are kept. Images are decoded only when kept."""
+    from rosbags.highlevel import AnyReader
+
+    from gigabrain_runtime.calibration.handeye import select_samples
+    from gigabrain_runtime.hilr.recording import typestore
+    from gigabrain_runtime.perception.images import decode_compressed, decode_raw
+
+    with AnyReader([Path(bag)], default_typestore=typestore()) as reader:
+        topics = sorted({c.topic for c in reader.connections})
+        for field, topic in (("image-topic", image_topic), ("joint-topic", joint_topic)):
+            if topic not in topics:
+                raise ValueError(f"{field}: {topic!r} is not in {bag} (has: {', '.join(topics)})")
+        jconns = [c for c in reader.connections if c.topic == joint_topic]
+        iconns = [c for c in reader.connections if c.topic == image_topic]
+        joint_ns, joint_q = [], []
+        problem = ""
+        for conn, t, raw in reader.messages(connections=jconns):
+            m = reader.deserialize(raw, conn.msgtype)
+            try:
+                q = kin.positions_from_names(list(m.name), [float(v) for v in m.position])
+            except ValueError as exc:  # e.g. a gripper-only message on a shared topic
+                problem = str(exc)
+                continue
+            joint_ns.append(_stamp_ns(m, t))
+            joint_q.append(q)
+        if not joint_q:
+            raise ValueError(
+                f"joint-topic: no message on {joint_topic} has the arm's joints ({problem})"
+            )
+        image_ns = []
+        for conn, t, raw in reader.messages(connections=iconns):
+            image_ns.append(_stamp_ns(reader.deserialize(raw, conn.msgtype), t))
+        chain = [i for i, j in enumerate(kin.embodiment.joint_names) if j in kin.chain_joints]
+        sel = select_samples(
+            np.array(image_ns),
+            np.array(joint_ns),
+            np.array(joint_q)[:, chain],
+            **selection,
+        )
+        wanted = dict(sel.pairs)
+        images: dict[int, np.ndarray] = {}
+        for i, (conn, _, raw) in enumerate(reader.messages(connections=iconns)):
+            if i not in wanted:
+                continue
+            m = reader.deserialize(raw, conn.msgtype)
+            if conn.msgtype.endswith("CompressedImage"):
+                images[i] = decode_compressed(m.format, bytes(m.data))
+            else:
+                images[i] = decode_raw(m.encoding, m.height, m.width, m.step, bytes(m.data))
+    order = [i for i, _ in sel.pairs]
+    t0 = min(image_ns) if image_ns else 0
+    labels = [f"t={(image_ns[i] - t0) * 1e-9:.2f}s" for i in order]
+    return [images[i] for i in order], [joint_q[wanted[i]] for i in order], labels, sel
+
+
+def run_hand_eye(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.calibration.camera_info import CameraInfo
+    from gigabrain_runtime.calibration.handeye import (
+        calibrate_hand_eye,
+        matrix_to_quat_xyzw,
+        rotation_angle_deg,
+    )
+    from gigabrain_runtime.calibration.kinematics import ArmKinematics
+
+    info_path = Path(args.camera_info)
+    if not info_path.is_file():
+        raise FileNotFoundError(f"camera-info: no such file {info_path}")
+    info = CameraInfo.read(info_path)
+    camera = args.camera or info.camera_name
+    board = _board(args)
+    kin = ArmKinematics(
+        args.robot,
+        flange=args.flange,
+        base=args.base,
+        arm_prefix=args.arm_prefix,
+        camera=camera if args.setup == "eye-in-hand" else None,
+    )
+    if args.images and args.bag:
+        raise ValueError("source: give either --images DIR or --bag BAG, not both")
+    if args.images:
+        folder = Path(args.images)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"images: no such directory {folder}")
+        joints = Path(args.joints) if args.joints else folder / "joints.csv"
+        images, positions, labels = samples_from_folder(folder, joints, kin)
+        print(f"{len(images)} images with joint positions from {joints}")
+    elif args.bag:
+        if not args.image_topic or not args.joint_topic:
+            raise ValueError("topic: --bag needs --image-topic and --joint-topic")
+        images, positions, labels, sel = samples_from_bag(
+            Path(args.bag),
+            args.image_topic,
+            args.joint_topic,
+            kin,
+            max_dt_s=args.max_dt,
+            max_speed_rad_s=args.max_joint_speed,
+            min_change_rad=args.min_joint_change,
+        )
+        print(
+            f"{sel.images} images in the bag: {len(sel.pairs)} paired with a joint state "
+            f"within {args.max_dt * 1000:.0f} ms and used; skipped {sel.unmatched} without a "
+            f"joint state that close, {sel.moving} taken while the arm moved, {sel.repeated} "
+            "repeating a pose"
+        )
+    else:
+        raise ValueError(
+            "source: give --images DIR [--joints CSV] or --bag BAG --image-topic T --joint-topic J"
+        )
+    result = calibrate_hand_eye(
+        setup=args.setup,
+        images=images,
+        flange_poses=[kin.flange_pose(q) for q in positions],
+        info=info,
+        board=board,
+        robot=kin.embodiment.name,
+        camera=camera,
+        base_frame=args.arm_prefix + kin.base,
+        flange_frame=args.arm_prefix + kin.flange,
+        child_frame=args.child_frame,
+        camera_info_path=str(info_path),
+    )
+    out = result.write(
+        args.out or Path("calibration") / kin.embodiment.name / f"{camera}_extrinsics.yaml"
+    )
+
+    t, q = result.translation_m, result.quaternion_xyzw
+    print(f"{result.setup}: T_{result.parent_frame}_{result.child_frame} ({result.method})")
+    print(f"  translation (m)  x {t[0]:+.4f}  y {t[1]:+.4f}  z {t[2]:+.4f}")
+    print(f"  quaternion xyzw  {q[0]:+.5f} {q[1]:+.5f} {q[2]:+.5f} {q[3]:+.5f}")
+    print(f"  views: {result.views_used} of {result.views_total} with the board found")
+    print(f"  {'view':<14} {'reproj px':>9} {'rot deg':>8} {'trans mm':>9}")
+    for v in result.per_view:
+        print(
+            f"  {labels[v.index]:<14} {v.reprojection_px:9.3f} {v.rotation_deg:8.3f} "
+            f"{v.translation_mm:9.2f}"
+        )
+    worst = max(result.per_view, key=lambda v: v.reprojection_px)
+    print(
+        f"residuals: reprojection {result.reprojection_px:.3f} px mean (worst "
+        f"{worst.reprojection_px:.3f} px, {labels[worst.index]}); board pose consistency "
+        f"{result.rotation_residual_deg:.3f} deg, {result.translation_residual_mm:.2f} mm mean"
+    )
+    if args.setup == "eye-in-hand" and not args.arm_prefix:
+        try:
+            parent, nominal = kin.camera_mount(camera)
+        except ValueError:
+            parent = None
+        if parent == kin.flange:
+            d = np.linalg.inv(nominal) @ result.matrix
+            print(
+                f"vs the simulation scene's {camera} mount: {np.linalg.norm(d[:3, 3]) * 1000:.1f}"
+                f" mm, {rotation_angle_deg(d[:3, :3]):.1f} deg"
+            )
+    qx, qy, qz, qw = matrix_to_quat_xyzw(result.matrix[:3, :3])
+    print(
+        "publish: ros2 run tf2_ros static_transform_publisher "
+        f"--x {t[0]:.5f} --y {t[1]:.5f} --z {t[2]:.5f} --qx {qx:.6f} --qy {qy:.6f} "
+        f"--qz {qz:.6f} --qw {qw:.6f} --frame-id {result.parent_frame} "
+        f"--child-frame-id {result.child_frame}"
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def _board(args: argparse.Namespace) -> Board:
+    return Board(
+        kind=args.board, cols=args.cols, rows=args.rows, square_m=args.square, marker_m=args.marker
+    )
+
+
+def _add_board_arguments(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--board", choices=["checkerboard", "charuco"], default="checkerboard")
+    c.add_argument("--cols", type=int, default=9, help="squares across")
+    c.add_argument("--rows", type=int, default=7, help="squares down")
+    c.add_argument("--square", type=float, default=0.025, help="square size (m)")
+    c.add_argument("--marker", type=float, default=0.018, help="ChArUco marker size (m)")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("calibrate", help="camera intrinsics (hand-eye: not yet)")
+    p = sub.add_parser("calibrate", help="camera intrinsics and hand-eye extrinsics")
     cal = p.add_subparsers(dest="calibrate_command", required=True)
     c = cal.add_parser("camera", help="intrinsics from board views -> camera_info YAML")
     c.add_argument("--images", help="a folder of board images")
     c.add_argument("--bag", help="a rosbag2 episode directory")
     c.add_argument("--topic", help="image topic in the bag")
     c.add_argument("--every", type=int, default=5, help="use every N-th frame of the bag")
-    c.add_argument("--board", choices=["checkerboard", "charuco"], default="checkerboard")
-    c.add_argument("--cols", type=int, default=9, help="squares across")
-    c.add_argument("--rows", type=int, default=7, help="squares down")
-    c.add_argument("--square", type=float, default=0.025, help="square size (m)")
-    c.add_argument("--marker", type=float, default=0.018, help="ChArUco marker size (m)")
+    _add_board_arguments(c)
     c.add_argument("--camera", help="camera name (default: the output file's stem)")
     c.add_argument("--out", required=True, help="calibration/<robot>/<cam>.yaml")
     c.add_argument("--png", help="corner overlay image (default: next to --out)")
-    p.set_defaults(func=run)
+    c.set_defaults(func=run)
+
+    h = cal.add_parser(
+        "hand-eye",
+        help="the camera's pose on the robot (T_flange_cam or T_base_cam) from board views "
+        "and joint positions -> extrinsics YAML",
+    )
+    h.add_argument("--robot", required=True, help="embodiment name or YAML (kinematics)")
+    h.add_argument("--camera-info", required=True, help="intrinsics YAML (calibrate camera)")
+    h.add_argument(
+        "--setup",
+        choices=list(SETUPS),
+        required=True,
+        help="eye-in-hand: wrist camera, board fixed; eye-to-hand: fixed camera, board in the "
+        "gripper",
+    )
+    _add_board_arguments(h)
+    h.add_argument("--images", help="a folder of board images")
+    h.add_argument(
+        "--joints",
+        help="CSV with an 'image' column (file name in --images) and one column per joint "
+        "(rad; default: --images/joints.csv)",
+    )
+    h.add_argument("--bag", help="a rosbag2 episode directory")
+    h.add_argument("--image-topic", help="image topic in the bag")
+    h.add_argument("--joint-topic", help="sensor_msgs/JointState topic in the bag")
+    h.add_argument(
+        "--max-dt", type=float, default=0.02, help="bag: image/joint state pairing tolerance (s)"
+    )
+    h.add_argument(
+        "--max-joint-speed",
+        type=float,
+        default=0.05,
+        help="bag: skip images taken while a joint moved faster than this (rad/s)",
+    )
+    h.add_argument(
+        "--min-joint-change",
+        type=float,
+        default=0.02,
+        help="bag: one image per pose - skip images until a joint moved this much (rad)",
+    )
+    h.add_argument(
+        "--arm-prefix",
+        default="",
+        help="joint and frame name prefix of one arm of a dual rig (e.g. left_): the robot's "
+        "single-arm kinematics, read from prefixed joint names",
+    )
+    h.add_argument("--flange", help="link the camera (or board) rides on (default: from the scene)")
+    h.add_argument("--base", help="robot base link (default: the scene's root link)")
+    h.add_argument("--camera", help="camera name (default: the camera_info's camera_name)")
+    h.add_argument("--child-frame", help="camera frame (default: <camera>_optical_frame)")
+    h.add_argument(
+        "--out", help="output YAML (default: calibration/<robot>/<camera>_extrinsics.yaml)"
+    )
+    h.set_defaults(func=run_hand_eye)

@@ -33,6 +33,8 @@ NODES.register("sim", "gigabrain_runtime.ros.sim_node")
 NODES.register("intervention", "gigabrain_runtime.ros.intervention_node")
 NODES.register("recorder", "gigabrain_runtime.ros.recorder_node")
 NODES.register("operator", "gigabrain_runtime.ros.operator_node")
+NODES.register("piper_bridge", "gigabrain_runtime.ros.piper_bridge_node")
+NODES.register("piper_standin", "gigabrain_runtime.ros.piper_standin_node")
 CLI_EXECUTABLE = "gigabrain-runtime"
 
 
