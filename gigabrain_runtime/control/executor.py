@@ -50,6 +50,8 @@ class ExecutorConfig:
     state_timeout_s: float = 0.1
     velocity_scale: float = 1.0
     stop_decel_scale: float = 20.0
+    # shutdown brakes gently: x the joint accelerations (<= 0.6 s from max velocity on a PiPER)
+    shutdown_decel_scale: float = 1.0
     takeover_blend_s: float = 0.3
     teleop_timeout_s: float = 0.2
 
@@ -66,6 +68,10 @@ class ExecutorConfig:
         for name in ("chunk_timeout_s", "state_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        if not 0.5 <= self.shutdown_decel_scale <= 50.0:
+            raise ValueError(
+                f"shutdown_decel_scale: must be in [0.5, 50], got {self.shutdown_decel_scale}"
+            )
         if not 1.0 <= self.stop_decel_scale <= 50.0:
             raise ValueError(f"stop_decel_scale: must be in [1, 50], got {self.stop_decel_scale}")
         if not 0.0 < self.velocity_scale <= 1.0:
@@ -114,6 +120,8 @@ class ChunkExecutor:
         self._last_chunk_t = -np.inf
         self._estop = False
         self._stop_reason = ""
+        self._stop_scale = config.stop_decel_scale
+        self._shutting_down = False
         self._takeover = False
         self._takeover_from: np.ndarray | None = None
         self._takeover_t = -np.inf
@@ -144,6 +152,8 @@ class ChunkExecutor:
 
     def on_chunk(self, chunk: TimedChunk, t: float) -> tuple[bool, str]:
         """Offer a chunk at time ``t``; returns (accepted, reason if not)."""
+        if self._shutting_down:
+            return self._reject("shutdown", "shutting down: chunk ignored")
         if chunk.positions.shape[1] != self.embodiment.dof:
             return self._reject(
                 "joint_count",
@@ -176,7 +186,7 @@ class ChunkExecutor:
     # ---- operator takeover -------------------------------------------------------------------
     def set_takeover(self, active: bool, t: float) -> None:
         """Operator takes over (True) or hands back (False) at time ``t``."""
-        active = bool(active)
+        active = bool(active) and not self._shutting_down
         if active == self._takeover:
             return
         self._takeover = active
@@ -235,6 +245,20 @@ class ChunkExecutor:
         self._old = None
         self._stop_reason = reason
 
+    def shutdown(self) -> None:
+        """The runtime is going down: brake to rest at ``shutdown_decel_scale`` x the joint
+        accelerations and hold; chunks and teleop are refused from now on. An engaged e-stop
+        stays frozen."""
+        self._shutting_down = True
+        self._takeover = False
+        self.stop("shutting down")
+        self._stop_scale = self.config.shutdown_decel_scale
+
+    @property
+    def at_rest(self) -> bool:
+        """True when the last command has zero velocity (or nothing was ever commanded)."""
+        return bool(np.all(self.limiter.velocity == 0.0))
+
     def _reject(self, kind: str, reason: str) -> tuple[bool, str]:
         self.rejected[kind] += 1
         return False, reason
@@ -281,7 +305,7 @@ class ChunkExecutor:
             elif self.state is not ExecState.WATCHDOG:
                 self.state = ExecState.WATCHDOG
                 self.watchdog_events += 1
-            command = self.limiter.decelerate(self.config.stop_decel_scale)
+            command = self.limiter.decelerate(self._stop_scale)
             return StepResult(command, self.state, reason)
         self.state = ExecState.RUNNING
         return StepResult(self.limiter.step(self._plan(t)), self.state, "")

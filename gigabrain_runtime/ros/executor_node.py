@@ -27,6 +27,9 @@ from gigabrain_runtime.ros.convert import joint_command, joint_positions, trajec
 from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, publish_or_stop, run_node
 from gigabrain_runtime.ros.params import declare
 
+# from full speed a PiPER joint (3 rad/s at 5 rad/s^2) needs 0.6 s to brake to rest
+SHUTDOWN_TIMEOUT_S = 1.0
+
 
 class ExecutorNode(Node):
     def __init__(self) -> None:
@@ -243,6 +246,24 @@ class ExecutorNode(Node):
         self._thread.start()
 
     def shutdown(self) -> None:
+        """Brake to rest before exiting: the control loop keeps publishing while the core
+        decelerates (run_node keeps the context valid until this returns), bounded by
+        ``shutdown_timeout_s``. A robot bridge downstream then sees a command stream that comes
+        to rest instead of one that stops mid-motion."""
+        if self._thread.is_alive() and self.context.ok():
+            with self._lock:
+                self.core.shutdown()
+            deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S
+            while time.monotonic() < deadline and self._thread.is_alive():
+                with self._lock:
+                    at_rest = self.core.at_rest
+                if at_rest:
+                    break
+                time.sleep(self.config.period_s)
+            time.sleep(2 * self.config.period_s)  # the resting command goes out
+            with self._lock:
+                at_rest = self.core.at_rest
+            self.get_logger().info("stopped at rest" if at_rest else "stopped while moving")
         self._running = False
         if self._thread.is_alive():
             self._thread.join(timeout=1.0)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from gigabrain_runtime.diagnostics.stats import Status
 from gigabrain_runtime.ros import qos
@@ -82,10 +85,26 @@ def use_project_dds_profile(env: dict[str, str] | None = None) -> None:
 
 def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None) -> int:
     """rclpy.init, build the node, spin a single-threaded executor until Ctrl-C/SIGTERM, then
-    call the node's ``shutdown()`` (which stops its worker threads) and clean up."""
+    call the node's ``shutdown()`` (which stops its worker threads) and clean up.
+
+    rclpy's own signal handler invalidates the context on the first SIGINT, after which nothing
+    can be published. We install ours instead: a signal only ends the spin, so ``shutdown()``
+    can still publish - the executor brakes to a stop, the robot bridges hand over safely -
+    before the context goes away.
+    """
     use_project_dds_profile()
-    rclpy.init(args=list(argv) if argv is not None else sys.argv)
+    rclpy.init(
+        args=list(argv) if argv is not None else sys.argv,
+        signal_handler_options=SignalHandlerOptions.NO,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:  # noqa: ARG001
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     node = None
+    executor = None
     try:
         node = factory()
         # Everything allocated during start-up (modules, models, sessions) is long-lived: move
@@ -98,17 +117,34 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None) -> 
             start()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        while not stop.is_set() and node.context.ok():
+            executor.spin_once(timeout_sec=0.1)  # wakes up to notice a signal
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ValueError, ParameterException) as exc:  # bad parameters: one line, exit 2
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
+        for s, h in old.items():
+            signal.signal(s, h)
         if node is not None:
-            stop = getattr(node, "shutdown", None)
-            if stop is not None:
-                stop()
+            shutdown = getattr(node, "shutdown", None)
+            if shutdown is not None:
+                _shutdown_while_spinning(node, shutdown, executor)
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def _shutdown_while_spinning(
+    node: Node, shutdown: Callable[[], None], executor: SingleThreadedExecutor | None
+) -> None:
+    """Run the node's ``shutdown()`` while its callbacks keep being served, so a node can wait
+    for messages on the way out (a bridge forwarding the executor's braking commands)."""
+    if executor is None or not node.context.ok():
+        shutdown()
+        return
+    worker = threading.Thread(target=shutdown, name="shutdown", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        executor.spin_once(timeout_sec=0.02)

@@ -33,6 +33,11 @@ LATCHED = QoSProfile(
 LATCHED_VOLATILE = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=1
 )
+# A vendor driver's own topics (piper_ros creates them with rclpy's default: reliable, volatile,
+# keep last 1): our publishers must offer reliable, or the driver's subscription never matches.
+DRIVER = QoSProfile(
+    reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=1
+)
 DIAGNOSTICS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=10
 )

@@ -179,6 +179,29 @@ def test_an_empty_chunk_stops_the_arm_fast_without_a_position_jump():
     assert ex.step(t + 0.21).state is ExecState.RUNNING
 
 
+def test_shutdown_brakes_to_rest_at_the_joint_accelerations_and_refuses_new_work():
+    ex = make_executor()
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.04, t0=0.0), 0.0)  # 2 rad/s ramp
+    results, t = run(ex, 0.0, 0.3)
+    assert not ex.at_rest
+    ex.shutdown()
+    assert ex.on_chunk(ramp_chunk(results[-1].command, 0.04, t0=t), t) == (
+        False,
+        "shutting down: chunk ignored",
+    )
+    ex.set_takeover(True, t)
+    assert not ex.takeover
+    results2, _ = run(ex, t, t + 0.8)
+    cmds = np.stack([results[-1].command] + [r.command for r in results2])
+    vel = np.diff(cmds, axis=0) / DT
+    acc = np.abs(np.diff(vel, axis=0))
+    # gentle: at most the joints' own accelerations (shutdown_decel_scale 1), never a jump
+    assert np.all(acc <= PIPER.max_acceleration * DT + 1e-9)
+    assert ex.at_rest  # 2 rad/s at 5 rad/s^2: at rest after 0.4 s
+    np.testing.assert_allclose(cmds[-1], cmds[-2])
+
+
 def test_stale_joint_state_triggers_the_watchdog():
     ex = make_executor(state_timeout_s=0.1)
     ex.on_joint_state(mid(), 0.0)
