@@ -429,6 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--takeover-for", type=float, default=5.0, help="takeover length (s)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "standin",
+        help="robot stand-ins without hardware: 'standin g1 --help' (a fake G1 on DDS); the "
+        "PiPER driver stand-in is a node: launch/piper_standin.launch.yaml",
+    )
+    p.add_argument("robot", choices=["g1"])
     return parser
 
 
@@ -440,6 +447,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["node"]:
         return run_ros_node(argv[1:])
+    if argv[:2] == ["standin", "g1"]:  # the fake G1 parses its own flags
+        from gigabrain_runtime.standins import fake_g1
+
+        return int(fake_g1.main(argv[2:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

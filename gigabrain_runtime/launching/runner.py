@@ -8,6 +8,7 @@ children get SIGINT (their clean shutdown), then SIGTERM and SIGKILL after grace
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -33,6 +34,7 @@ NODES.register("sim", "gigabrain_runtime.ros.sim_node")
 NODES.register("intervention", "gigabrain_runtime.ros.intervention_node")
 NODES.register("recorder", "gigabrain_runtime.ros.recorder_node")
 NODES.register("operator", "gigabrain_runtime.ros.operator_node")
+NODES.register("g1_bridge", "gigabrain_runtime.ros.g1_bridge_node")
 NODES.register("piper_bridge", "gigabrain_runtime.ros.piper_bridge_node")
 NODES.register("piper_standin", "gigabrain_runtime.ros.piper_standin_node")
 CLI_EXECUTABLE = "gigabrain-runtime"
@@ -104,6 +106,7 @@ class LaunchRunner:
                 text=True,
                 env=self.env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
             self.procs[fqn] = proc
             pump = threading.Thread(target=self._pump, args=(fqn, proc), daemon=True)
@@ -144,6 +147,17 @@ class LaunchRunner:
             t.join(timeout=1.0)
         self._tmp.cleanup()
         return max((abs(p.returncode or 0) for p in self.procs.values()), default=0)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec (Linux): SIGTERM when the launcher dies, even by SIGKILL. A node
+    must never outlive its launcher and keep commanding a robot nobody is supervising; SIGTERM
+    gives it the same clean shutdown as Ctrl-C (the executor brakes, the bridges ramp out)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def run_launch(nodes: list[NodeSpec]) -> int:

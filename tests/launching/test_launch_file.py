@@ -136,8 +136,15 @@ def _in(ns, names):
         ("runtime.launch.yaml", {"robot": "g1"}, _in("g1", RUNTIME)),
         ("sim_piper.launch.yaml", {}, _in("piper", ["sim", "operator", *RUNTIME])),
         ("sim_g1.launch.yaml", {}, _in("g1", ["sim", "operator", *RUNTIME])),
-        ("piper.launch.yaml", {}, _in("piper", RUNTIME)),
-        ("piper_dual.launch.yaml", {}, _in("left", RUNTIME) + _in("right", RUNTIME)),
+        ("piper.launch.yaml", {}, _in("piper", ["piper_bridge", *RUNTIME])),
+        ("piper_dual.launch.yaml", {}, _in("piper_dual", ["piper_bridge", *RUNTIME])),
+        ("g1.launch.yaml", {}, _in("g1", ["g1_bridge", *RUNTIME])),
+        ("piper_standin.launch.yaml", {}, _in("piper", ["piper_single_ctrl"])),
+        (
+            "piper_dual_standin.launch.yaml",
+            {},
+            ["/left/piper_single_ctrl", "/right/piper_single_ctrl"],
+        ),
     ],
 )
 def test_shipped_launch_files_parse(file, args, expected):
@@ -147,9 +154,10 @@ def test_shipped_launch_files_parse(file, args, expected):
         node_command(n, Path("/tmp"))  # every node resolves to a runnable command
 
 
-def test_real_piper_launch_remaps_onto_the_driver_topics():
-    vla, executor, _intervention, recorder = load_launch(ROOT / "launch/piper.launch.yaml")
-    assert ("joint_states", "joint_states_single") in executor.remaps
-    assert ("joint_command", "joint_ctrl_single") in executor.remaps
-    assert ("joint_states", "joint_states_single") in vla.remaps
-    assert ("joint_command", "joint_ctrl_single") in recorder.remaps
+def test_dual_piper_launch_splits_one_policy_across_both_drivers():
+    bridge, vla, executor, *_ = load_launch(ROOT / "launch/piper_dual.launch.yaml")
+    assert bridge.params["robot"] == vla.params["robot"] == executor.params["robot"] == "piper_dual"
+    assert bridge.params["arm_namespaces"] == ["/left", "/right"]
+    assert bridge.params["arm_prefixes"] == ["left_", "right_"]
+    # the runtime itself is on the canonical topics; only the bridge speaks piper_ros
+    assert not executor.remaps or all(t.startswith("joint") for _, t in executor.remaps)

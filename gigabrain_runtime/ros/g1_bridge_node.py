@@ -1,0 +1,312 @@
+"""g1_bridge: the runtime's canonical topics <-> a Unitree G1's own DDS topics (arm_sdk).
+
+ROS side (in the robot namespace, e.g. /g1): subscribes ``joint_command`` (the executor's 50 Hz
+positions) and ``estop`` (latched), publishes ``joint_states`` at ``state_hz`` and /diagnostics.
+Robot side (CycloneDDS, domain ``dds_domain``, on ``network_interface``): reads ``rt/lowstate``
+(checking every CRC) and writes ``rt/arm_sdk`` at ``command_hz`` from its own deadline-paced
+thread. The blend weight logic lives in ``robots/arm_sdk.py``; this node only moves data.
+
+On SIGINT/SIGTERM the weight is ramped out over ``ramp_out_s`` while holding the measured
+position, and only then does the process exit.
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import sys
+import threading
+import time
+from dataclasses import replace
+
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+
+from gigabrain_runtime.control.pacing import DeadlinePacer
+from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
+from gigabrain_runtime.robots.arm_sdk import ArmSdkBridge, ArmSdkConfig, BridgeState, JointReading
+from gigabrain_runtime.robots.embodiment import get_embodiment
+from gigabrain_runtime.robots.joint_calibration import JointCalibration
+from gigabrain_runtime.robots.unitree_hg import TOPIC_ARM_SDK, TOPIC_LOWSTATE, DdsLink
+from gigabrain_runtime.ros import qos
+from gigabrain_runtime.ros.node_utils import (
+    DiagnosticsPublisher,
+    WorkerThreads,
+    publish_or_stop,
+    run_node,
+)
+from gigabrain_runtime.ros.params import declare
+
+
+class G1BridgeNode(WorkerThreads, Node):
+    def __init__(self) -> None:
+        super().__init__("g1_bridge")
+        robot = declare(self, "robot", "g1", "embodiment name or YAML path", read_only=True)
+        mapping = declare(
+            self,
+            "arm_sdk_config",
+            "",
+            "joint -> motor mapping, gains and ramp defaults (YAML; '' = the packaged "
+            "robots/interfaces/g1_arm_sdk.yaml)",
+            read_only=True,
+        )
+        base = ArmSdkConfig.load(mapping or None)
+        cfg = replace(
+            base,
+            command_hz=declare(
+                self, "command_hz", base.command_hz, "arm_sdk rate (Hz)", read_only=True,
+                lo=1.0, hi=500.0,
+            ),
+            ramp_in_s=declare(
+                self, "ramp_in_s", base.ramp_in_s, "blend weight 0 -> 1 time (s)",
+                read_only=True, lo=0.1, hi=30.0,
+            ),
+            ramp_out_s=declare(
+                self, "ramp_out_s", base.ramp_out_s,
+                "blend weight 1 -> 0 time (s); at most 4 s so a shutdown ramp ends before a "
+                "launcher's SIGTERM/SIGKILL grace (5 s) runs out",
+                read_only=True, lo=0.1, hi=4.0,
+            ),
+            command_timeout_s=declare(
+                self, "command_timeout_s", base.command_timeout_s,
+                "ramp out when no valid joint_command for this long (s)",
+                read_only=True, lo=0.02, hi=5.0,
+            ),
+            state_timeout_s=declare(
+                self, "state_timeout_s", base.state_timeout_s,
+                "ramp out when no valid LowState_ for this long (s)",
+                read_only=True, lo=0.005, hi=5.0,
+            ),
+        )  # fmt: skip
+        dds_domain = declare(
+            self, "dds_domain", 0, "CycloneDDS domain of the robot (G1: 0)", read_only=True,
+            lo=0, hi=232,
+        )  # fmt: skip
+        network_interface = declare(
+            self,
+            "network_interface",
+            "",
+            "interface on the robot's network (192.168.123.x), '' = CycloneDDS's default",
+            read_only=True,
+        )
+        self.state_hz = declare(
+            self,
+            "state_hz",
+            100.0,
+            "joint_states rate (Hz); every LowState_ (500 Hz) is still read and CRC-checked",
+            read_only=True,
+            lo=1.0,
+            hi=1000.0,
+        )
+        calibration_path = declare(
+            self, "joints_calibration", "", "joints.yaml ('' = identity)", read_only=True
+        )
+        self.rt_priority = declare(
+            self,
+            "realtime_priority",
+            0,
+            "SCHED_FIFO priority of the arm_sdk thread where permitted (0: normal scheduling)",
+            read_only=True,
+            lo=0,
+            hi=99,
+        )
+        check_crc = declare(
+            self,
+            "lowstate_crc_check",
+            True,
+            "drop LowState_ whose CRC is wrong (false: count them but use them - only to "
+            "diagnose a robot whose firmware fills the CRC differently)",
+            read_only=True,
+        )
+        self.embodiment = get_embodiment(robot)
+        names = self.embodiment.joint_names
+        calibration = JointCalibration.load(calibration_path, names)
+        self.config = cfg
+        self.core = ArmSdkBridge(cfg, self.embodiment, calibration, check_state_crc=check_crc)
+        try:
+            self._link = DdsLink(
+                dds_domain, network_interface, read=TOPIC_LOWSTATE, write=TOPIC_ARM_SDK
+            )
+        except ValueError:
+            raise
+        except Exception as exc:  # noqa: BLE001  # cyclonedds reports a bad interface as DDSException
+            where = f"interface {network_interface!r}" if network_interface else "default interface"
+            raise ValueError(
+                f"network_interface/dds_domain: cannot open DDS domain {dds_domain} on the "
+                f"{where}: {exc}"
+            ) from None
+        self._lock = threading.Lock()
+        self._pacer = DeadlinePacer(cfg.period_s)
+        self._reported = {"invalid": 0, "crc": 0}  # counts at the last diagnostics message
+        self._write_errors = 0
+        self._lowstate_rate = RateMeter()
+        self._command_rate = RateMeter()
+        self._sent_rate = RateMeter()
+        self._state_pub = self.create_publisher(JointState, "joint_states", qos.SENSOR)
+        self.create_subscription(JointState, "joint_command", self._on_command, qos.COMMAND)
+        self._estop_subs = qos.latched_subscriptions(self, Bool, "estop", self._on_estop)
+        DiagnosticsPublisher(self, self._diagnostics)
+        self._running = True
+        self._publish_ros = True
+        self._arm_thread = threading.Thread(target=self._arm_sdk_loop, name="arm_sdk", daemon=True)
+        self._threads = [
+            self._arm_thread,
+            threading.Thread(target=self._lowstate_loop, name="lowstate", daemon=True),
+        ]
+        self.get_logger().info(
+            f"g1_bridge: {len(names)} joints of {self.embodiment.name} on {TOPIC_ARM_SDK} at "
+            f"{cfg.command_hz:g} Hz (DDS domain {dds_domain}, interface "
+            f"{network_interface or 'default'}), ramps {cfg.ramp_in_s:g} s in / "
+            f"{cfg.ramp_out_s:g} s out, calibration {calibration.source}"
+        )
+
+    # ---- ROS callbacks (executor thread) -----------------------------------------------------
+    def _on_command(self, msg: JointState) -> None:
+        now = time.monotonic()
+        with self._lock:
+            why = self.core.on_command(msg.name, msg.position, now)
+        if not why:
+            self._command_rate.tick(now)
+
+    def _on_estop(self, msg: Bool) -> None:
+        with self._lock:
+            changed = self.core.estop != bool(msg.data)
+            self.core.set_estop(bool(msg.data), time.monotonic())
+        if changed:
+            self.get_logger().warn(
+                f"e-stop {'ENGAGED: ramping arm_sdk out' if msg.data else 'released'}"
+            )
+
+    # ---- DDS threads -------------------------------------------------------------------------
+    def _lowstate_loop(self) -> None:
+        period = 1.0 / self.state_hz
+        next_pub = 0.0  # a schedule, not a minimum gap, so the rate averages state_hz
+        while self._running:
+            records = self._link.take(timeout_s=0.05)
+            latest: JointReading | None = None
+            for record in records:
+                now = time.monotonic()
+                with self._lock:
+                    reading = self.core.on_lowstate(record, now)
+                if reading is not None:
+                    self._lowstate_rate.tick(now)
+                    latest = reading
+            now = time.monotonic()
+            if latest is None or now < next_pub or not self._publish_ros:
+                continue
+            # on schedule; after a stall, restart the schedule rather than burst to catch up
+            next_pub = next_pub + period if now - next_pub < period else now + period
+            msg = JointState()
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.name = list(self.embodiment.joint_names)
+            msg.position = array.array("d", latest.position)
+            msg.velocity = array.array("d", latest.velocity)
+            msg.effort = array.array("d", latest.effort)
+            if not publish_or_stop(self, lambda msg=msg: self._state_pub.publish(msg)):
+                self._publish_ros = False  # shutting down: keep reading, stop publishing
+
+    def _make_realtime(self) -> None:
+        sys.setswitchinterval(0.001)  # short GIL hand-offs: the arm_sdk tick is not held up
+        if not self.rt_priority:
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
+            self.get_logger().info(f"arm_sdk thread at SCHED_FIFO priority {self.rt_priority}")
+        except (PermissionError, OSError, AttributeError) as exc:
+            self.get_logger().info(f"arm_sdk thread without real-time priority ({exc})")
+
+    def _arm_sdk_loop(self) -> None:
+        self._make_realtime()
+        while self._running:
+            tick = self._pacer.wait()
+            with self._lock:
+                command = self.core.step(tick)
+                finished = self.core.finished
+            if command is not None:
+                try:
+                    self._link.write(self.core.encode(command))
+                except Exception as exc:  # noqa: BLE001 - keep ticking: the next write may pass
+                    self._write_errors += 1
+                    if self._write_errors == 1:
+                        self.get_logger().error(f"arm_sdk write failed: {exc}")
+                else:
+                    self._sent_rate.tick(tick)
+            if finished:
+                return
+
+    def shutdown(self) -> None:
+        """Ramp the weight out (holding the measured position), then stop the DDS threads."""
+        with self._lock:
+            self.core.request_shutdown()
+            weight = self.core.weight
+        if self._arm_thread.is_alive():
+            print(
+                f"g1_bridge: shutting down, ramping arm_sdk weight {weight:.2f} -> 0 over at most "
+                f"{self.config.ramp_out_s:g} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            self._arm_thread.join(timeout=self.config.ramp_out_s + 1.0)
+        self._running = False
+        self.join_workers(timeout_s=1.0)
+        self._link.close()
+        print(
+            f"g1_bridge: released (weight {self.core.weight:.2f}, {self.core.messages} arm_sdk "
+            "messages sent)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    # ---- diagnostics -------------------------------------------------------------------------
+    def _diagnostics(self) -> list[Status]:
+        now = time.monotonic()
+        core = self.core
+        s = Status("g1_bridge")
+        s.values = {
+            "state": core.state.value,
+            "weight": f"{core.weight:.3f}",
+            "reason": core.reason,
+            "arm_sdk_hz": f"{self._sent_rate.rate(now):.1f}",
+            "arm_sdk_messages": str(core.messages),
+            "arm_sdk_subscribers": str(self._link.subscribers()),
+            "arm_sdk_write_errors": str(self._write_errors),
+            "deadline_misses": str(self._pacer.misses),
+            "period_jitter_p99_ms": f"{self._pacer.jitter_ms(99):.3f}",
+            "lowstate_hz": f"{self._lowstate_rate.rate(now):.1f}",
+            "lowstate_received": str(core.states_received),
+            "lowstate_crc_failures": str(core.crc_failures),
+            "lowstate_rejected": str(core.states_rejected),
+            "joint_command_hz": f"{self._command_rate.rate(now):.1f}",
+            "commands_accepted": str(core.commands_accepted),
+            "commands_invalid": str(sum(core.invalid.values())),
+            **{f"commands_invalid_{k}": str(v) for k, v in core.invalid.items()},
+            **{f"ramp_outs_{k}": str(v) for k, v in core.losses.items()},
+        }
+        if core.state is BridgeState.WAITING:
+            s.worse(Level.STALE, "no LowState_ from the robot yet (network_interface, dds_domain?)")
+        elif core.state in (BridgeState.RAMPING_OUT, BridgeState.IDLE) and core.reason:
+            level = Level.ERROR if core.reason.startswith("LowState_ lost") else Level.WARN
+            s.worse(level, f"not driving the arms: {core.reason}")
+        invalid = sum(core.invalid.values())
+        if core.last_invalid:
+            s.values["last_invalid_command"] = core.last_invalid
+        if invalid > self._reported["invalid"]:
+            s.worse(Level.WARN, f"dropped {invalid - self._reported['invalid']} invalid commands")
+        if core.crc_failures > self._reported["crc"]:
+            s.worse(
+                Level.WARN,
+                f"dropped {core.crc_failures - self._reported['crc']} LowState_ with a bad CRC",
+            )
+        if self._write_errors:
+            s.worse(Level.ERROR, f"{self._write_errors} arm_sdk writes failed")
+        self._reported = {"invalid": invalid, "crc": core.crc_failures}
+        return [s]
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_node(G1BridgeNode, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

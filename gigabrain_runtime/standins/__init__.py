@@ -1,0 +1,1 @@
+"""Stand-ins for real robots: speak a robot's own protocol, for tests and dry runs."""

@@ -1,0 +1,291 @@
+"""The G1 loop end to end: fake G1 (CycloneDDS) <-> g1_bridge <-> executor (ROS 2), real DDS.
+
+The fake G1 runs in this process on a CycloneDDS domain of its own, loopback only; g1_bridge and
+the executor run as the processes a user starts (``gigabrain-runtime node ...``) in /g1. Ramps
+are shortened to 0.5 s to keep the module quick. The tests run in order, each leaving the loop
+engaged (weight 1) for the next, and the last one stops the bridge.
+"""
+
+from __future__ import annotations
+
+import array
+import gc
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+pytest.importorskip("cyclonedds")
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_msgs.msg import Bool  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
+
+from gigabrain_runtime.robots.arm_sdk import ArmSdkConfig  # noqa: E402
+from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402
+from gigabrain_runtime.standins.fake_g1 import FakeG1, FakeG1Config, format_summary  # noqa: E402
+from tests.ros.fake_robot import LATCHED, OBSERVER, RELIABLE, Spinner, fresh_domain  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+G1 = get_embodiment("g1")
+RAMP_S = 0.5
+# CycloneDDS on loopback only, unicast discovery: nothing leaves this machine
+LOCALHOST_DDS = (
+    '<CycloneDDS><Domain id="any"><General><Interfaces><NetworkInterface name="lo"/>'
+    "</Interfaces><AllowMulticast>false</AllowMulticast></General><Discovery><Peers>"
+    '<Peer address="127.0.0.1"/></Peers><ParticipantIndex>auto</ParticipantIndex>'
+    "<MaxAutoParticipantIndex>30</MaxAutoParticipantIndex></Discovery></Domain></CycloneDDS>"
+)
+
+
+def wait_for(predicate, timeout, what, log=None):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.02)
+    tail = f"\n{Path(log).read_text()[-3000:]}" if log else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}{tail}")
+
+
+class Observer(Node):
+    """What a user's tools see on /g1: joint states, diagnostics; and the e-stop button."""
+
+    def __init__(self) -> None:
+        super().__init__("g1_observer", namespace="/g1")
+        self.states: list[JointState] = []
+        self.diagnostics: list[DiagnosticArray] = []
+        self.create_subscription(
+            JointState, "joint_states", self.states.append, qos_profile_sensor_data
+        )
+        self.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, OBSERVER)
+        self.estop = self.create_publisher(Bool, "estop", LATCHED)
+        self.chunks = self.create_publisher(JointTrajectory, "action_chunk", RELIABLE)
+        self.commands = self.create_publisher(JointState, "joint_command", RELIABLE)
+
+    def bridge_diagnostics(self) -> dict[str, str]:
+        for arr in reversed(list(self.diagnostics)):
+            for st in arr.status:
+                if "g1_bridge" in st.name:
+                    return {kv.key: kv.value for kv in st.values} | {"_message": st.message}
+        return {}
+
+    def chunk(self, target: np.ndarray) -> JointTrajectory:
+        msg = JointTrajectory()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.joint_names = list(G1.joint_names)
+        points = []
+        for i in range(50):
+            p = JointTrajectoryPoint()
+            p.positions = array.array("d", target)
+            p.time_from_start.nanosec = int((i + 1) * 20_000_000) % 1_000_000_000
+            p.time_from_start.sec = ((i + 1) * 20) // 1000
+            points.append(p)
+        msg.points = points
+        return msg
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    base = tmp_path_factory.mktemp("g1")
+    ros_domain = fresh_domain()
+    dds_domain = 100 + ros_domain  # the robot's DDS domain: never one a ROS test uses
+    old_uri = os.environ.get("CYCLONEDDS_URI")
+    os.environ["CYCLONEDDS_URI"] = LOCALHOST_DDS
+    env = {**os.environ, "ROS_DOMAIN_ID": str(ros_domain)}
+    interface = replace(ArmSdkConfig.load(), ramp_in_s=RAMP_S, ramp_out_s=RAMP_S)
+    fake = FakeG1(FakeG1Config(domain_id=dds_domain, corrupt_crc_every=100), interface=interface)
+    fake.start()
+    node = [sys.executable, "-m", "gigabrain_runtime", "node"]
+    bridge_log, executor_log = base / "bridge.log", base / "executor.log"
+    bridge = subprocess.Popen(
+        [*node, "g1_bridge", "--ros-args", "-r", "__ns:=/g1", "-p", f"dds_domain:={dds_domain}",
+         "-p", f"ramp_in_s:={RAMP_S}", "-p", f"ramp_out_s:={RAMP_S}"],
+        stdout=bridge_log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+    )  # fmt: skip
+    executor = subprocess.Popen(
+        [*node, "executor", "--ros-args", "-r", "__ns:=/g1", "-p", "robot:=g1"],
+        stdout=executor_log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+    )  # fmt: skip
+    gc.collect()
+    gc.freeze()
+    rclpy.init(domain_id=ros_domain)
+    observer = Observer()
+    spinner = Spinner(observer)
+    try:
+        wait_for(lambda: fake.weight >= 1.0, 60, "the arm_sdk weight to reach 1", bridge_log)
+        yield SimpleNamespace(
+            fake=fake, bridge=bridge, executor=executor, observer=observer, log=bridge_log
+        )
+    finally:
+        print(format_summary(fake.summary()))
+        spinner.stop()
+        observer.destroy_node()
+        rclpy.shutdown()
+        for proc in (executor, bridge):
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGCONT)
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        fake.stop()
+        if old_uri is None:
+            os.environ.pop("CYCLONEDDS_URI", None)
+        else:
+            os.environ["CYCLONEDDS_URI"] = old_uri
+
+
+def test_g1_launch_file_starts_the_bridge_beside_the_runtime():
+    from gigabrain_runtime.launching.launch_file import load_launch
+    from gigabrain_runtime.launching.runner import node_command
+
+    nodes = load_launch(ROOT / "launch/g1.launch.yaml", {"network_interface": "eth0"})
+    assert [n.fqn for n in nodes] == [
+        f"/g1/{n}" for n in ("g1_bridge", "vla", "executor", "intervention", "recorder")
+    ]
+    assert nodes[0].params["network_interface"] == "eth0" and nodes[0].params["dds_domain"] == 0
+    for n in nodes:
+        node_command(n, Path("/tmp"))  # every node resolves to a runnable command
+
+
+def since(fake, t0):
+    return [(t, w, q) for t, w, q in fake.trace() if t >= t0]
+
+
+def assert_no_violations(fake):
+    s = fake.summary()
+    assert s["violations"] == 0 and s["crc_failures"] == 0, s["first_violations"]
+
+
+def assert_ramped_out_holding(fake, t0):
+    """From t0: the weight fell to 0 no faster than the ramp allows, holding one position."""
+    trace = since(fake, t0)
+    weights = np.array([w for _, w, _ in trace])
+    assert weights[-1] == 0.0
+    ramping = [(t, w, q) for t, w, q in trace if 0.0 < w < 1.0]
+    assert ramping, "the weight never passed through (0, 1)"
+    held = np.array([q for _, _, q in ramping])
+    assert np.allclose(held, held[0], atol=1e-6)
+    start = next(t for t, w, _ in trace if w < 1.0)
+    end = next(t for t, w, _ in trace if w == 0.0)
+    assert end - start >= 0.9 * RAMP_S  # the slope bound, seen end to end
+    assert_no_violations(fake)
+
+
+def test_arm_sdk_streams_at_50_hz_and_ramps_in_at_the_configured_slope(loop):
+    fake = loop.fake
+    t0 = time.monotonic()
+    time.sleep(2.0)
+    n = len(since(fake, t0))
+    assert 45 <= n / (time.monotonic() - t0) <= 55
+    s = fake.summary()
+    assert s["ramp_in_s"] >= 0.9 * RAMP_S
+    assert s["max_weight_step_up"] <= s["allowed_weight_step_up"]
+    assert_no_violations(fake)
+    wait_for(lambda: loop.observer.bridge_diagnostics(), 10, "the bridge's diagnostics")
+    d = loop.observer.bridge_diagnostics()
+    assert d["state"] == "active" and float(d["weight"]) == 1.0
+    assert d["arm_sdk_subscribers"] == "1"  # the fake robot's reader
+
+
+def test_joint_states_and_commands_reach_the_right_motors(loop):
+    fake, obs = loop.fake, loop.observer
+    wait_for(lambda: len(obs.states) > 10, 10, "joint_states")
+    state = obs.states[-1]
+    assert list(state.name) == list(G1.joint_names)
+    np.testing.assert_allclose(state.position, fake.arm_positions(), atol=0.01)
+    start = np.array(state.position)
+    moved = {"left_elbow_joint": 0.3, "right_wrist_yaw_joint": -0.2, "waist_yaw_joint": 0.1}
+    target = start.copy()
+    for name, delta in moved.items():
+        target[G1.joint_names.index(name)] += delta
+
+    def reached():
+        obs.chunks.publish(obs.chunk(target))
+        return np.allclose(fake.arm_positions(), target, atol=0.02)
+
+    wait_for(reached, 15, "the fake G1's motors to reach the chunk's target", loop.log)
+    # and the bridge reports them under the same names
+    wait_for(
+        lambda: np.allclose(obs.states[-1].position, target, atol=0.02), 5, "joint_states to follow"
+    )
+    assert_no_violations(fake)
+
+
+def test_invalid_commands_and_corrupt_lowstate_are_dropped_and_reported(loop):
+    fake, obs = loop.fake, loop.observer
+    short = JointState(name=list(G1.joint_names[:-1]), position=[0.0] * (G1.dof - 1))
+    beyond = JointState(name=list(G1.joint_names), position=list(obs.states[-1].position))
+    beyond.position[G1.joint_names.index("left_elbow_joint")] = 3.0  # limit 2.09 rad
+    for _ in range(3):
+        obs.commands.publish(short)
+        obs.commands.publish(beyond)
+        time.sleep(0.05)
+
+    def reported():
+        d = obs.bridge_diagnostics()
+        return (
+            int(d.get("commands_invalid_names", 0)) >= 1
+            and int(d.get("commands_invalid_limits", 0)) >= 1
+            and int(d.get("lowstate_crc_failures", 0)) >= 1  # the fake corrupts 1 in 100
+        )
+
+    wait_for(reported, 10, "the bridge to report dropped commands and bad CRCs")
+    assert "left_elbow_joint" in obs.bridge_diagnostics()["last_invalid_command"]
+    assert fake.weight == 1.0  # the executor's valid stream kept the arms engaged
+    assert_no_violations(fake)  # nothing beyond a limit reached the robot
+
+
+def test_estop_ramps_out_holding_position_and_release_ramps_back_in(loop):
+    fake, obs = loop.fake, loop.observer
+    t0 = time.monotonic()
+    obs.estop.publish(Bool(data=True))
+    wait_for(lambda: fake.weight == 0.0, 10, "the e-stop ramp-out", loop.log)
+    time.sleep(0.1)
+    assert_ramped_out_holding(fake, t0)
+    wait_for(lambda: obs.bridge_diagnostics().get("reason") == "e-stop engaged", 3, "diagnostics")
+    assert obs.bridge_diagnostics()["ramp_outs_estop"] == "1"
+    obs.estop.publish(Bool(data=False))
+    wait_for(lambda: fake.weight == 1.0, 10, "the ramp back in after release", loop.log)
+    assert_no_violations(fake)
+
+
+def test_losing_the_executor_ramps_out_and_its_return_ramps_back_in(loop):
+    fake = loop.fake
+    t0 = time.monotonic()
+    os.kill(loop.executor.pid, signal.SIGSTOP)  # a hung executor: no more joint_command
+    try:
+        wait_for(lambda: fake.weight == 0.0, 10, "the command-loss ramp-out", loop.log)
+        time.sleep(0.1)
+    finally:
+        os.kill(loop.executor.pid, signal.SIGCONT)
+    assert_ramped_out_holding(fake, t0)
+    wait_for(lambda: fake.weight == 1.0, 15, "the ramp back in once commands return", loop.log)
+    assert_no_violations(fake)
+
+
+def test_sigint_ramps_the_weight_out_before_the_bridge_exits(loop):
+    fake = loop.fake
+    assert fake.weight == 1.0
+    t0 = time.monotonic()
+    loop.bridge.send_signal(signal.SIGINT)
+    assert loop.bridge.wait(timeout=15) == 0, loop.log.read_text()[-3000:]
+    exited = time.monotonic()
+    assert_ramped_out_holding(fake, t0)
+    n = len(fake.trace())
+    time.sleep(0.3)
+    assert len(fake.trace()) == n  # silence after the final weight-0 messages
+    assert since(fake, t0)[-1][0] <= exited
