@@ -1,5 +1,6 @@
-"""``gigabrain-runtime calibrate camera|hand-eye``: intrinsics, and the camera's pose on the robot,
-from board views in a folder or a bag."""
+"""``gigabrain-runtime calibrate camera|hand-eye|joints``: intrinsics, the camera's pose on the
+robot (from board views in a folder or a bag), and joint zero offsets (from the arm held at a
+reference pose)."""
 
 from __future__ import annotations
 
@@ -306,6 +307,85 @@ def run_hand_eye(args: argparse.Namespace) -> int:
     return 0
 
 
+def joint_samples_from_bag(bag: Path, topic: str) -> list[tuple[list[str], list[float]]]:
+    from rosbags.highlevel import AnyReader
+
+    from gigabrain_runtime.hilr.recording import typestore
+
+    with AnyReader([Path(bag)], default_typestore=typestore()) as reader:
+        conns = [c for c in reader.connections if c.topic == topic]
+        if not conns:
+            raise ValueError(
+                f"topic: {topic!r} is not in {bag} (has: "
+                f"{', '.join(sorted({c.topic for c in reader.connections}))})"
+            )
+        out = []
+        for conn, _, raw in reader.messages(connections=conns):
+            m = reader.deserialize(raw, conn.msgtype)
+            out.append((list(m.name), [float(v) for v in m.position]))
+    return out
+
+
+def run_joints(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.calibration.joints import write_joints_yaml, zero_offsets
+    from gigabrain_runtime.robots.embodiment import get_embodiment
+
+    emb = get_embodiment(args.robot)
+    if args.bag:
+        msgs = joint_samples_from_bag(Path(args.bag), args.topic)
+    else:
+        from gigabrain_runtime.ros.capture import joint_states
+
+        print(f"capturing {args.topic} for {args.seconds:g} s: hold the arm at the reference pose")
+        msgs = joint_states(args.topic, args.seconds)
+    if not msgs:
+        raise ValueError(f"topic: no joint states on {args.topic}")
+    # the driver's names, mapped onto the embodiment's by the arm prefix
+    raw_names = [n for n in msgs[0][0] if args.arm_prefix + n in emb.joint_names]
+    if args.joints:
+        raw_names = [n for n in args.joints.split(",") if n]
+        unknown = [n for n in raw_names if args.arm_prefix + n not in emb.joint_names]
+        if unknown:
+            raise ValueError(f"joints: {unknown} are not joints of {emb.name}")
+    if not raw_names:
+        raise ValueError(
+            f"topic: the messages name {msgs[0][0]}, none of which is a joint of {emb.name} "
+            f"(with arm prefix {args.arm_prefix!r})"
+        )
+    samples = []
+    for names, pos in msgs:
+        where = {n: i for i, n in enumerate(names)}
+        if all(n in where for n in raw_names):
+            samples.append([pos[where[n]] for n in raw_names])
+    canon = tuple(args.arm_prefix + n for n in raw_names)
+    reference = np.zeros(len(raw_names))
+    if args.reference:
+        values = [float(v) for v in args.reference.split(",")]
+        if len(values) != len(raw_names):
+            raise ValueError(
+                f"reference: {len(values)} values for {len(raw_names)} joints {raw_names}"
+            )
+        reference = np.array(values)
+    signs = np.ones(len(raw_names))
+    for item in args.sign or []:
+        name, _, value = item.partition("=")
+        if name not in raw_names or value not in ("1", "-1", "+1"):
+            raise ValueError(f"sign: expected JOINT=+1|-1 for one of {raw_names}, got {item!r}")
+        signs[raw_names.index(name)] = float(value)
+    offsets = zero_offsets(np.array(samples), reference, signs, canon, max_spread=args.max_spread)
+    out = Path(args.out or f"calibration/{emb.name}/joints.yaml")
+    write_joints_yaml(
+        out,
+        emb.name,
+        emb.joint_names,
+        {n: (float(o), int(s)) for n, o, s in zip(canon, offsets, signs, strict=True)},
+    )
+    print(f"{len(samples)} joint states at the reference pose -> {out}")
+    for n, o, s in zip(canon, offsets, signs, strict=True):
+        print(f"  {n:<16} offset {o:+.5f}  sign {int(s):+d}")
+    return 0
+
+
 def _board(args: argparse.Namespace) -> Board:
     return Board(
         kind=args.board, cols=args.cols, rows=args.rows, square_m=args.square, marker_m=args.marker
@@ -387,3 +467,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--out", help="output YAML (default: calibration/<robot>/<camera>_extrinsics.yaml)"
     )
     h.set_defaults(func=run_hand_eye)
+
+    j = cal.add_parser(
+        "joints", help="joint zero offsets (and signs) from the arm held at a reference pose"
+    )
+    j.add_argument("--robot", required=True, help="embodiment name or YAML")
+    j.add_argument("--topic", required=True, help="the driver's raw JointState topic")
+    j.add_argument("--bag", help="read the topic from this rosbag2 (default: live, --seconds)")
+    j.add_argument("--seconds", type=float, default=2.0, help="live capture length")
+    j.add_argument(
+        "--reference", help="comma-separated reference pose of the measured joints (default 0)"
+    )
+    j.add_argument("--joints", help="comma-separated driver joint names (default: all known)")
+    j.add_argument("--sign", action="append", help="JOINT=-1 for a joint whose axis is flipped")
+    j.add_argument("--arm-prefix", default="", help="e.g. left_ for one arm of piper_dual")
+    j.add_argument("--max-spread", type=float, default=0.005, help="stillness limit (rad)")
+    j.add_argument("--out", help="default: calibration/<robot>/joints.yaml (updated in place)")
+    j.set_defaults(func=run_joints)
