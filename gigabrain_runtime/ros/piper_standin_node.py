@@ -34,6 +34,7 @@ from std_msgs.msg import Bool
 
 from gigabrain_runtime.diagnostics.stats import Status
 from gigabrain_runtime.robots.embodiment import get_embodiment
+from gigabrain_runtime.robots.joint_calibration import JointCalibration
 from gigabrain_runtime.robots.piper_ros import DRIVER_JOINTS, GRIPPER_INDEX
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import s_to_stamp
@@ -76,9 +77,18 @@ class PiperStandinNode(Node):
         self.report_path = declare(
             self, "report", "", "write the audit here as JSON at exit", read_only=True
         )
+        encoder = declare(
+            self,
+            "encoder_calibration",
+            "",
+            "joints.yaml describing this arm's encoder offsets (the audit checks true angles "
+            "against the limits); '' = a perfectly zeroed arm",
+            read_only=True,
+        )
         if len(start) != 7:
             raise ValueError(f"start: expected 7 values (joint1..6, gripper), got {len(start)}")
         self.limits = get_embodiment("piper")  # the URDF limits the audit checks against
+        self.encoder = JointCalibration.load(encoder, self.limits.joint_names)
 
         self._lock = threading.Lock()
         self.q = np.array(start, dtype=np.float64)
@@ -166,7 +176,8 @@ class PiperStandinNode(Node):
             else:
                 a["effort_unset"] += 1
             lo, hi = self.limits.lower, self.limits.upper
-            if np.any(cmd < lo - 1e-6) or np.any(cmd > hi + 1e-6):
+            true = self.encoder.to_canonical(cmd)
+            if np.any(true < lo - 1e-6) or np.any(true > hi + 1e-6):
                 a["outside_limits"] += 1
             if not 0.0 <= cmd[GRIPPER_INDEX] <= 0.08:
                 a["gripper_out_of_range"] += 1

@@ -129,7 +129,12 @@ def test_single_piper_launch_file_against_the_driver_standin(graph, tiny_engine,
     joints.write_text("joints:\n  joint1: {offset: 0.05}\n  joint6: {offset: 0.0, sign: -1}\n")
     report = tmp_path / "standin.json"
     standin = _launch(
-        ["launch/piper_standin.launch.yaml", "leader:=true", f"report:={report}"],
+        [
+            "launch/piper_standin.launch.yaml",
+            "leader:=true",
+            f"report:={report}",
+            f"encoder_calibration:={joints}",  # an arm whose encoders read off by these
+        ],
         tmp_path / "standin.log",
         domain,
     )
