@@ -301,7 +301,10 @@ def test_dual_piper_one_policy_split_across_two_drivers(graph, tiny_engine, tmp_
         for m in states[len(states) // 2 :]
     ]
     assert np.mean([a and b for a, b in found]) > 0.95, found[:10]
-    assert left.isdisjoint(right)
+    late = states[len(states) // 2 :]
+    late_left = {tuple(np.array(m.position)[left_idx]) for m in late}
+    late_right = {tuple(np.array(m.position)[right_idx]) for m in late}
+    assert late_left.isdisjoint(late_right)  # the arms are apart: the check above can fail
 
     assert _stop(runtime) == 0, logs()
     assert _stop(standins) == 0
