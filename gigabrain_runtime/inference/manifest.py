@@ -181,7 +181,8 @@ class EngineManifest:
         path = Path(directory) / MANIFEST_NAME
         if not path.is_file():
             raise FileNotFoundError(
-                f"engine: no {MANIFEST_NAME} in {directory} (run `gigabrain-runtime export`)"
+                f"engine: no {MANIFEST_NAME} in {directory} (export one: `gigabrain-runtime "
+                f"export --preset tiny --out {directory}`; `make demo` builds engines/tiny)"
             )
         try:
             data = json.loads(path.read_text())

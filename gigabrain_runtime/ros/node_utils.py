@@ -121,7 +121,7 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None) -> 
             executor.spin_once(timeout_sec=0.1)  # wakes up to notice a signal
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, ParameterException) as exc:  # bad parameters: one line, exit 2
+    except (ValueError, ParameterException, FileNotFoundError) as exc:  # bad parameters/files
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
