@@ -129,7 +129,8 @@ def calibrate(images: list[np.ndarray], board: Board, camera_name: str) -> Calib
     per_view = []
     for d, r, t in zip(detections, rvecs, tvecs, strict=True):
         proj, _ = cv2.projectPoints(d.object_points, r, t, K, D)
-        per_view.append(float(np.sqrt(np.mean(np.sum((proj - d.image_points) ** 2, axis=-1)))))
+        err = proj.reshape(-1, 2) - np.asarray(d.image_points).reshape(-1, 2)
+        per_view.append(float(np.sqrt(np.mean(np.sum(err**2, axis=-1)))))
     info = CameraInfo.from_intrinsics(camera_name, w, h, K, D.reshape(-1)[:5])
     return CalibrationResult(
         info=info,

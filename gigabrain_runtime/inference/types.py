@@ -55,7 +55,9 @@ class ActionChunk:
 
     actions: np.ndarray  # float64 [H, dof]
     joint_names: tuple[str, ...]
-    trajectory: np.ndarray  # float32 [points, 2], image-plane points in [0, 1]
+    # float32 [points, 2]: (u, v) in [0, 1] over the FIRST camera's letterboxed model-input
+    # image (perception/overlay.py maps them back onto the camera image)
+    trajectory: np.ndarray
     mode: Mode
     value: float | None = None
     inference_ms: float = 0.0

@@ -7,6 +7,8 @@ the message. Bad frames raise ValueError naming the field and value; the node re
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 RAW_ENCODINGS = {"rgb8": 3, "bgr8": 3, "mono8": 1}
@@ -56,18 +58,52 @@ def decode_compressed(fmt: str, data: bytes | memoryview) -> np.ndarray:
     return bgr[:, :, ::-1]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Letterbox:
+    """Where :func:`resize_with_pad` puts a ``width`` x ``height`` image inside its ``size`` x
+    ``size`` square: scaled to ``content_width`` x ``content_height`` (aspect ratio kept, each
+    side rounded to whole pixels) with its top-left corner at pixel (``left``, ``top``)."""
+
+    width: int
+    height: int
+    size: int
+    content_width: int
+    content_height: int
+    left: int
+    top: int
+
+
+def letterbox(width: int, height: int, size: int) -> Letterbox:
+    """The geometry :func:`resize_with_pad` uses for a ``width`` x ``height`` image."""
+    if width <= 0 or height <= 0 or size <= 0:
+        raise ValueError(
+            f"letterbox: width, height and size must be > 0, got {width}, {height}, {size}"
+        )
+    scale = size / max(height, width)
+    nh, nw = max(1, round(height * scale)), max(1, round(width * scale))
+    return Letterbox(
+        width=width,
+        height=height,
+        size=size,
+        content_width=nw,
+        content_height=nh,
+        left=(size - nw) // 2,
+        top=(size - nh) // 2,
+    )
+
+
 def resize_with_pad(img: np.ndarray, size: int) -> np.ndarray:
-    """Resize keeping the aspect ratio, padding with black to ``size`` x ``size``."""
+    """Resize keeping the aspect ratio, padding with black to ``size`` x ``size`` (geometry:
+    :func:`letterbox`)."""
     import cv2
 
     h, w = img.shape[:2]
     if (h, w) == (size, size):
         return np.ascontiguousarray(img)
-    scale = size / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    box = letterbox(w, h, size)
+    nw, nh = box.content_width, box.content_height
+    interp = cv2.INTER_AREA if max(h, w) > size else cv2.INTER_LINEAR
     resized = cv2.resize(np.ascontiguousarray(img), (nw, nh), interpolation=interp)
     out = np.zeros((size, size, 3), dtype=np.uint8)
-    top, left = (size - nh) // 2, (size - nw) // 2
-    out[top : top + nh, left : left + nw] = resized
+    out[box.top : box.top + nh, box.left : box.left + nw] = resized
     return out

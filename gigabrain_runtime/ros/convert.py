@@ -7,9 +7,12 @@ import array
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from sensor_msgs.msg import CameraInfo as CameraInfoMsg
 from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from gigabrain_runtime.calibration.camera_info import CameraInfo
 from gigabrain_runtime.control.chunk import TimedChunk
 from gigabrain_runtime.diagnostics.stats import Status
 from gigabrain_runtime.perception.images import decode_compressed, decode_raw
@@ -45,6 +48,35 @@ def rgb_to_image(rgb: np.ndarray, stamp: Time, frame_id: str) -> Image:
     # bytes, not ndarray: assigning an ndarray costs ~38 ms for 640x480 in these wheels
     msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
     return msg
+
+
+def camera_info_to_msg(info: CameraInfo, header: Header | None = None) -> CameraInfoMsg:
+    """A calibration as sensor_msgs/CameraInfo (K, R, P row-major; no binning, full-image ROI).
+    ``header``: the image's header, so that stamp and frame_id match the frame it describes."""
+    msg = CameraInfoMsg()
+    if header is not None:
+        msg.header = header
+    msg.width, msg.height = int(info.width), int(info.height)
+    msg.distortion_model = info.distortion_model
+    msg.d = array.array("d", info.D)
+    msg.k = info.K.reshape(-1).tolist()
+    msg.r = info.R.reshape(-1).tolist()
+    msg.p = info.P.reshape(-1).tolist()
+    return msg
+
+
+def camera_info_from_msg(msg: CameraInfoMsg, camera_name: str = "") -> CameraInfo:
+    """sensor_msgs/CameraInfo -> CameraInfo (ValueError naming the field if it is invalid)."""
+    return CameraInfo(
+        camera_name=camera_name or msg.header.frame_id,
+        width=int(msg.width),
+        height=int(msg.height),
+        K=np.asarray(msg.k, dtype=np.float64).reshape(3, 3),
+        D=np.asarray(msg.d, dtype=np.float64),
+        R=np.asarray(msg.r, dtype=np.float64).reshape(3, 3),
+        P=np.asarray(msg.p, dtype=np.float64).reshape(3, 4),
+        distortion_model=msg.distortion_model or "plumb_bob",
+    )
 
 
 def joint_positions(msg: JointState, joint_names: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:

@@ -27,6 +27,7 @@ def test_recovers_the_focal_length_within_one_percent(kind):
     assert abs(k[0, 0] / 600.0 - 1) < 0.01 and abs(k[1, 1] / 605.0 - 1) < 0.01
     assert abs(k[0, 2] - 320) < 5 and abs(k[1, 2] - 240) < 5
     assert result.rms_px < 0.5 and len(result.used) == 12
+    assert max(result.per_view_px) < 1.0  # every view, not only the mean, fits
 
 
 def test_too_few_views_is_a_clear_error():

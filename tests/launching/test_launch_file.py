@@ -161,3 +161,13 @@ def test_dual_piper_launch_splits_one_policy_across_both_drivers():
     assert bridge.params["arm_prefixes"] == ["left_", "right_"]
     # the runtime itself is on the canonical topics; only the bridge speaks piper_ros
     assert not executor.remaps or all(t.startswith("joint") for _, t in executor.remaps)
+
+
+@pytest.mark.parametrize("file", ["piper.launch.yaml", "piper_dual.launch.yaml", "g1.launch.yaml"])
+def test_robot_launch_files_pass_the_camera_calibration_to_the_policy(file):
+    nodes = load_launch(
+        ROOT / "launch" / file, {"calibration_dir": "calibration/x", "undistort": "true"}
+    )
+    (vla,) = [n for n in nodes if n.name == "vla"]
+    assert vla.params["calibration_dir"] == "calibration/x"
+    assert vla.params["undistort"] is True

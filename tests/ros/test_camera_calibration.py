@@ -1,0 +1,325 @@
+"""Camera calibration in the vla node, and the policy overlay, as an outside process sees them.
+
+One vla node is started for the module (``gigabrain-runtime node vla`` with a calibration
+folder holding cam_high.yaml only, and ``undistort:=true``); a fake robot in this process
+publishes 640x480 cameras (with frame ids) and joint states, and subscribes to camera_info and
+the overlay. The tests run in order and each leaves the node as it found it.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from sensor_msgs.msg import CameraInfo as CameraInfoMsg  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from gigabrain_runtime.calibration.camera_info import CameraInfo, load_calibrations  # noqa: E402
+from gigabrain_runtime.inference.types import Observation  # noqa: E402
+from gigabrain_runtime.perception.images import letterbox, resize_with_pad  # noqa: E402
+from gigabrain_runtime.perception.overlay import END_RGB, START_RGB, to_image_pixels  # noqa: E402
+from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402
+from gigabrain_runtime.ros.convert import camera_info_from_msg, camera_info_to_msg  # noqa: E402
+from tests.ros.fake_robot import FakeRobot, Spinner, fresh_domain  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+PIPER = get_embodiment("piper")
+MID = (PIPER.lower + PIPER.upper) / 2
+K = np.array([[520.0, 0.0, 318.0], [0.0, 515.0, 243.0], [0.0, 0.0, 1.0]])
+D = np.array([-0.28, 0.09, 0.001, -0.0015, 0.0])
+CALIBRATION = CameraInfo.from_intrinsics("cam_high", 640, 480, K, D)
+
+
+def wait_for(predicate, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _stamp(msg) -> tuple[int, int]:
+    return (msg.header.stamp.sec, msg.header.stamp.nanosec)
+
+
+class CameraRobot(FakeRobot):
+    """The fake robot, with optical frame ids on its images and a record of their stamps."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.sent_stamps: set[tuple[int, int]] = set()  # before the publishing threads start
+        super().__init__(*args, **kwargs)
+        self.create_subscription(
+            CameraInfoMsg,
+            "cameras/cam_high/camera_info",
+            self._rec("camera_info"),
+            qos_profile_sensor_data,
+        )
+        self.overlay_sub = self.create_subscription(
+            Image, "cameras/cam_high/policy_overlay", self._rec("overlay"), qos_profile_sensor_data
+        )
+
+    def frame(self, cam: str) -> np.ndarray:
+        w, h = self.size[cam]
+        return np.frombuffer(self._frame[: w * h * 3], np.uint8).reshape(h, w, 3)
+
+    def _publish_images(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        with self.lock:
+            self.sent_stamps.add((stamp.sec, stamp.nanosec))
+        for cam in self.cameras:
+            w, h = self.size[cam]
+            msg = Image(height=h, width=w, encoding="rgb8", step=w * 3)
+            msg.header.stamp = stamp
+            msg.header.frame_id = f"{cam}_optical_frame"
+            msg.data = self._frame[: w * h * 3]
+            self._img_pubs[cam].publish(msg)
+
+
+# ---- start-up errors -------------------------------------------------------------------------
+def test_a_malformed_calibration_stops_the_node_at_start_naming_file_and_field(
+    tiny_engine, tmp_path
+):
+    bad = tmp_path / "cam_high.yaml"
+    bad.write_text(CALIBRATION.to_yaml().replace("camera_matrix:", "camera_matrx:"))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gigabrain_runtime",
+            "node",
+            "vla",
+            "--ros-args",
+            "-p",
+            f"engine:={tiny_engine}",
+            "-p",
+            f"calibration_dir:={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, "ROS_DOMAIN_ID": str(fresh_domain())},
+    )
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert f"{bad}: missing camera_matrix" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def calibrated(tiny_engine, tmp_path_factory):
+    base = tmp_path_factory.mktemp("calibrated_vla")
+    CALIBRATION.write(base / "calibration" / "cam_high.yaml")
+    log = base / "vla.log"
+    domain = fresh_domain()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gigabrain_runtime",
+            "node",
+            "vla",
+            "--ros-args",
+            "-r",
+            "__ns:=/piper",
+            "-p",
+            f"engine:={tiny_engine}",
+            "-p",
+            f"calibration_dir:={base / 'calibration'}",
+            "-p",
+            "undistort:=true",
+        ],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, "ROS_DOMAIN_ID": str(domain)},
+    )
+    gc.collect()
+    gc.freeze()
+    rclpy.init(domain_id=domain)
+    robot = CameraRobot("/piper", PIPER.cameras, PIPER.joint_names, positions=MID)
+    robot.follow_commands = False
+    spinner = Spinner(robot)
+    try:
+        wait_for(
+            lambda: len(robot.since("action_chunk", 0)) >= 3 or proc.poll() is not None,
+            90,
+            "the first chunks",
+        )
+        assert proc.poll() is None, log.read_text()[-3000:]
+        yield robot, proc, log
+    finally:
+        robot.stop()
+        spinner.stop()
+        robot.destroy_node()
+        rclpy.shutdown()
+        proc.send_signal(2)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_camera_info_arrives_with_each_frames_header_and_the_calibration(calibrated):
+    robot, _, log = calibrated
+    wait_for(lambda: len(robot.since("camera_info", 0)) >= 5, 10, "camera_info")
+    infos = [m for _, m in robot.since("camera_info", 0)]
+    with robot.lock:
+        sent = set(robot.sent_stamps)
+    for m in infos:
+        assert _stamp(m) in sent
+        assert m.header.frame_id == "cam_high_optical_frame"
+        assert (m.width, m.height, m.distortion_model) == (640, 480, "plumb_bob")
+        np.testing.assert_array_equal(np.reshape(m.k, (3, 3)), K)
+        np.testing.assert_array_equal(m.d, D)
+        np.testing.assert_array_equal(np.reshape(m.p, (3, 4))[:, :3], K)
+    assert len({_stamp(m) for m in infos}) == len(infos)  # one per frame
+    assert robot.count_publishers("/piper/cameras/cam_high/camera_info") == 1
+    assert robot.count_publishers("/piper/cameras/cam_wrist/camera_info") == 0  # uncalibrated
+    text = log.read_text()
+    assert "calibration: cam_high from" in text and "none for cam_wrist" in text
+
+
+def test_the_overlay_draws_the_trajectory_on_the_undistorted_first_camera(calibrated, ort_backend):
+    robot, _, _ = calibrated
+    wait_for(lambda: robot.since("overlay", 0), 10, "an overlay image")
+    _, msg = robot.since("overlay", 0)[-1]
+    assert (msg.width, msg.height, msg.encoding) == (640, 480, "rgb8")
+    assert msg.header.frame_id == "cam_high_optical_frame"
+    with robot.lock:
+        assert _stamp(msg) in robot.sent_stamps  # the header of the frame the chunk came from
+    overlay = np.frombuffer(bytes(msg.data), np.uint8).reshape(480, 640, 3)
+    frame = robot.frame("cam_high")
+    undistorted = CALIBRATION.undistorter()(frame)
+    changed = np.any(overlay != undistorted, axis=2)
+    assert 0 < changed.mean() < 0.1  # drawn on the undistorted frame, not on the raw one
+    assert np.any(overlay != frame, axis=2).mean() > 0.5
+
+    # the trajectory the node's model predicted for that observation (deterministic: it comes
+    # from the prefix, not from the flow's noise), mapped back to the camera image
+    obs = Observation(
+        images={
+            "cam_high": resize_with_pad(undistorted, 224),
+            "cam_wrist": resize_with_pad(robot.frame("cam_wrist"), 224),
+        },
+        state=MID,
+        instruction="",
+        embodiment="piper",
+    )
+    trajectory = ort_backend.infer(obs).trajectory
+    px = to_image_pixels(trajectory, letterbox(640, 480, 224))
+    n = len(px)
+    dots = np.round(
+        [(1 - i / (n - 1)) * START_RGB + i / (n - 1) * END_RGB for i in range(n)]
+    ).astype(np.uint8)
+    checked = 0
+    for i, (x, y) in enumerate(px):
+        if not (0 <= x < 640 and 48 <= y < 480):  # off the image, or under the label
+            continue
+        # a later dot may cover an earlier one
+        assert any(np.array_equal(overlay[int(y), int(x)], d) for d in dots[i:]), (i, x, y)
+        checked += 1
+    assert checked >= n // 2, px
+    assert robot.diag_values("overlay")["errors"] == "0"
+
+
+def test_undistorting_keeps_chunks_flowing_and_the_uncalibrated_camera_is_reported(calibrated):
+    robot, proc, _ = calibrated
+    t0 = time.monotonic()
+    wait_for(lambda: len(robot.since("action_chunk", t0)) >= 5, 15, "chunks")
+    wait_for(lambda: robot.diag_values("calibration"), 5, "calibration diagnostics")
+    cal = robot.diag_values("calibration")
+    assert cal["undistort"] == "true" and cal["cam_high"] == "cam_high.yaml 640x480"
+    assert cal["cam_wrist"] == "none"
+    assert cal["_level"] == "1" and "cam_wrist: no calibration" in cal["_message"]
+    assert robot.diag_values("inference")["_level"] == "0"
+    assert int(robot.diag_values("overlay")["published"]) > 0
+    assert proc.poll() is None
+
+
+def test_a_frame_size_that_disagrees_with_the_calibration_is_reported_and_used(calibrated):
+    robot, proc, _ = calibrated
+    robot.size["cam_high"] = (320, 240)
+    try:
+        wait_for(
+            lambda: "320x240 frames" in robot.diag_values("calibration")["_message"],
+            10,
+            "size mismatch diagnostic",
+        )
+        t0 = time.monotonic()
+        wait_for(lambda: len(robot.since("action_chunk", t0)) >= 3, 15, "chunks with 320x240")
+        wait_for(lambda: any(m.width == 320 for _, m in robot.since("overlay", t0)), 10, "overlay")
+        assert not robot.since("camera_info", t0 + 0.5)  # it would not describe these frames
+    finally:
+        robot.size["cam_high"] = (640, 480)
+    t1 = time.monotonic()
+    wait_for(lambda: robot.since("camera_info", t1), 10, "camera_info again")
+    wait_for(lambda: "320x240" not in robot.diag_values("calibration")["_message"], 10, "recovery")
+    assert proc.poll() is None
+
+
+def test_nothing_is_drawn_while_nobody_subscribes_to_the_overlay(calibrated):
+    robot, proc, _ = calibrated
+    robot.destroy_subscription(robot.overlay_sub)
+    wait_for(lambda: robot.diag_values("overlay")["subscribers"] == "0", 5, "no subscriber")
+    time.sleep(1.2)  # a chunk handed over just before may still be drawn: skip past it
+    drawn = robot.diag_values("overlay")["published"]
+    t0 = time.monotonic()
+    wait_for(lambda: len(robot.since("action_chunk", t0)) >= 5, 15, "chunks")
+    time.sleep(1.1)  # diagnostics (1 Hz) from after those chunks
+    assert robot.diag_values("overlay")["published"] == drawn
+    assert proc.poll() is None
+
+
+# ---- the pure pieces -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda t: t.replace("image_width: 640", "image_width: wide"), "image_width: expected"),
+        (lambda t: t.replace("image_height: 480\n", ""), "missing image_height"),
+        (lambda t: t.replace("rows: 3\n  cols: 4", "rows: 3\n  cols: 3"), "projection_matrix"),
+        (lambda t: t.replace("- 520.0", "- .nan"), "camera_info.K: contains NaN"),
+        (
+            lambda t: t.replace("cols: 5", "cols: 3").replace("  - -0.28\n  - 0.09\n", ""),
+            "camera_info.D: 3 coefficients",
+        ),
+        (lambda t: "just text", "not a camera_info mapping"),
+    ],
+)
+def test_malformed_camera_info_files_name_the_file_and_the_field(tmp_path, edit, field):
+    path = tmp_path / "cam_high.yaml"
+    path.write_text(edit(CALIBRATION.to_yaml()))
+    with pytest.raises(ValueError, match=field) as err:
+        CameraInfo.read(path)
+    assert str(path) in str(err.value)
+
+
+def test_calibration_folder_errors(tmp_path):
+    with pytest.raises(ValueError, match="calibration_dir: .* is not a directory"):
+        load_calibrations(tmp_path / "nope", PIPER.cameras)
+    with pytest.raises(ValueError, match="has none of cam_high.yaml, cam_wrist.yaml"):
+        load_calibrations(tmp_path, PIPER.cameras)
+    CALIBRATION.write(tmp_path / "cam_wrist.yaml")
+    assert load_calibrations(tmp_path, PIPER.cameras) == {"cam_wrist": tmp_path / "cam_wrist.yaml"}
+
+
+def test_camera_info_message_round_trip():
+    from std_msgs.msg import Header
+
+    header = Header(frame_id="cam_high_optical_frame")
+    header.stamp.sec, header.stamp.nanosec = 12, 345
+    msg = camera_info_to_msg(CALIBRATION, header)
+    assert msg.header.frame_id == "cam_high_optical_frame" and _stamp(msg) == (12, 345)
+    back = camera_info_from_msg(msg, "cam_high")
+    for name in ("K", "D", "R", "P"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(CALIBRATION, name))
+    assert (back.width, back.height, back.distortion_model) == (640, 480, "plumb_bob")
