@@ -229,6 +229,7 @@ def test_the_overlay_draws_the_trajectory_on_the_undistorted_first_camera(calibr
         assert any(np.array_equal(overlay[int(y), int(x)], d) for d in dots[i:]), (i, x, y)
         checked += 1
     assert checked >= n // 2, px
+    wait_for(lambda: robot.diag_values("overlay") is not None, 5, "the vla's /diagnostics")
     assert robot.diag_values("overlay")["errors"] == "0"
 
 
