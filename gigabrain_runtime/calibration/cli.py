@@ -34,29 +34,37 @@ def images_from_dir(folder: Path) -> list[np.ndarray]:
     return out
 
 
+def _connections(reader: Any, bag: Path, topic: str, field: str = "topic") -> list[Any]:
+    """The bag's connections on ``topic``; ValueError naming the flag and the topics it has."""
+    conns = [c for c in reader.connections if c.topic == topic]
+    if not conns:
+        topics = ", ".join(sorted({c.topic for c in reader.connections}))
+        raise ValueError(f"{field}: {topic!r} is not in {bag} (has: {topics})")
+    return conns
+
+
+def _decode_image(msgtype: str, m: Any) -> np.ndarray:
+    """An Image or CompressedImage from a bag -> RGB."""
+    from gigabrain_runtime.perception.images import decode_compressed, decode_raw
+
+    if msgtype.endswith("CompressedImage"):
+        return decode_compressed(m.format, bytes(m.data))
+    return decode_raw(m.encoding, m.height, m.width, m.step, bytes(m.data))
+
+
 def images_from_bag(bag: Path, topic: str, every: int) -> list[np.ndarray]:
     """Every ``every``-th frame of an Image (or CompressedImage) topic in a rosbag2 directory."""
     from rosbags.highlevel import AnyReader
 
     from gigabrain_runtime.hilr.recording import typestore
-    from gigabrain_runtime.perception.images import decode_compressed, decode_raw
 
     with AnyReader([Path(bag)], default_typestore=typestore()) as reader:
-        conns = [c for c in reader.connections if c.topic == topic]
-        if not conns:
-            raise ValueError(
-                f"topic: {topic!r} is not in {bag} (has: "
-                f"{', '.join(sorted({c.topic for c in reader.connections}))})"
-            )
+        conns = _connections(reader, bag, topic)
         out = []
         for i, (conn, _, raw) in enumerate(reader.messages(connections=conns)):
             if i % every:
                 continue
-            m = reader.deserialize(raw, conn.msgtype)
-            if conn.msgtype.endswith("CompressedImage"):
-                out.append(decode_compressed(m.format, bytes(m.data)))
-            else:
-                out.append(decode_raw(m.encoding, m.height, m.width, m.step, bytes(m.data)))
+            out.append(_decode_image(conn.msgtype, reader.deserialize(raw, conn.msgtype)))
     return out
 
 
@@ -148,15 +156,10 @@ def samples_from_bag(
 
     from gigabrain_runtime.calibration.handeye import select_samples
     from gigabrain_runtime.hilr.recording import typestore
-    from gigabrain_runtime.perception.images import decode_compressed, decode_raw
 
     with AnyReader([Path(bag)], default_typestore=typestore()) as reader:
-        topics = sorted({c.topic for c in reader.connections})
-        for field, topic in (("image-topic", image_topic), ("joint-topic", joint_topic)):
-            if topic not in topics:
-                raise ValueError(f"{field}: {topic!r} is not in {bag} (has: {', '.join(topics)})")
-        jconns = [c for c in reader.connections if c.topic == joint_topic]
-        iconns = [c for c in reader.connections if c.topic == image_topic]
+        iconns = _connections(reader, bag, image_topic, "image-topic")
+        jconns = _connections(reader, bag, joint_topic, "joint-topic")
         joint_ns, joint_q = [], []
         problem = ""
         for conn, t, raw in reader.messages(connections=jconns):
@@ -187,11 +190,7 @@ def samples_from_bag(
         for i, (conn, _, raw) in enumerate(reader.messages(connections=iconns)):
             if i not in wanted:
                 continue
-            m = reader.deserialize(raw, conn.msgtype)
-            if conn.msgtype.endswith("CompressedImage"):
-                images[i] = decode_compressed(m.format, bytes(m.data))
-            else:
-                images[i] = decode_raw(m.encoding, m.height, m.width, m.step, bytes(m.data))
+            images[i] = _decode_image(conn.msgtype, reader.deserialize(raw, conn.msgtype))
     order = [i for i, _ in sel.pairs]
     t0 = min(image_ns) if image_ns else 0
     labels = [f"t={(image_ns[i] - t0) * 1e-9:.2f}s" for i in order]
@@ -313,14 +312,8 @@ def joint_samples_from_bag(bag: Path, topic: str) -> list[tuple[list[str], list[
     from gigabrain_runtime.hilr.recording import typestore
 
     with AnyReader([Path(bag)], default_typestore=typestore()) as reader:
-        conns = [c for c in reader.connections if c.topic == topic]
-        if not conns:
-            raise ValueError(
-                f"topic: {topic!r} is not in {bag} (has: "
-                f"{', '.join(sorted({c.topic for c in reader.connections}))})"
-            )
         out = []
-        for conn, _, raw in reader.messages(connections=conns):
+        for conn, _, raw in reader.messages(connections=_connections(reader, bag, topic)):
             m = reader.deserialize(raw, conn.msgtype)
             out.append((list(m.name), [float(v) for v in m.position]))
     return out

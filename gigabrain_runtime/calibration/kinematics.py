@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from gigabrain_runtime.calibration.handeye import pose, quat_xyzw_to_matrix
 from gigabrain_runtime.robots.embodiment import Embodiment, get_embodiment
 from gigabrain_runtime.sim.simulator import build_mjcf, load_scene
 
@@ -20,21 +21,8 @@ MJ_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])
 
 
 def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
-def _pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3] = R
-    T[:3, 3] = t
-    return T
+    """MuJoCo's (w, x, y, z) quaternion -> rotation matrix."""
+    return quat_xyzw_to_matrix(np.roll(np.asarray(q, dtype=np.float64), -1))
 
 
 class ArmKinematics:
@@ -147,7 +135,7 @@ class ArmKinematics:
             self.model, self._mj.mjtObj.mjOBJ_BODY, int(self.model.cam_bodyid[cid])
         )
         R = quat_wxyz_to_matrix(self.model.cam_quat[cid]) @ MJ_TO_OPTICAL
-        return body, _pose(R, self.model.cam_pos[cid])
+        return body, pose(R, self.model.cam_pos[cid])
 
     # ---- forward kinematics ------------------------------------------------------------------
     @property
@@ -190,7 +178,7 @@ class ArmKinematics:
         self._mj.mj_kinematics(self.model, self.data)
 
     def _world(self, bid: int) -> np.ndarray:
-        return _pose(self.data.xmat[bid].reshape(3, 3), self.data.xpos[bid])
+        return pose(self.data.xmat[bid].reshape(3, 3), self.data.xpos[bid])
 
     def body_pose(self, q: np.ndarray | Mapping[str, float], body: str) -> np.ndarray:
         """T_base_body (4x4, metres) at joint positions ``q`` (embodiment order or by name)."""
