@@ -132,6 +132,26 @@ class Embodiment:
         return cls.from_dict(yaml.safe_load(path.read_text()), source=str(path))
 
 
+def positions_by_name(
+    names: list[str], positions: list[float], wanted: tuple[str, ...], *, field: str
+) -> np.ndarray:
+    """The positions of ``wanted`` (in that order) from a name/position pair of lists, as a
+    JointState carries them. Raises ValueError naming ``field`` when the lists disagree in
+    length, a wanted joint is missing, or a value is not finite."""
+    if len(positions) != len(names):
+        raise ValueError(f"{field}: {len(names)} names but {len(positions)} positions")
+    index = {n: i for i, n in enumerate(names)}
+    missing = [n for n in wanted if n not in index]
+    if missing:
+        raise ValueError(f"{field}: missing joints {missing}")
+    out = np.array([positions[index[n]] for n in wanted], dtype=np.float64)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{field}: {out[i]} at joint {wanted[i]} is not finite")
+    return out
+
+
 def _load_builtin() -> Registry[Embodiment]:
     registry: Registry[Embodiment] = Registry("embodiment")
     folder = resources.files("gigabrain_runtime.robots") / "data"

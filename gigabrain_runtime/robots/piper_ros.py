@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gigabrain_runtime.robots.embodiment import Embodiment
+from gigabrain_runtime.robots.embodiment import Embodiment, positions_by_name
 
 DRIVER_JOINTS: tuple[str, ...] = (
     "joint1",
@@ -124,17 +124,7 @@ class ArmSplit:
 def driver_positions(names: list[str], positions: list[float], *, field: str) -> np.ndarray:
     """The 7 values of a driver JointState (``joint_states_single`` or ``joint_ctrl``) in
     DRIVER_JOINTS order. Raises ValueError naming ``field`` on missing joints or bad values."""
-    if len(names) != len(positions):
-        raise ValueError(f"{field}: {len(names)} names but {len(positions)} positions")
-    where = {n: i for i, n in enumerate(names)}
-    missing = [n for n in DRIVER_JOINTS if n not in where]
-    if missing:
-        raise ValueError(f"{field}: missing joints {missing} (got {list(names)})")
-    out = np.array([positions[where[n]] for n in DRIVER_JOINTS], dtype=np.float64)
-    if not np.all(np.isfinite(out)):
-        bad = DRIVER_JOINTS[int(np.flatnonzero(~np.isfinite(out))[0])]
-        raise ValueError(f"{field}: joint {bad} is not finite")
-    return out
+    return positions_by_name(names, positions, DRIVER_JOINTS, field=field)
 
 
 def check_within_limits(

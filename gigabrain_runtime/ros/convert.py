@@ -16,6 +16,7 @@ from gigabrain_runtime.calibration.camera_info import CameraInfo
 from gigabrain_runtime.control.chunk import TimedChunk
 from gigabrain_runtime.diagnostics.stats import Status
 from gigabrain_runtime.perception.images import decode_compressed, decode_raw
+from gigabrain_runtime.robots.embodiment import positions_by_name
 
 
 def stamp_to_s(stamp: Time) -> float:
@@ -86,18 +87,7 @@ def joint_positions(msg: JointState, joint_names: tuple[str, ...]) -> tuple[np.n
     finite - the caller drops the message and reports it.
     """
     names = list(msg.name)
-    pos = list(msg.position)
-    if len(pos) != len(names):
-        raise ValueError(f"joint_states: {len(names)} names but {len(pos)} positions")
-    index = {n: i for i, n in enumerate(names)}
-    missing = [n for n in joint_names if n not in index]
-    if missing:
-        raise ValueError(f"joint_states: missing joints {missing}")
-    out = np.array([pos[index[n]] for n in joint_names], dtype=np.float64)
-    bad = ~np.isfinite(out)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"joint_states: {out[i]} at joint {joint_names[i]!r} is not finite")
+    out = positions_by_name(names, list(msg.position), joint_names, field="joint_states")
     unknown = [n for n in names if n not in joint_names]
     return out, unknown
 
