@@ -7,8 +7,6 @@ monotonic clock, so neither inference elsewhere nor a slow callback delays a com
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 
@@ -24,7 +22,12 @@ from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import joint_command, joint_positions, trajectory_to_chunk
-from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, publish_or_stop, run_node
+from gigabrain_runtime.ros.node_utils import (
+    DiagnosticsPublisher,
+    make_thread_realtime,
+    publish_or_stop,
+    run_node,
+)
 from gigabrain_runtime.ros.params import declare
 
 # from full speed a PiPER joint (3 rad/s at 5 rad/s^2) needs 0.6 s to brake to rest
@@ -211,23 +214,8 @@ class ExecutorNode(Node):
             self.get_logger().warn(f"e-stop {'ENGAGED' if msg.data else 'released'}")
 
     # ---- control thread ----------------------------------------------------------------------
-    def _make_realtime(self) -> None:
-        """Best effort: SCHED_FIFO for this (the control) thread, and short GIL hand-offs, so a
-        busy 2-core machine (simulator, recorder, inference) does not delay commands."""
-        sys.setswitchinterval(0.001)
-        if not self.rt_priority:
-            return
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
-            self.get_logger().info(f"control thread at SCHED_FIFO priority {self.rt_priority}")
-        except (PermissionError, OSError, AttributeError) as exc:
-            self.get_logger().info(
-                f"control thread without real-time priority ({exc}); "
-                "grant rtprio (limits.conf) for lower jitter"
-            )
-
     def _control_loop(self) -> None:
-        self._make_realtime()
+        make_thread_realtime(self, self.rt_priority, "control")
         names = self.embodiment.joint_names
         while self._running and self.context.ok():
             self._pacer.wait()

@@ -13,7 +13,6 @@ position, and only then does the process exit.
 from __future__ import annotations
 
 import array
-import os
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.node_utils import (
     DiagnosticsPublisher,
     WorkerThreads,
+    make_thread_realtime,
     publish_or_stop,
     run_node,
 )
@@ -206,18 +206,8 @@ class G1BridgeNode(WorkerThreads, Node):
             if not publish_or_stop(self, lambda msg=msg: self._state_pub.publish(msg)):
                 self._publish_ros = False  # shutting down: keep reading, stop publishing
 
-    def _make_realtime(self) -> None:
-        sys.setswitchinterval(0.001)  # short GIL hand-offs: the arm_sdk tick is not held up
-        if not self.rt_priority:
-            return
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
-            self.get_logger().info(f"arm_sdk thread at SCHED_FIFO priority {self.rt_priority}")
-        except (PermissionError, OSError, AttributeError) as exc:
-            self.get_logger().info(f"arm_sdk thread without real-time priority ({exc})")
-
     def _arm_sdk_loop(self) -> None:
-        self._make_realtime()
+        make_thread_realtime(self, self.rt_priority, "arm_sdk")
         while self._running:
             tick = self._pacer.wait()
             with self._lock:

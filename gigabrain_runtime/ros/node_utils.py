@@ -73,6 +73,22 @@ class WorkerThreads:
                 t.join(timeout=timeout_s)
 
 
+def make_thread_realtime(node: Node, priority: int, what: str) -> None:
+    """Best effort, for the calling thread: short GIL hand-offs, and SCHED_FIFO at ``priority``
+    (0: off), so a busy 2-core machine does not delay a real-time loop. Logs the outcome."""
+    sys.setswitchinterval(0.001)
+    if not priority:
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        node.get_logger().info(f"{what} thread at SCHED_FIFO priority {priority}")
+    except (PermissionError, OSError, AttributeError) as exc:
+        node.get_logger().info(
+            f"{what} thread without real-time priority ({exc}); "
+            "grant rtprio (limits.conf) for lower jitter"
+        )
+
+
 FASTDDS_PROFILE = Path(__file__).resolve().parent / "config" / "fastdds.xml"
 
 

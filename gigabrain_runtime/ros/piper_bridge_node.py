@@ -215,14 +215,30 @@ class PiperBridgeNode(Node):
         return arm.enabled_mono is not None and now - arm.enabled_mono >= self.enable_settle_s
 
     # ---- driver -> canonical -----------------------------------------------------------------
+    def _driver_values(self, i: int, msg: JointState, field: str) -> np.ndarray | None:
+        """The 7 driver values of arm ``i``, or None (reported on /diagnostics)."""
+        try:
+            raw = driver_positions(list(msg.name), list(msg.position), field=field)
+        except ValueError as exc:
+            self._errors[f"arm{i}.{field}"] = str(exc)
+            return None
+        self._errors.pop(f"arm{i}.{field}", None)
+        return raw
+
+    def _publish_canonical(self, pub, per_arm: list[np.ndarray], stamp) -> None:  # noqa: ANN001
+        """Merge the arms' driver values into the embodiment's calibrated joint vector."""
+        out = JointState()
+        out.header.stamp = stamp
+        out.name = list(self.embodiment.joint_names)
+        merged = self.split.merge(np.stack(per_arm))
+        out.position = array.array("d", self.calibration.to_canonical(merged))
+        pub.publish(out)
+
     def _on_driver_state(self, i: int, msg: JointState) -> None:
         arm = self.arms[i]
-        try:
-            raw = driver_positions(list(msg.name), list(msg.position), field="joint_states_single")
-        except ValueError as exc:
-            self._errors[f"arm{i}.joint_states_single"] = str(exc)
+        raw = self._driver_values(i, msg, "joint_states_single")
+        if raw is None:
             return
-        self._errors.pop(f"arm{i}.joint_states_single", None)
         now = time.monotonic()
         arm.state, arm.state_stamp_s, arm.state_mono = raw, stamp_to_s(msg.header.stamp), now
         arm.state_rate.tick(now)
@@ -230,37 +246,25 @@ class PiperBridgeNode(Node):
             return  # arm 0 paces the merged stream; the others contribute their latest sample
         if any(a.state is None or now - a.state_mono > self.state_timeout_s for a in self.arms):
             return  # one arm is silent: publish nothing, so the runtime's watchdogs hold
-        merged = self.split.merge(np.stack([a.state for a in self.arms]))
-        out = JointState()
         oldest = min(a.state_stamp_s for a in self.arms)
-        out.header.stamp = msg.header.stamp if len(self.arms) == 1 else s_to_stamp(oldest)
-        out.name = list(self.embodiment.joint_names)
-        out.position = array.array("d", self.calibration.to_canonical(merged))
-        self._state_pub.publish(out)
+        stamp = msg.header.stamp if len(self.arms) == 1 else s_to_stamp(oldest)
+        self._publish_canonical(self._state_pub, [a.state for a in self.arms], stamp)
 
     def _on_leader(self, i: int, msg: JointState) -> None:
         arm = self.arms[i]
         stamp = stamp_to_s(msg.header.stamp)
         if stamp <= arm.leader_stamp_s:
             return  # the driver republishes the last leader frame (stamp 0 without a leader)
-        try:
-            raw = driver_positions(list(msg.name), list(msg.position), field="joint_ctrl")
-        except ValueError as exc:
-            self._errors[f"arm{i}.joint_ctrl"] = str(exc)
+        raw = self._driver_values(i, msg, "joint_ctrl")
+        if raw is None:
             return
-        self._errors.pop(f"arm{i}.joint_ctrl", None)
         now = time.monotonic()
         arm.leader, arm.leader_stamp_s, arm.leader_mono = raw, stamp, now
         if i != 0 or any(
             a.leader is None or now - a.leader_mono > self.leader_timeout_s for a in self.arms
         ):
             return
-        out = JointState()
-        out.header.stamp = msg.header.stamp
-        out.name = list(self.embodiment.joint_names)
-        merged = self.split.merge(np.stack([a.leader for a in self.arms]))
-        out.position = array.array("d", self.calibration.to_canonical(merged))
-        self._teleop_pub.publish(out)
+        self._publish_canonical(self._teleop_pub, [a.leader for a in self.arms], msg.header.stamp)
 
     # ---- canonical -> driver -----------------------------------------------------------------
     def _on_command(self, msg: JointState) -> None:

@@ -174,9 +174,10 @@ def test_single_piper_launch_file_against_the_driver_standin(graph, tiny_engine,
     state = obs.msgs("state")[-1]
     assert list(state.name) == list(PIPER.joint_names)
     # joints.yaml, in one place both ways: canonical = sign * (driver - offset)
+    assert obs.wait_for("raw", 100, 10), "no joint_states_single seen by the observer"
     raw = {_stamp(m): np.array(m.position) for m in obs.msgs("raw")}
     pairs = [(np.array(m.position), raw[_stamp(m)]) for m in obs.msgs("state") if _stamp(m) in raw]
-    assert len(pairs) > 100
+    assert len(pairs) > 100, (len(obs.msgs("state")), len(raw))
     for canonical, driver in pairs:
         assert canonical[0] == pytest.approx(driver[0] - 0.05)
         assert canonical[5] == pytest.approx(-driver[5])
