@@ -39,12 +39,18 @@ def _rss_mb(field: str = "VmRSS") -> float:
 
 def synthetic_observation(backend: Backend, embodiment: str, seed: int = 0) -> Observation:
     """Random camera images and a mid-range joint state for ``embodiment``."""
+    from gigabrain_runtime.robots.embodiment import EMBODIMENTS
+
     entry = backend.manifest.embodiment(embodiment)
     cfg = backend.manifest.config
     rng = np.random.default_rng(seed)
     s = cfg.vision.image_size
     images = {c: rng.integers(0, 256, (s, s, 3), dtype=np.uint8) for c in entry.cameras}
-    state = np.asarray(entry.state_norm.mean, dtype=np.float64)
+    if embodiment in EMBODIMENTS:
+        emb = EMBODIMENTS.get(embodiment)
+        state = (emb.lower + emb.upper) / 2
+    else:
+        state = np.zeros(len(entry.joint_names))
     return Observation(
         images=images,
         state=state,
@@ -89,12 +95,21 @@ def run_benchmark(
     if runs < 1:
         raise ValueError(f"runs: must be >= 1, got {runs}")
     load_memory_mb = load_memory_mb or {}
+    has_wm = all(b.manifest.config.variant.has_world_model for b in backends.values())
+    if not has_wm:
+        if Mode.STANDARD in modes:
+            raise ValueError(
+                "modes: standard needs a world model; this engine runs efficient only "
+                "(--modes efficient)"
+            )
+        world_model = False
     obs: dict[str, Observation] = {}
     for name, backend in backends.items():
         base = synthetic_observation(backend, embodiment)
         chunk = backend.infer(base)
-        world = backend.predict_world(base, chunk.actions)
-        obs[name] = dataclasses.replace(base, world=world)
+        if has_wm:
+            base = dataclasses.replace(base, world=backend.predict_world(base, chunk.actions))
+        obs[name] = base
     rows: dict[tuple[str, str], Row] = {}
     kinds = [m.value for m in modes] + ([WORLD_MODEL_ROW] if world_model else [])
     for name in backends:

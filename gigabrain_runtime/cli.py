@@ -20,29 +20,15 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def cmd_info(args: argparse.Namespace) -> int:
+def _print_counts(cfg: object) -> None:
     from gigabrain_runtime.model.build import count_parameters
-    from gigabrain_runtime.model.presets import get_preset
 
-    cfg = get_preset(args.preset)
-    counts = count_parameters(cfg)
-    print(f"preset {cfg.name}: {cfg.description}")
-    v, d, a = cfg.vision, cfg.decoder, cfg.action_expert
-    print(
-        f"  vision {v.depth}x{v.width} patch {v.patch_size} @ {v.image_size}px "
-        f"({v.tokens_per_image} tokens/camera, {v.max_cameras} cameras); decoder {d.depth}x"
-        f"{d.width} ({d.num_heads}q/{d.num_kv_heads}kv heads x {d.head_dim}); expert width "
-        f"{a.width}; chunk {a.horizon}x{a.action_dim}, {a.num_flow_steps} flow steps"
-    )
-    print(
-        f"  prefix tokens: efficient {cfg.efficient_prefix_len}, standard "
-        f"{cfg.standard_prefix_len} (world-model tokens {cfg.num_wm_tokens})"
-    )
+    counts = count_parameters(cfg)  # type: ignore[arg-type]
     labels = [
         ("vision", "vision encoder + projector"),
         ("decoder", "decoder (with embeddings)"),
         ("action_expert", "action expert"),
-        ("policy_heads", "RAMP/CoT heads"),
+        ("policy_heads", "RAMP/CoT/trajectory heads"),
         ("policy_total", "policy total"),
         ("world_model", "world model"),
         ("total", "total"),
@@ -51,34 +37,126 @@ def cmd_info(args: argparse.Namespace) -> int:
         n = counts[key]
         human = f"{n / 1e9:.3f} B" if n >= 1e8 else f"{n / 1e6:.3f} M"
         print(f"  {label:<28} {n:>15,d}  ({human})")
+
+
+def _print_shape(cfg: object) -> None:
+    v, d, a = cfg.vision, cfg.decoder, cfg.action_expert  # type: ignore[attr-defined]
+    var = cfg.variant  # type: ignore[attr-defined]
+    print(
+        f"  vision {v.depth}x{v.width} patch {v.patch_size} @ {v.image_size}px "
+        f"({v.tokens_per_image} tokens/camera, {v.max_cameras} cameras); decoder {d.depth}x"
+        f"{d.width} ({d.num_heads}q/{d.num_kv_heads}kv heads x {d.head_dim}); expert width "
+        f"{a.width}; chunk {a.horizon}x{a.action_dim}, {a.num_flow_steps} flow steps; "
+        f"{a.max_embodiments} embodiment slots"
+    )
+    layout = " | ".join(f"{s} {cfg.segment_length(s)}" for s in var.prefix)  # type: ignore[attr-defined]
+    print(
+        f"  variant {var.name}: prefix [{layout}]; state as {var.state_input}; "
+        f"prompt {var.prompt}; images {var.image_resize}"
+    )
+    line = f"  prefix tokens: efficient {cfg.efficient_prefix_len}"  # type: ignore[attr-defined]
+    if var.has_world_model:
+        line += (
+            f", standard {cfg.standard_prefix_len} "  # type: ignore[attr-defined]
+            f"(world-model tokens {cfg.num_wm_tokens})"
+        )  # type: ignore[attr-defined]
+    print(line)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.model.presets import get_preset
+
+    if args.checkpoint:
+        return _info_checkpoint(args)
+    cfg = get_preset(args.preset)
+    print(f"preset {cfg.name}: {cfg.description}")
+    _print_shape(cfg)
+    _print_counts(cfg)
+    return 0
+
+
+def _info_checkpoint(args: argparse.Namespace) -> int:
+    """What a checkpoint directory holds and how each robot would map onto it; reads no
+    weights (use predict or export for that)."""
+    from gigabrain_runtime.inference.export import checkpoint_robots
+    from gigabrain_runtime.inference.normalization import read_norm_stats
+    from gigabrain_runtime.model.checkpoint import checkpoint_config, resolve_checkpoint
+    from gigabrain_runtime.model.tokenizer import SentencePieceTokenizer
+
+    files = resolve_checkpoint(
+        args.checkpoint,
+        norm_stats=args.norm_stats,
+        tokenizer=args.tokenizer,
+        model_dims=args.model_dims,
+    )
+    ckpt = checkpoint_config(files)
+    cfg = ckpt.model
+    size = sum(f.stat().st_size for f in files.weights)
+    print(f"checkpoint {files.weights_dir}")
+    print(f"  weights: {len(files.weights)} {files.weight_format} file(s), {size / 2**30:.2f} GiB")
+    print(f"  sizes: {files.model_dims or 'released GigaBrain-0 (gigabrain-0 preset)'}")
+    if ckpt.defaulted:
+        print(f"  config.json omits {', '.join(ckpt.defaulted)} (official defaults used)")
+    for note in ckpt.notes:
+        print(f"  note: {note}")
+    _print_shape(cfg)
+    _print_counts(cfg)
+    print(f"  norm_stats: {files.norm_stats or 'not found (--norm-stats FILE)'}")
+    stats = read_norm_stats(files.norm_stats) if files.norm_stats else None
+    if files.tokenizer is not None:
+        tok = SentencePieceTokenizer(path=files.tokenizer, max_tokens=cfg.decoder.max_text_tokens)
+        tok.check_vocabulary(cfg.decoder.vocab_size)
+        print(f"  tokenizer: {tok.path} ({tok.vocab_size} pieces, {tok.max_tokens} tokens)")
+    else:
+        print("  tokenizer: not found (--tokenizer DIR)")
+    for emb in checkpoint_robots(cfg.variant.slot_family, args.robot):
+        io = emb.model_io(cfg.variant.slot_family)
+        print(f"  robot {emb.name}: {io.describe()}")
+        if stats is not None and stats.state.size < len(io.dims):
+            print(f"    norm_stats has {stats.state.size} dims; {emb.name} needs {len(io.dims)}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from gigabrain_runtime.inference.export import export_engine
+    from gigabrain_runtime.inference.export import export_source, preset_source
     from gigabrain_runtime.model.presets import get_preset
 
-    cfg = get_preset(args.preset)
     start = time.perf_counter()
-    manifest = export_engine(
-        cfg,
-        args.out,
-        weights=args.weights,
-        seed=args.seed,
-        layout=args.layout,
-        opset=args.opset,
-        verbose=args.verbose,
+    if args.checkpoint:
+        if args.weights:
+            raise ValueError("--weights: not with --checkpoint (the checkpoint has its weights)")
+        source = _checkpoint_source(args)
+    else:
+        source = preset_source(get_preset(args.preset), weights=args.weights, seed=args.seed)
+    for note in source.notes:
+        print(f"note: {note}")
+    manifest = export_source(
+        source, args.out, layout=args.layout, opset=args.opset, verbose=args.verbose
     )
+    name = args.checkpoint or source.cfg.name
     print(
-        f"exported {cfg.name} ({manifest.layout}) to {args.out} in "
-        f"{time.perf_counter() - start:.1f} s:"
+        f"exported {name} ({manifest.layout}) to {args.out} in {time.perf_counter() - start:.1f} s:"
     )
     for g in manifest.graphs.values():
         ins = ", ".join(f"{t.name}{list(t.shape)}:{t.dtype}" for t in g.inputs)
         outs = ", ".join(f"{t.name}{list(t.shape)}:{t.dtype}" for t in g.outputs)
         print(f"  {g.file}: ({ins}) -> ({outs})")
+    for robot, entry in manifest.embodiments.items():
+        print(f"  robot {robot}: {entry.io.describe()}")
     print(f"  manifest: {Path(args.out) / 'manifest.json'}")
     return 0
+
+
+def _checkpoint_source(args: argparse.Namespace):  # noqa: ANN202
+    from gigabrain_runtime.inference.export import checkpoint_source
+
+    return checkpoint_source(
+        args.checkpoint,
+        robots=args.robot,
+        norm_stats=args.norm_stats,
+        tokenizer=args.tokenizer,
+        model_dims=args.model_dims,
+    )
 
 
 def cmd_build_engine(args: argparse.Namespace) -> int:
@@ -105,25 +183,38 @@ def _open_backends(args: argparse.Namespace, cfg: object) -> tuple[dict, dict[st
     names = _csv(args.backends)
     for n in names:
         BACKENDS.get(n, field="backends")
-    engine = Path(args.engine) if args.engine else DEFAULT_ENGINE_ROOT / cfg.name  # type: ignore[attr-defined]
     needs_engine = any(n != "torch" for n in names)
-    if needs_engine:
-        ensure_engine(cfg, engine, layout=args.layout)  # type: ignore[arg-type]
+    if args.checkpoint:
+        if needs_engine and not args.engine:
+            raise ValueError(
+                "backends: onnxruntime/tensorrt run an exported engine: export the checkpoint "
+                "(gigabrain-runtime export --checkpoint DIR --out ENGINE) and pass --engine ENGINE"
+            )
+        engine = Path(args.engine) if args.engine else None
+    else:
+        engine = Path(args.engine) if args.engine else DEFAULT_ENGINE_ROOT / cfg.name  # type: ignore[attr-defined]
+        if needs_engine:
+            ensure_engine(cfg, engine, layout=args.layout)  # type: ignore[arg-type]
     backends, memory = {}, {}
     for n in names:
         if n == "torch":
             from gigabrain_runtime.inference.torch_backend import TorchBackend
 
-            if (engine / "manifest.json").is_file():
+            opts = {"device": args.device, "dtype": args.dtype}
+            if args.checkpoint:
 
-                def make():  # noqa: ANN202
-                    return TorchBackend.from_engine(engine, device=args.device, dtype=args.dtype)
+                def make(opts=opts):  # noqa: ANN202
+                    return TorchBackend.from_source(_checkpoint_source(args), **opts)
+            elif engine is not None and (engine / "manifest.json").is_file():
+
+                def make(opts=opts):  # noqa: ANN202
+                    return TorchBackend.from_engine(engine, **opts)
             else:
 
-                def make():  # noqa: ANN202
-                    return TorchBackend(preset_manifest(cfg), device=args.device, dtype=args.dtype)  # type: ignore[arg-type]
+                def make(opts=opts):  # noqa: ANN202
+                    return TorchBackend(preset_manifest(cfg), **opts)  # type: ignore[arg-type]
         else:
-            kwargs: dict = {}
+            kwargs = {}
             if n == "onnxruntime":
                 kwargs["spin"] = args.spin
                 if args.threads:
@@ -147,8 +238,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from gigabrain_runtime.inference.types import Mode
     from gigabrain_runtime.model.presets import get_preset
 
-    cfg = get_preset(args.preset)
-    modes = [Mode.parse(m) for m in _csv(args.modes)]
+    cfg = None if args.checkpoint else get_preset(args.preset)
+    default_modes = "efficient" if args.checkpoint else "efficient,standard"
+    modes = [Mode.parse(m) for m in _csv(args.modes or default_modes)]
+    embodiment = args.embodiment or ("piper_dual" if args.checkpoint else "piper")
     if args.threads:
         import torch
 
@@ -159,13 +252,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         modes=modes,
         runs=args.runs,
         warmup=args.warmup,
-        embodiment=args.embodiment,
+        embodiment=embodiment,
         world_model=not args.no_world_model,
         load_memory_mb=memory,
     )
     report.update(
-        preset=cfg.name,
-        embodiment=args.embodiment,
+        preset=args.checkpoint or cfg.name,  # type: ignore[union-attr]
+        embodiment=embodiment,
         runs=args.runs,
         warmup=args.warmup,
         layout=args.layout,
@@ -183,6 +276,127 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for b in backends.values():
         b.close()
     return 0
+
+
+def _load_image(spec: str, cameras: tuple[str, ...]):  # noqa: ANN202
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    if "=" not in spec:
+        raise ValueError(f"--image {spec!r}: expected CAM=FILE")
+    cam, file = spec.split("=", 1)
+    if cam not in cameras:
+        raise ValueError(f"--image {spec!r}: camera {cam!r} is not one of {', '.join(cameras)}")
+    try:
+        with Image.open(file) as im:
+            return cam, np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--image {cam}: no such file {file}") from None
+    except UnidentifiedImageError:
+        raise ValueError(f"--image {cam}: {file} is not an image") from None
+
+
+def _load_array(path: str, what: str):  # noqa: ANN202
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what}: no such file {path}") from None
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{what}: {path} is not a .npy array ({exc})") from None
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """One chunk from files: the debugging path for a checkpoint or an engine."""
+    import tempfile
+
+    import numpy as np
+
+    from gigabrain_runtime.inference.export import export_source
+    from gigabrain_runtime.inference.factory import open_backend
+    from gigabrain_runtime.inference.torch_backend import TorchBackend
+    from gigabrain_runtime.inference.types import Observation
+    from gigabrain_runtime.perception.images import resize_with_pad
+
+    if bool(args.checkpoint) == bool(args.engine):
+        raise ValueError("predict: give exactly one of --checkpoint DIR or --engine DIR")
+    backend_name = args.backend
+    tmp = None
+    if args.checkpoint:
+        if args.robot is None:
+            raise ValueError("--robot: required (e.g. piper_dual)")
+        source = _checkpoint_source(argparse.Namespace(**{**vars(args), "robot": [args.robot]}))
+        for note in source.notes:
+            print(f"note: {note}")
+        backend_name = backend_name or "torch"
+        if backend_name == "torch":
+            backend = TorchBackend.from_source(source)
+        else:
+            tmp = tempfile.TemporaryDirectory(prefix="gigabrain-predict-")
+            print(f"exporting the checkpoint to {tmp.name} for {backend_name} ...")
+            export_source(source, tmp.name)
+            backend = open_backend(tmp.name, backend_name)
+    else:
+        backend = open_backend(args.engine, backend_name)
+    try:
+        manifest = backend.manifest
+        robot = args.robot or next(iter(manifest.embodiments))
+        entry = manifest.embodiment(robot)
+        cfg = manifest.config
+        state = np.asarray(_load_array(args.state, "--state"))
+        if state.shape != (len(entry.joint_names),):
+            raise ValueError(
+                f"--state {args.state}: shape {state.shape}, robot {robot} has "
+                f"{len(entry.joint_names)} joints ({', '.join(entry.joint_names)})"
+            )
+        images = dict(_load_image(spec, entry.cameras) for spec in args.image)
+        missing = [c for c in entry.cameras if c not in images]
+        if missing:
+            raise ValueError(f"--image: no image for camera(s) {', '.join(missing)}")
+        size, method = cfg.vision.image_size, cfg.variant.image_resize
+        for cam, img in images.items():
+            print(f"image {cam}: {img.shape[1]}x{img.shape[0]} -> {size}x{size} ({method})")
+        model_images = {c: resize_with_pad(img, size, method) for c, img in images.items()}
+        noise = _load_array(args.noise, "--noise") if args.noise else None
+        obs = Observation(
+            images=model_images, state=state, instruction=args.instruction, embodiment=robot
+        )
+        chunk = backend.infer(obs, mode=args.mode, noise=noise, trace=True)
+    finally:
+        if tmp is not None:
+            backend.close()
+            tmp.cleanup()
+    print(f"robot {robot}: {entry.io.describe()}")
+    print(f"prompt ({chunk.num_tokens} tokens): {chunk.prompt!r}")
+    print(
+        f"backend {backend.name}: chunk {list(chunk.actions.shape)} in {chunk.inference_ms:.1f} ms"
+    )
+    with np.printoptions(precision=4, suppress=True, linewidth=160):
+        print(f"  first step: {chunk.actions[0]}")
+        print(f"  last step:  {chunk.actions[-1]}")
+    if args.out:
+        np.save(args.out, chunk.actions.astype(np.float32))
+        print(f"wrote {args.out} ([H, dof] float32, {', '.join(entry.joint_names)})")
+    if args.intermediates:
+        _write_trace(chunk.trace, Path(args.intermediates))
+        print(f"wrote the intermediates to {args.intermediates}")
+    return 0
+
+
+def _write_trace(trace: object, out: Path) -> None:
+    import numpy as np
+
+    out.mkdir(parents=True, exist_ok=True)
+    t = trace
+    np.save(out / "images_224_uint8.npy", t.images)  # type: ignore[attr-defined]
+    np.save(out / "state_normalized.npy", t.state_normalized)  # type: ignore[attr-defined]
+    (out / "prompt.txt").write_text(t.prompt)  # type: ignore[attr-defined]
+    np.save(out / "token_ids.npy", t.token_ids.astype(np.int32))  # type: ignore[attr-defined]
+    np.save(out / "attention_mask.npy", t.attention_mask)  # type: ignore[attr-defined]
+    np.save(out / "actions_normalized.npy", t.actions_normalized)  # type: ignore[attr-defined]
+    np.save(out / "actions_unnormalized.npy", t.actions_unnormalized)  # type: ignore[attr-defined]
+    np.save(out / "final_actions.npy", t.final_actions)  # type: ignore[attr-defined]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -303,6 +517,24 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return run_launch(nodes)
 
 
+def _add_checkpoint_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("checkpoint (instead of --preset)")
+    g.add_argument(
+        "--checkpoint",
+        help="GigaBrain-0 checkpoint directory (config.json + weights; or a folder holding "
+        "checkpoint/, norm_stats.json, tokenizer/)",
+    )
+    g.add_argument("--norm-stats", help="norm_stats.json (default: found with the checkpoint)")
+    g.add_argument("--tokenizer", help="tokenizer directory holding tokenizer.model")
+    g.add_argument("--model-dims", help="model_dims.json: sizes other than the released ones")
+    g.add_argument(
+        "--robot",
+        action="append",
+        default=None,
+        help="robot the engine serves (repeat; default: every robot with a slot)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gigabrain_runtime import __version__
 
@@ -313,12 +545,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("info", help="parameter counts per component of a preset")
+    p = sub.add_parser(
+        "info", help="a preset's or a checkpoint's shape, parameter counts and robot slots"
+    )
     p.add_argument("--preset", default="tiny")
+    _add_checkpoint_args(p)
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("export", help="export policy (both modes) and world model to ONNX")
+    p = sub.add_parser(
+        "export", help="export a preset or a checkpoint (policy, both modes, world model) to ONNX"
+    )
     p.add_argument("--preset", default="tiny")
+    _add_checkpoint_args(p)
     p.add_argument("--weights", help="safetensors file written by this package")
     p.add_argument("--out", required=True, help="engine directory to write")
     p.add_argument("--layout", choices=["fused", "split"], default="fused")
@@ -336,7 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="latency of backends x modes, interleaved in one process")
     p.add_argument("--preset", default="tiny")
     p.add_argument("--backends", default="torch,onnxruntime")
-    p.add_argument("--modes", default="efficient,standard")
+    p.add_argument(
+        "--modes", default=None, help="default: efficient,standard (efficient for a checkpoint)"
+    )
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--json", help="write the report here")
@@ -344,7 +584,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine", help="engine directory (default engines/<preset>, exported if absent)"
     )
     p.add_argument("--layout", choices=["fused", "split"], default="fused")
-    p.add_argument("--embodiment", default="piper")
+    _add_checkpoint_args(p)
+    p.add_argument(
+        "--embodiment", default=None, help="robot (default piper; piper_dual for a checkpoint)"
+    )
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     p.add_argument("--device", default="cpu", help="torch backend device")
     p.add_argument("--dtype", default="float32", help="torch backend dtype")
@@ -356,6 +599,41 @@ def build_parser() -> argparse.ArgumentParser:
         "steals the cores from anything else; the runtime keeps it off)",
     )
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "predict",
+        help="one chunk from files (images, state, instruction): debug a checkpoint offline",
+        description="Run one chunk through the checkpoint's (or engine's) own preprocessing "
+        "and print the prompt, its token count and the slot mapping; write the joint-space "
+        "chunk [H, dof] in the robot's units.",
+    )
+    src = p.add_argument_group("model (one of)")
+    src.add_argument("--checkpoint", help="GigaBrain-0 checkpoint directory")
+    src.add_argument("--engine", help="engine directory written by export")
+    p.add_argument("--norm-stats", help="norm_stats.json (default: found with the checkpoint)")
+    p.add_argument("--tokenizer", help="tokenizer directory (tokenizer.model)")
+    p.add_argument("--model-dims", help="size overrides (model_dims.json)")
+    p.add_argument("--robot", help="robot (e.g. piper_dual); default: the engine's first")
+    p.add_argument("--instruction", required=True, help="task instruction")
+    p.add_argument("--state", required=True, help=".npy joint positions [dof], robot order")
+    p.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="CAM=FILE",
+        help="one per camera (PNG/JPEG, RGB, any size: letterboxed as the model's pipeline does)",
+    )
+    p.add_argument("--noise", help=".npy initial flow noise [H, A] float32 (default: random)")
+    p.add_argument("--backend", choices=["torch", "onnxruntime", "tensorrt"], default=None)
+    p.add_argument("--mode", default="efficient", help="efficient | standard")
+    p.add_argument("--out", help="write the chunk here (.npy, [H, dof] float32)")
+    p.add_argument(
+        "--intermediates",
+        metavar="DIR",
+        help="write every intermediate (images, normalised state, prompt, token ids, mask, raw "
+        "and un-normalised actions, final chunk in model dims) as the reference fixtures name them",
+    )
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
         "bench-control", help="control-period jitter with inference running vs a naive loop"

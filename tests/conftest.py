@@ -69,3 +69,30 @@ def backend(request, ort_backend, torch_backend):
 @pytest.fixture
 def observation():
     return make_observation()
+
+
+GIGABRAIN0_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "gigabrain0"
+
+
+@pytest.fixture(scope="session")
+def gb0_fixture():
+    """The official GigaBrain-0 pipeline's reference run (see fixtures/gigabrain0/README.md)."""
+    return GIGABRAIN0_FIXTURE
+
+
+@pytest.fixture(scope="session")
+def gb0_source(gb0_fixture):
+    """The fixture checkpoint loaded in memory (config.json, shards, norm stats, tokenizer)."""
+    from gigabrain_runtime.inference.export import checkpoint_source
+
+    return checkpoint_source(gb0_fixture)
+
+
+@pytest.fixture(scope="session")
+def gb0_engine(tmp_path_factory, gb0_source):
+    """The fixture checkpoint exported once per session (fused layout, the default)."""
+    from gigabrain_runtime.inference.export import export_source
+
+    out = tmp_path_factory.mktemp("engine_gigabrain0")
+    export_source(gb0_source, out)
+    return out

@@ -26,10 +26,11 @@ class Backend(Protocol):
         *,
         mode: Mode | str = Mode.EFFICIENT,
         noise: np.ndarray | None = None,
+        trace: bool = False,
     ) -> ActionChunk:
         """One action chunk. ``mode`` standard needs ``observation.world``. ``noise`` [H, A]
-        replaces the backend's own draw (parity tests). Raises ValueError naming the field for
-        any bad input."""
+        replaces the backend's own draw (parity tests). ``trace`` keeps every intermediate in
+        ``chunk.trace``. Raises ValueError naming the field for any bad input."""
         ...
 
     def predict_world(

@@ -1,4 +1,11 @@
-"""Export the policy (efficient and standard mode) and the world model to ONNX, batch 1, static.
+"""Export a policy (both modes where the variant has a world model) and the world model to ONNX,
+batch 1, static shapes.
+
+What is exported comes from an :class:`EngineSource`: a preset with random or project weights
+(:func:`preset_source`), or a GigaBrain-0 checkpoint directory (:func:`checkpoint_source`:
+config.json, weights, norm_stats.json, tokenizer). The graphs' inputs follow the variant: the
+RAMP variant takes a ``state`` input (its state token) and, in standard mode, ``wm_tokens`` and
+``value``; GigaBrain-0 takes neither (its state is in the prompt's tokens) and has no world model.
 
 Two layouts:
 
@@ -9,7 +16,8 @@ Two layouts:
   to measure what the fused graph buys; see the README for the measured numbers.
 
 The noise is a graph input, so two backends fed the same noise must produce the same chunk
-(the parity tests rely on this).
+(the parity tests rely on this). Graphs whose weights pass protobuf's 2 GB limit keep them in
+an ONNX external-data file next to the graph (``<graph>.onnx.data``).
 """
 
 from __future__ import annotations
@@ -17,8 +25,9 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import shutil
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,70 +56,85 @@ from gigabrain_runtime.model.policy import INDICATOR_POSITIVE, GigaBrainPolicy, 
 from gigabrain_runtime.model.tokenizer import ByteTokenizer
 from gigabrain_runtime.model.weights import save_weights
 from gigabrain_runtime.model.world_model import LatentWorldModel
-from gigabrain_runtime.robots.embodiment import EMBODIMENTS, Embodiment
+from gigabrain_runtime.robots.embodiment import EMBODIMENTS, RUNTIME_FAMILY, Embodiment
 
 DEFAULT_OPSET = 20
 LAYOUTS = ("fused", "split")
+# optional policy inputs, in graph order after the images/text/slot inputs
+_OPTIONAL = ("state", "wm_tokens", "value")
+
+
+def policy_input_names(cfg: ModelConfig, mode: Mode, *, with_noise: bool) -> list[str]:
+    """The inputs of a policy (or prefix) graph of ``cfg``'s variant in ``mode``."""
+    names = ["images", "image_mask", "tokens", "token_mask", "embodiment_id"]
+    if with_noise:
+        names.append("noise")
+    if cfg.variant.has("state"):
+        names.append("state")
+    if mode is Mode.STANDARD:
+        names += ["wm_tokens", "value"]
+    return names
+
+
+def graph_modes(cfg: ModelConfig) -> list[Mode]:
+    return list(Mode) if cfg.variant.has_world_model else [Mode.EFFICIENT]
 
 
 class PolicyGraph(nn.Module):
-    def __init__(self, policy: GigaBrainPolicy, mode: Mode) -> None:
+    """sample_actions with named inputs -> actions (, trajectory)."""
+
+    def __init__(self, policy: GigaBrainPolicy, names: list[str]) -> None:
         super().__init__()
         self.policy = policy
-        self.mode = mode
+        self.names = names
 
-    def forward(
-        self,
-        images,
-        image_mask,
-        tokens,
-        token_mask,
-        state,
-        embodiment_id,
-        noise,
-        wm_tokens=None,
-        value=None,
-    ):  # noqa: ANN001, ANN201 - traced signature
-        return self.policy.sample_actions(
-            images, image_mask, tokens, token_mask, state, embodiment_id, noise, wm_tokens, value
+    def forward(self, *args: torch.Tensor):  # noqa: ANN201 - traced signature
+        x = dict(zip(self.names, args, strict=True))
+        actions, trajectory = self.policy.sample_actions(
+            x["images"],
+            x["image_mask"],
+            x["tokens"],
+            x["token_mask"],
+            x["embodiment_id"],
+            x["noise"],
+            state=x.get("state"),
+            wm_tokens=x.get("wm_tokens"),
+            value=x.get("value"),
         )
+        return actions if trajectory is None else (actions, trajectory)
 
 
 class PrefixGraph(nn.Module):
-    """-> trajectory, prefix_valid, num_valid, k_0, v_0, ..., k_{L-1}, v_{L-1}."""
+    """-> (trajectory,) prefix_valid, num_valid, k_0, v_0, ..., k_{L-1}, v_{L-1}."""
 
-    def __init__(self, policy: GigaBrainPolicy, mode: Mode) -> None:
+    def __init__(self, policy: GigaBrainPolicy, names: list[str]) -> None:
         super().__init__()
         self.policy = policy
-        self.mode = mode
+        self.names = names
 
-    def forward(
-        self,
-        images,
-        image_mask,
-        tokens,
-        token_mask,
-        state,
-        embodiment_id,
-        wm_tokens=None,
-        value=None,
-    ):  # noqa: ANN001, ANN201
-        b = images.shape[0]
-        indicator = torch.full((b,), INDICATOR_POSITIVE, dtype=torch.long)
-        x, valid = self.policy.embed_prefix(
-            images,
-            image_mask,
-            tokens,
-            token_mask,
-            state,
-            embodiment_id,
-            indicator,
-            wm_tokens,
-            value,
+    def forward(self, *args: torch.Tensor):  # noqa: ANN201
+        x = dict(zip(self.names, args, strict=True))
+        b = x["images"].shape[0]
+        indicator = (
+            torch.full((b,), INDICATOR_POSITIVE, dtype=torch.long)
+            if self.policy.cfg.variant.has("indicator")
+            else None
         )
-        prefix = self.policy.encode_prefix(x, valid)
+        emb, valid = self.policy.embed_prefix(
+            x["images"],
+            x["image_mask"],
+            x["tokens"],
+            x["token_mask"],
+            x.get("state"),
+            x["embodiment_id"],
+            indicator,
+            x.get("wm_tokens"),
+            x.get("value"),
+        )
+        prefix = self.policy.encode_prefix(emb, valid)
         flat = [t for kv in prefix.cache for t in kv]
-        return (prefix.trajectory, prefix.valid, prefix.num_valid, *flat)
+        head = () if prefix.trajectory is None else (prefix.trajectory,)
+        return (*head, prefix.valid, prefix.num_valid, *flat)
 
 
 class FlowStepGraph(nn.Module):
@@ -124,7 +148,7 @@ class FlowStepGraph(nn.Module):
     def forward(self, x, time, prefix_valid, num_valid, embodiment_id, *kv):  # noqa: ANN001, ANN201
         cache = [(kv[2 * i], kv[2 * i + 1]) for i in range(len(kv) // 2)]
         prefix = Prefix(
-            cache=cache, valid=prefix_valid, hidden=x, trajectory=x, num_valid=num_valid
+            cache=cache, valid=prefix_valid, hidden=x, trajectory=None, num_valid=num_valid
         )
         return x + self.dt * self.policy.velocity(x, time, prefix, embodiment_id)
 
@@ -155,7 +179,7 @@ def example_inputs(cfg: ModelConfig, seed: int = 0) -> dict[str, torch.Tensor]:
             generator=g,
         ),
         "image_mask": image_mask,
-        "tokens": torch.randint(3, 259, (1, d.max_text_tokens), generator=g),
+        "tokens": torch.randint(3, min(259, d.vocab_size), (1, d.max_text_tokens), generator=g),
         "token_mask": token_mask,
         "state": torch.randn(1, cfg.state_dim, generator=g),
         "embodiment_id": torch.zeros(1, dtype=torch.long),
@@ -229,25 +253,45 @@ def _export(
     return GraphSpec(file=path.name, sha256=sha256_file(path), inputs=inputs, outputs=outputs)
 
 
+@dataclass
+class EngineSource:
+    """What an engine is made from: the model, its weights in memory, and the manifest that
+    describes how to feed it (no graphs yet). ``tokenizer_file``: copied into the engine."""
+
+    cfg: ModelConfig
+    policy: GigaBrainPolicy
+    world_model: LatentWorldModel | None
+    manifest: EngineManifest
+    tokenizer_file: Path | None = None
+    notes: tuple[str, ...] = ()
+
+
+def _runtime_entries(cfg: ModelConfig, embodiments: list[Embodiment]) -> dict[str, EmbodimentEntry]:
+    family = cfg.variant.slot_family
+    entries = {e.name: EmbodimentEntry.from_embodiment(e, family=family) for e in embodiments}
+    for name, entry in entries.items():
+        if entry.embodiment_id >= cfg.action_expert.max_embodiments:
+            raise ValueError(
+                f"embodiment {name}: embodiment_id={entry.embodiment_id} exceeds the model's "
+                f"max_embodiments={cfg.action_expert.max_embodiments}"
+            )
+    return entries
+
+
 def preset_manifest(
     cfg: ModelConfig, *, seed: int = 0, embodiments: list[Embodiment] | None = None
 ) -> EngineManifest:
     """A manifest with no graphs: enough for the torch backend to run a preset in memory."""
+    if cfg.variant.slot_family != RUNTIME_FAMILY:
+        raise ValueError(
+            f"preset {cfg.name}: its {cfg.variant.slot_family} slots and statistics come from "
+            "a checkpoint; use --checkpoint DIR"
+        )
     embodiments = (
         embodiments if embodiments is not None else [EMBODIMENTS.get(n) for n in EMBODIMENTS]
     )
-    for emb in embodiments:
-        if emb.embodiment_id >= cfg.action_expert.max_embodiments:
-            raise ValueError(
-                f"embodiment {emb.name}: embodiment_id={emb.embodiment_id} exceeds the model's "
-                f"max_embodiments={cfg.action_expert.max_embodiments}"
-            )
     tokenizer = ByteTokenizer(max_tokens=cfg.decoder.max_text_tokens)
-    if cfg.decoder.vocab_size < tokenizer.min_vocab_size:
-        raise ValueError(
-            f"decoder.vocab_size={cfg.decoder.vocab_size} is below the byte tokenizer's "
-            f"{tokenizer.min_vocab_size}"
-        )
+    tokenizer.check_vocabulary(cfg.decoder.vocab_size)
     return EngineManifest(
         preset=cfg.name,
         model=cfg.to_dict(),
@@ -257,11 +301,215 @@ def preset_manifest(
         layout="none",
         backend="torch",
         graphs={},
-        embodiments={e.name: EmbodimentEntry.from_embodiment(e) for e in embodiments},
+        embodiments=_runtime_entries(cfg, embodiments),
         tokenizer=tokenizer.to_dict(),
         created_by=f"gigabrain-runtime {__version__}",
         extra={"seed": seed},
     )
+
+
+def preset_source(
+    cfg: ModelConfig,
+    *,
+    weights: str | Path | None = None,
+    seed: int = 0,
+    embodiments: list[Embodiment] | None = None,
+) -> EngineSource:
+    manifest = preset_manifest(cfg, seed=seed, embodiments=embodiments)
+    policy, world_model = build_models(cfg, weights=weights, seed=seed)
+    if weights is not None:
+        manifest = replace(manifest, weights_source=str(weights))
+    return EngineSource(cfg=cfg, policy=policy, world_model=world_model, manifest=manifest)
+
+
+def checkpoint_robots(family: str, robots: list[str] | None) -> list[Embodiment]:
+    """The robots an engine of ``family`` serves: those named (each must have a slot: else
+    ValueError naming it), or by default every built-in robot that has one."""
+    if robots:
+        out = [
+            EMBODIMENTS.get(r, field="robot")
+            if not r.endswith((".yaml", ".yml"))
+            else Embodiment.from_yaml(r)
+            for r in robots
+        ]
+        for emb in out:
+            emb.model_io(family)
+        return out
+    out = [EMBODIMENTS.get(n) for n in EMBODIMENTS if family in EMBODIMENTS.get(n).checkpoints]
+    if not out:
+        raise ValueError(f"robots: no built-in robot has a slot in {family} checkpoints")
+    return out
+
+
+def checkpoint_source(
+    path: str | Path,
+    *,
+    robots: list[str] | None = None,
+    norm_stats: str | Path | None = None,
+    tokenizer: str | Path | None = None,
+    model_dims: str | Path | None = None,
+    hash_files: bool = True,
+) -> EngineSource:
+    """A GigaBrain-0 checkpoint directory, ready to run or export. Everything a chunk depends
+    on is checked here, before anything runs: each problem raises one ValueError or
+    FileNotFoundError naming the file, key, robot or dimension."""
+    from gigabrain_runtime.inference.normalization import read_norm_stats
+    from gigabrain_runtime.model.checkpoint import (
+        checkpoint_config,
+        load_checkpoint_policy,
+        resolve_checkpoint,
+    )
+    from gigabrain_runtime.model.tokenizer import SentencePieceTokenizer
+
+    files = resolve_checkpoint(
+        path, norm_stats=norm_stats, tokenizer=tokenizer, model_dims=model_dims
+    )
+    ckpt = checkpoint_config(files)
+    cfg = ckpt.model
+    stats = read_norm_stats(files.require_norm_stats())
+    tok = SentencePieceTokenizer(
+        path=files.require_tokenizer(), max_tokens=cfg.decoder.max_text_tokens
+    )
+    tok.check_vocabulary(cfg.decoder.vocab_size)
+    family = cfg.variant.slot_family
+    embodiments = checkpoint_robots(family, robots)
+    entries: dict[str, EmbodimentEntry] = {}
+    for emb in embodiments:
+        entry = EmbodimentEntry.from_embodiment(
+            emb, family=family, state_norm=stats.state, action_norm=stats.action
+        )
+        if entry.embodiment_id >= cfg.action_expert.max_embodiments:
+            raise ValueError(
+                f"robot {emb.name}: its slot {entry.slot} is embodiment {entry.embodiment_id}, "
+                f"but the checkpoint has {cfg.action_expert.max_embodiments} embodiment slots "
+                f"(num_embodiments in {files.config})"
+            )
+        if len(entry.dims) > cfg.state_dim:
+            raise ValueError(
+                f"robot {emb.name}: {len(entry.dims)} dimensions exceed the checkpoint's "
+                f"max_action_dim {cfg.state_dim}"
+            )
+        entries[emb.name] = entry
+    policy, report = load_checkpoint_policy(files, cfg)
+    notes = list(ckpt.notes)
+    if ckpt.defaulted:
+        notes.append(f"config.json omits {', '.join(ckpt.defaulted)}: official defaults used")
+    if report.unexpected:
+        notes.append(
+            f"{len(report.unexpected)} checkpoint tensors have no place in this model and are "
+            f"ignored (as the reference ignores them): {', '.join(report.unexpected[:5])}"
+        )
+    source = files.hashes() if hash_files else {"checkpoint": str(files.weights_dir)}
+    source["slots"] = {name: e.io.describe() for name, e in entries.items()}
+    manifest = EngineManifest(
+        preset=cfg.name,
+        model=cfg.to_dict(),
+        weights_source=str(files.weights_dir),
+        weights_sha256="",
+        opset=0,
+        layout="none",
+        backend="torch",
+        graphs={},
+        embodiments=entries,
+        tokenizer=tok.to_dict(),
+        created_by=f"gigabrain-runtime {__version__}",
+        source=source,
+    )
+    return EngineSource(
+        cfg=cfg,
+        policy=policy,
+        world_model=None,
+        manifest=manifest,
+        tokenizer_file=tok.path,
+        notes=tuple(notes),
+    )
+
+
+def export_source(
+    source: EngineSource,
+    out_dir: str | Path,
+    *,
+    layout: str = "fused",
+    opset: int = DEFAULT_OPSET,
+    verbose: bool = False,
+) -> EngineManifest:
+    """Write ONNX graphs, ``weights.safetensors``, the tokenizer (if any) and ``manifest.json``
+    into ``out_dir``."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: unknown layout {layout!r} (known: {', '.join(LAYOUTS)})")
+    cfg, policy, world_model = source.cfg, source.policy, source.world_model
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    weights_path = save_weights(
+        out / "weights.safetensors", preset=cfg.name, policy=policy, world_model=world_model
+    )
+    tokenizer = dict(source.manifest.tokenizer)
+    if source.tokenizer_file is not None:
+        shutil.copyfile(source.tokenizer_file, out / source.tokenizer_file.name)
+        tokenizer["file"] = source.tokenizer_file.name  # relative: the engine's own copy
+    ex = example_inputs(cfg)
+    traj = ["trajectory"] if cfg.variant.has("trajectory") else []
+    graphs: dict[str, GraphSpec] = {}
+    with torch.no_grad():
+        for mode in graph_modes(cfg):
+            if layout == "fused":
+                names = policy_input_names(cfg, mode, with_noise=True)
+                graphs[POLICY_GRAPH[mode]] = _export(
+                    PolicyGraph(policy, names),
+                    tuple(ex[n] for n in names),
+                    names,
+                    ["actions", *traj],
+                    out / f"{POLICY_GRAPH[mode]}.onnx",
+                    opset,
+                    verbose,
+                )
+                continue
+            names = policy_input_names(cfg, mode, with_noise=False)
+            kv_names = [f"{kind}_{i}" for i in range(cfg.decoder.depth) for kind in ("k", "v")]
+            prefix_graph = PrefixGraph(policy, names)
+            graphs[PREFIX_GRAPH[mode]] = _export(
+                prefix_graph,
+                tuple(ex[n] for n in names),
+                names,
+                [*traj, "prefix_valid", "num_valid", *kv_names],
+                out / f"{PREFIX_GRAPH[mode]}.onnx",
+                opset,
+                verbose,
+            )
+            valid, num_valid, *kv = prefix_graph(*(ex[n] for n in names))[len(traj) :]
+            step_name = f"{FLOW_STEP_GRAPH}_{mode.value}"
+            graphs[step_name] = _export(
+                FlowStepGraph(policy),
+                (ex["noise"], torch.ones(1), valid, num_valid, ex["embodiment_id"], *kv),
+                ["x", "time", "prefix_valid", "num_valid", "embodiment_id", *kv_names],
+                ["x_next"],
+                out / f"{step_name}.onnx",
+                opset,
+                verbose,
+            )
+        if world_model is not None:
+            names = ["images", "image_mask", "state", "actions", "noise"]
+            wm_args = (ex["images"], ex["image_mask"], ex["state"], ex["actions"], ex["wm_noise"])
+            graphs[WORLD_MODEL_GRAPH] = _export(
+                WorldModelGraph(world_model),
+                wm_args,
+                names,
+                ["z_tokens", "value", "proprio"],
+                out / f"{WORLD_MODEL_GRAPH}.onnx",
+                opset,
+                verbose,
+            )
+    manifest = replace(
+        source.manifest,
+        weights_sha256=sha256_file(weights_path),
+        opset=opset,
+        layout=layout,
+        graphs=graphs,
+        backend="onnxruntime",
+        tokenizer=tokenizer,
+    )
+    manifest.write(out)
+    return manifest
 
 
 def export_engine(
@@ -275,80 +523,9 @@ def export_engine(
     opset: int = DEFAULT_OPSET,
     verbose: bool = False,
 ) -> EngineManifest:
-    """Write ONNX graphs, ``weights.safetensors`` and ``manifest.json`` into ``out_dir``."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout: unknown layout {layout!r} (known: {', '.join(LAYOUTS)})")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    base_manifest = preset_manifest(cfg, seed=seed, embodiments=embodiments)
-    policy, world_model = build_models(cfg, weights=weights, seed=seed)
-    weights_path = save_weights(
-        out / "weights.safetensors", preset=cfg.name, policy=policy, world_model=world_model
-    )
-    ex = example_inputs(cfg)
-    base = ["images", "image_mask", "tokens", "token_mask", "state", "embodiment_id"]
-    wm_in = ["wm_tokens", "value"]
-    graphs: dict[str, GraphSpec] = {}
-    with torch.no_grad():
-        for mode in Mode:
-            extra = wm_in if mode is Mode.STANDARD else []
-            if layout == "fused":
-                names = [*base, "noise", *extra]
-                graphs[POLICY_GRAPH[mode]] = _export(
-                    PolicyGraph(policy, mode),
-                    tuple(ex[n] for n in names),
-                    names,
-                    ["actions", "trajectory"],
-                    out / f"{POLICY_GRAPH[mode]}.onnx",
-                    opset,
-                    verbose,
-                )
-            else:
-                names = [*base, *extra]
-                depth = cfg.decoder.depth
-                kv_names = [f"{kind}_{i}" for i in range(depth) for kind in ("k", "v")]
-                graphs[PREFIX_GRAPH[mode]] = _export(
-                    PrefixGraph(policy, mode),
-                    tuple(ex[n] for n in names),
-                    names,
-                    ["trajectory", "prefix_valid", "num_valid", *kv_names],
-                    out / f"{PREFIX_GRAPH[mode]}.onnx",
-                    opset,
-                    verbose,
-                )
-                traj, valid, num_valid, *kv = PrefixGraph(policy, mode)(*(ex[n] for n in names))
-                step_name = f"{FLOW_STEP_GRAPH}_{mode.value}"
-                graphs[step_name] = _export(
-                    FlowStepGraph(policy),
-                    (ex["noise"], torch.ones(1), valid, num_valid, ex["embodiment_id"], *kv),
-                    ["x", "time", "prefix_valid", "num_valid", "embodiment_id", *kv_names],
-                    ["x_next"],
-                    out / f"{step_name}.onnx",
-                    opset,
-                    verbose,
-                )
-        names = ["images", "image_mask", "state", "actions", "noise"]
-        wm_args = (ex["images"], ex["image_mask"], ex["state"], ex["actions"], ex["wm_noise"])
-        graphs[WORLD_MODEL_GRAPH] = _export(
-            WorldModelGraph(world_model),
-            wm_args,
-            names,
-            ["z_tokens", "value", "proprio"],
-            out / f"{WORLD_MODEL_GRAPH}.onnx",
-            opset,
-            verbose,
-        )
-    manifest = replace(
-        base_manifest,
-        weights_source=str(weights) if weights is not None else f"random-init(seed={seed})",
-        weights_sha256=sha256_file(weights_path),
-        opset=opset,
-        layout=layout,
-        graphs=graphs,
-        backend="onnxruntime",
-    )
-    manifest.write(out)
-    return manifest
+    """Export a preset (random weights from ``seed``, or a file written by save_weights)."""
+    source = preset_source(cfg, weights=weights, seed=seed, embodiments=embodiments)
+    return export_source(source, out_dir, layout=layout, opset=opset, verbose=verbose)
 
 
 def ensure_engine(
@@ -366,7 +543,7 @@ def ensure_engine(
         manifest = EngineManifest.read(directory)
         fresh = (
             manifest.preset == cfg.name
-            and manifest.model == cfg.to_dict()
+            and manifest.config == cfg
             and manifest.layout == layout
             and manifest.weights_source == f"random-init(seed={seed})"
             and all(
@@ -376,7 +553,7 @@ def ensure_engine(
         )
         if fresh:
             return manifest
-    except (FileNotFoundError, ValueError):
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
         pass
     log(f"exporting the {cfg.name} preset ({layout}) to {directory} (first run only) ...")
     return export_engine(cfg, directory, layout=layout, seed=seed)

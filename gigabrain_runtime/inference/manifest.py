@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from gigabrain_runtime.inference.normalization import Normalization
 from gigabrain_runtime.model.config import ModelConfig
-from gigabrain_runtime.robots.embodiment import Embodiment
+from gigabrain_runtime.robots.embodiment import RUNTIME_FAMILY, Embodiment, ModelIO
+
+__all__ = ["EmbodimentEntry", "EngineManifest", "GraphSpec", "Normalization", "TensorSpec"]
 
 FORMAT = "gigabrain-engine/1"
 MANIFEST_NAME = "manifest.json"
@@ -63,45 +64,97 @@ class GraphSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Normalization:
-    """Per-dimension affine normalisation: x_norm = (x - mean) / std."""
-
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    def __post_init__(self) -> None:
-        if len(self.mean) != len(self.std):
-            raise ValueError(
-                f"normalization: mean has {len(self.mean)} entries, std {len(self.std)}"
-            )
-        if any(not np.isfinite(s) or s <= 0 for s in self.std):
-            raise ValueError(f"normalization.std must be finite and > 0, got {self.std}")
-
-    @classmethod
-    def from_limits(cls, emb: Embodiment) -> Normalization:
-        """Map the joint range to [-1, 1]: the default when no dataset statistics exist."""
-        lo, hi = emb.lower, emb.upper
-        return cls(mean=tuple((lo + hi) / 2), std=tuple((hi - lo) / 2))
-
-
-@dataclass(frozen=True, kw_only=True)
 class EmbodimentEntry:
+    """One robot in an engine: its joints and cameras, how they map onto the model's slot
+    (:class:`~gigabrain_runtime.robots.embodiment.ModelIO`), and the normalisations of the
+    model's state and action dimensions (``len(dims)`` of them)."""
+
     embodiment_id: int
     joint_names: tuple[str, ...]
-    cameras: tuple[str, ...]
+    cameras: tuple[str, ...]  # the robot cameras the runtime subscribes to
     state_norm: Normalization
     action_norm: Normalization
+    camera_slots: tuple[str | None, ...] = ()  # per model camera slot ('' = black)
+    dims: tuple[str | float, ...] = ()  # per model dimension: robot joint or constant
+    delta_mask: tuple[bool, ...] = ()
+    family: str = RUNTIME_FAMILY
+    slot: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.camera_slots:
+            object.__setattr__(self, "camera_slots", tuple(self.cameras))
+        if not self.dims:
+            object.__setattr__(self, "dims", tuple(self.joint_names))
+        if not self.delta_mask:
+            object.__setattr__(self, "delta_mask", (False,) * len(self.dims))
+        if len(self.delta_mask) != len(self.dims):
+            raise ValueError(
+                f"embodiment: delta_mask has {len(self.delta_mask)} entries, dims {len(self.dims)}"
+            )
+        for name, norm in (("state_norm", self.state_norm), ("action_norm", self.action_norm)):
+            if norm.size < len(self.dims):
+                raise ValueError(
+                    f"embodiment: {name} has {norm.size} dimensions but the robot's mapping "
+                    f"needs {len(self.dims)}"
+                )
+        for j in self.joint_names:
+            if j not in self.dims:
+                raise ValueError(f"embodiment: joint {j!r} has no model dimension")
+
+    @property
+    def io(self) -> ModelIO:
+        return ModelIO(
+            family=self.family,
+            slot=self.slot,
+            embodiment_id=self.embodiment_id,
+            camera_slots=self.camera_slots,
+            dims=self.dims,
+            delta_mask=self.delta_mask,
+        )
 
     @classmethod
-    def from_embodiment(cls, emb: Embodiment) -> EmbodimentEntry:
-        norm = Normalization.from_limits(emb)
+    def from_embodiment(
+        cls,
+        emb: Embodiment,
+        *,
+        family: str = RUNTIME_FAMILY,
+        state_norm: Normalization | None = None,
+        action_norm: Normalization | None = None,
+    ) -> EmbodimentEntry:
+        """``emb`` as a model of ``family`` sees it. Without statistics the normalisation maps
+        each joint's limits to [-1, 1] (this project's presets)."""
+        io = emb.model_io(family)
+        if state_norm is None or action_norm is None:
+            norm = Normalization.from_limits(emb.lower, emb.upper)
+            state_norm, action_norm = state_norm or norm, action_norm or norm
+        n = len(io.dims)
+        where = f"robot {emb.name}"
         return cls(
-            embodiment_id=emb.embodiment_id,
+            embodiment_id=io.embodiment_id,
             joint_names=emb.joint_names,
             cameras=emb.cameras,
-            state_norm=norm,
-            action_norm=norm,
+            state_norm=state_norm.head(n, field=f"{where}: state statistics"),
+            action_norm=action_norm.head(n, field=f"{where}: action statistics"),
+            camera_slots=io.camera_slots,
+            dims=io.dims,
+            delta_mask=io.delta_mask,
+            family=io.family,
+            slot=io.slot,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "embodiment_id": self.embodiment_id,
+            "family": self.family,
+            "slot": self.slot,
+            "joint_names": list(self.joint_names),
+            "cameras": list(self.cameras),
+            "camera_slots": list(self.camera_slots),
+            "dims": list(self.dims),
+            "delta_mask": list(self.delta_mask),
+            "state_norm": self.state_norm.to_dict(),
+            "action_norm": self.action_norm.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EmbodimentEntry:
@@ -109,8 +162,13 @@ class EmbodimentEntry:
             embodiment_id=int(d["embodiment_id"]),
             joint_names=tuple(d["joint_names"]),
             cameras=tuple(d["cameras"]),
-            state_norm=Normalization(**{k: tuple(v) for k, v in d["state_norm"].items()}),
-            action_norm=Normalization(**{k: tuple(v) for k, v in d["action_norm"].items()}),
+            state_norm=Normalization.from_dict(d["state_norm"]),
+            action_norm=Normalization.from_dict(d["action_norm"]),
+            camera_slots=tuple(d.get("camera_slots", ())),
+            dims=tuple(d.get("dims", ())),
+            delta_mask=tuple(bool(m) for m in d.get("delta_mask", ())),
+            family=d.get("family", RUNTIME_FAMILY),
+            slot=d.get("slot", ""),
         )
 
 
@@ -129,6 +187,9 @@ class EngineManifest:
     tensorrt: dict[str, Any] | None = None
     format: str = FORMAT
     created_by: str = ""
+    # where the weights came from: for a checkpoint, its directory and the sha256 of its
+    # config, weight files, norm_stats.json, tokenizer and size overrides
+    source: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -144,7 +205,9 @@ class EngineManifest:
             ) from None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["embodiments"] = {k: e.to_dict() for k, e in self.embodiments.items()}
+        return d
 
     def write(self, directory: str | Path) -> Path:
         path = Path(directory) / MANIFEST_NAME
@@ -171,6 +234,7 @@ class EngineManifest:
                 tokenizer=d["tokenizer"],
                 tensorrt=d.get("tensorrt"),
                 created_by=d.get("created_by", ""),
+                source=d.get("source", {}),
                 extra=d.get("extra", {}),
             )
         except KeyError as exc:

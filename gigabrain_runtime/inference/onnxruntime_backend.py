@@ -42,7 +42,7 @@ class OnnxRuntimeBackend:
 
         self.directory = Path(directory)
         self.manifest = EngineManifest.read(self.directory)
-        self._pre = Preprocessor(self.manifest)
+        self._pre = Preprocessor(self.manifest, self.directory)
         self._rng = np.random.default_rng(seed)
         available = ort.get_available_providers()
         if providers is None:
@@ -76,22 +76,19 @@ class OnnxRuntimeBackend:
         self._steps = self.manifest.config.action_expert.num_flow_steps
 
     @staticmethod
-    def _run(session: Any, feeds: Feeds) -> list[np.ndarray]:
+    def _run(session: Any, feeds: Feeds) -> dict[str, np.ndarray]:
         wanted = {i.name for i in session.get_inputs()}
-        return session.run(None, {k: v for k, v in feeds.items() if k in wanted})
+        names = [o.name for o in session.get_outputs()]
+        outputs = session.run(None, {k: v for k, v in feeds.items() if k in wanted})
+        return dict(zip(names, outputs, strict=True))
 
-    def _policy(self, mode: Mode, feeds: Feeds) -> tuple[np.ndarray, np.ndarray]:
+    def _policy(self, mode: Mode, feeds: Feeds) -> tuple[np.ndarray, np.ndarray | None]:
         if self.manifest.layout == "fused":
-            actions, trajectory = self._run(self._sessions[POLICY_GRAPH[mode]], feeds)
-            return actions, trajectory
-        trajectory, valid, num_valid, *kv = self._run(self._sessions[PREFIX_GRAPH[mode]], feeds)
+            out = self._run(self._sessions[POLICY_GRAPH[mode]], feeds)
+            return out["actions"], out.get("trajectory")
+        prefix = self._run(self._sessions[PREFIX_GRAPH[mode]], feeds)
         step = self._sessions[f"{FLOW_STEP_GRAPH}_{mode.value}"]
-        kv_feeds = {
-            spec.name: t
-            for spec, t in zip(
-                self.manifest.graphs[PREFIX_GRAPH[mode]].outputs[3:], kv, strict=True
-            )
-        }
+        kv_feeds = {k: v for k, v in prefix.items() if k.startswith(("k_", "v_"))}
         x = feeds["noise"]
         dt = -1.0 / self._steps
         for i in range(self._steps):
@@ -100,13 +97,13 @@ class OnnxRuntimeBackend:
                 {
                     "x": x,
                     "time": np.array([1.0 + i * dt], dtype=np.float32),
-                    "prefix_valid": valid,
-                    "num_valid": num_valid,
+                    "prefix_valid": prefix["prefix_valid"],
+                    "num_valid": prefix["num_valid"],
                     "embodiment_id": feeds["embodiment_id"],
                     **kv_feeds,
                 },
             )[0]
-        return x, trajectory
+        return x, prefix.get("trajectory")
 
     def infer(
         self,
@@ -114,15 +111,20 @@ class OnnxRuntimeBackend:
         *,
         mode: Mode | str = Mode.EFFICIENT,
         noise: np.ndarray | None = None,
+        trace: bool = False,
     ) -> ActionChunk:
-        return run_policy(self._pre, self._rng, observation, mode, noise, self._policy)
+        return run_policy(
+            self._pre, self._rng, observation, mode, noise, self._policy, trace=trace
+        )
 
     def predict_world(
         self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None
     ) -> WorldPrediction:
         def world(feeds: Feeds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            z, value, proprio = self._run(self._sessions[WORLD_MODEL_GRAPH], feeds)
-            return z, value, proprio
+            if WORLD_MODEL_GRAPH not in self._sessions:
+                raise ValueError(f"world model: this engine ({self.manifest.preset}) has none")
+            out = self._run(self._sessions[WORLD_MODEL_GRAPH], feeds)
+            return out["z_tokens"], out["value"], out["proprio"]
 
         return run_world_model(self._pre, self._rng, observation, actions, noise, world)
 

@@ -1,5 +1,15 @@
 """Observation -> graph feeds and graph outputs -> ActionChunk, shared by every backend.
 
+The input/output transform pair of an engine, as data plus this one class: the model variant
+says how the state reaches the model (a token, or discretised into the prompt) and which
+prompt format and tokenizer apply; each robot's :class:`EmbodimentEntry` says which embodiment
+slot it uses, which camera feeds which slot, which joint fills which model dimension, which
+dimensions are deltas and how they are normalised. For a GigaBrain-0 checkpoint this
+reproduces the official pipeline step by step:
+
+    state -> quantile-normalise -> 256 bins in the prompt -> SentencePiece ids (<bos>, pad 200)
+    model output [H, 32] -> first n dims -> quantile-unnormalise -> + state on delta dims
+
 All input validation happens here, before any backend runs, so a bad observation raises the
 same ValueError (naming the field and the value) whichever backend is behind the interface.
 """
@@ -8,11 +18,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from gigabrain_runtime.inference.manifest import EmbodimentEntry, EngineManifest
-from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
+from gigabrain_runtime.inference.prompt import build_prompt
+from gigabrain_runtime.inference.types import (
+    ActionChunk,
+    Mode,
+    Observation,
+    PolicyTrace,
+    WorldPrediction,
+)
 from gigabrain_runtime.model.tokenizer import tokenizer_from_dict
 
 # Graph names inside an engine directory.
@@ -24,23 +43,50 @@ WORLD_MODEL_GRAPH = "world_model"
 Feeds = dict[str, np.ndarray]
 
 
+@dataclass(frozen=True)
+class PolicyInputs:
+    """What the preprocessor made of one observation: the graph feeds and what the output
+    transform needs back (the model-dimension state, raw and normalised) or a user wants to see
+    (the prompt)."""
+
+    feeds: Feeds
+    entry: EmbodimentEntry
+    state: np.ndarray  # float64 [n]: the model dimensions in robot units (constants included)
+    state_normalized: np.ndarray  # float32 [n]
+    prompt: str
+    num_tokens: int
+
+
 class Preprocessor:
-    def __init__(self, manifest: EngineManifest) -> None:
+    def __init__(self, manifest: EngineManifest, directory: str | Path | None = None) -> None:
         self.manifest = manifest
         self.cfg = manifest.config
-        self.tokenizer = tokenizer_from_dict(manifest.tokenizer)
+        self.variant = self.cfg.variant
+        self.tokenizer = tokenizer_from_dict(manifest.tokenizer, directory)
+        self.tokenizer.check_vocabulary(self.cfg.decoder.vocab_size)
+        if self.tokenizer.max_tokens != self.cfg.decoder.max_text_tokens:
+            raise ValueError(
+                f"tokenizer.max_tokens={self.tokenizer.max_tokens} disagrees with the model's "
+                f"max_text_tokens={self.cfg.decoder.max_text_tokens}"
+            )
+        a = self.cfg.action_expert
         for name, entry in manifest.embodiments.items():
-            if len(entry.cameras) > self.cfg.vision.max_cameras:
+            if len(entry.camera_slots) > self.cfg.vision.max_cameras:
                 raise ValueError(
-                    f"embodiment {name}: {len(entry.cameras)} cameras exceed the model's "
-                    f"max_cameras={self.cfg.vision.max_cameras}"
+                    f"embodiment {name}: {len(entry.camera_slots)} camera slots exceed the "
+                    f"model's max_cameras={self.cfg.vision.max_cameras}"
                 )
-            if len(entry.joint_names) > self.cfg.state_dim:
+            if len(entry.dims) > self.cfg.state_dim:
                 raise ValueError(
-                    f"embodiment {name}: {len(entry.joint_names)} joints exceed the model's "
+                    f"embodiment {name}: {len(entry.dims)} dimensions exceed the model's "
                     f"state_dim={self.cfg.state_dim}"
                 )
-        self._token_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            if entry.embodiment_id >= a.max_embodiments:
+                raise ValueError(
+                    f"embodiment {name}: slot {entry.embodiment_id} is beyond the model's "
+                    f"{a.max_embodiments} embodiment slots (0..{a.max_embodiments - 1})"
+                )
+        self._token_cache: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
 
     # ---- validation helpers --------------------------------------------------------------------
     def _images(self, obs: Observation, entry: EmbodimentEntry) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +103,10 @@ class Preprocessor:
             )
         images = np.zeros((1, slots, s, s, 3), dtype=np.uint8)
         mask = np.zeros((1, slots), dtype=bool)
-        for slot, cam in enumerate(entry.cameras):
+        for slot, cam in enumerate(entry.camera_slots):
+            mask[0, slot] = True  # a slot without a robot camera sees a black frame
+            if cam is None:
+                continue
             if cam not in obs.images:
                 raise ValueError(f"images[{cam!r}]: missing (expected: {', '.join(entry.cameras)})")
             img = obs.images[cam]
@@ -70,11 +119,12 @@ class Preprocessor:
                     f"images[{cam!r}]: expected shape ({s}, {s}, 3), got {tuple(img.shape)}"
                 )
             images[0, slot] = img
-            mask[0, slot] = True
         return images, mask
 
-    def _state(self, obs: Observation, entry: EmbodimentEntry) -> np.ndarray:
-        state = np.asarray(obs.state)
+    def model_state(self, state: np.ndarray, entry: EmbodimentEntry) -> np.ndarray:
+        """Robot joint positions [dof] (robot order) -> float64 [n] in the model's dimension
+        order, constants filled in. ValueError naming the joint for non-finite values."""
+        state = np.asarray(state)
         dof = len(entry.joint_names)
         if state.shape != (dof,):
             raise ValueError(f"state: expected shape ({dof},), got {tuple(state.shape)}")
@@ -84,21 +134,19 @@ class Preprocessor:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"state: {state[i]} (non-finite) at joint {entry.joint_names[i]!r}")
-        norm = entry.state_norm
-        out = np.zeros((1, self.cfg.state_dim), dtype=np.float32)
-        out[0, :dof] = (state - np.asarray(norm.mean)) / np.asarray(norm.std)
-        return out
+        index = {j: i for i, j in enumerate(entry.joint_names)}
+        return np.array(
+            [state[index[d]] if isinstance(d, str) else d for d in entry.dims], dtype=np.float64
+        )
 
-    def _tokens(self, instruction: str) -> tuple[np.ndarray, np.ndarray]:
-        if not isinstance(instruction, str):
-            raise ValueError(f"instruction: expected str, got {type(instruction).__name__}")
-        cached = self._token_cache.get(instruction)
+    def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, int]:
+        cached = self._token_cache.get(text)
         if cached is None:
-            ids, mask = self.tokenizer.encode(instruction)
-            cached = (ids[None], mask[None])
+            ids, mask = self.tokenizer.encode(text)
+            cached = (ids[None], mask[None], int(mask.sum()))
             if len(self._token_cache) > 64:
                 self._token_cache.clear()
-            self._token_cache[instruction] = cached
+            self._token_cache[text] = cached
         return cached
 
     def _noise(
@@ -114,29 +162,46 @@ class Preprocessor:
         return arr.reshape(shape)
 
     # ---- feeds ---------------------------------------------------------------------------------
-    def policy_feeds(
+    def policy_inputs(
         self,
         obs: Observation,
         mode: Mode,
         rng: np.random.Generator,
         noise: np.ndarray | None = None,
-    ) -> tuple[Feeds, EmbodimentEntry]:
+    ) -> PolicyInputs:
         if not isinstance(obs, Observation):
             raise ValueError(f"observation: expected Observation, got {type(obs).__name__}")
         mode = Mode.parse(mode)
+        if mode is Mode.STANDARD and not self.variant.has_world_model:
+            raise ValueError(
+                f"mode: standard needs a world model; this engine ({self.variant.name}) runs "
+                "efficient only"
+            )
         entry = self.manifest.embodiment(obs.embodiment)
         images, image_mask = self._images(obs, entry)
-        tokens, token_mask = self._tokens(obs.instruction)
+        state = self.model_state(obs.state, entry)
+        state_normalized = entry.state_norm.normalize(state)
+        if not isinstance(obs.instruction, str):
+            raise ValueError(f"instruction: expected str, got {type(obs.instruction).__name__}")
+        prompt = build_prompt(
+            self.variant.prompt,
+            obs.instruction,
+            state_normalized if self.variant.state_input == "prompt" else None,
+        )
+        tokens, token_mask, num_tokens = self._tokens(prompt)
         a = self.cfg.action_expert
         feeds: Feeds = {
             "images": images,
             "image_mask": image_mask,
             "tokens": tokens,
             "token_mask": token_mask,
-            "state": self._state(obs, entry),
             "embodiment_id": np.array([entry.embodiment_id], dtype=np.int64),
             "noise": self._noise(noise, (1, a.horizon, a.action_dim), "noise", rng),
         }
+        if self.variant.state_input == "token":
+            padded = np.zeros((1, self.cfg.state_dim), dtype=np.float32)
+            padded[0, : len(state_normalized)] = state_normalized
+            feeds["state"] = padded
         if mode is Mode.STANDARD:
             world = obs.world
             if world is None:
@@ -151,7 +216,14 @@ class Preprocessor:
                 raise ValueError(f"world.value: {world.value} is not finite")
             feeds["wm_tokens"] = z[None]
             feeds["value"] = np.array([world.value], dtype=np.float32)
-        return feeds, entry
+        return PolicyInputs(
+            feeds=feeds,
+            entry=entry,
+            state=state,
+            state_normalized=state_normalized,
+            prompt=prompt,
+            num_tokens=num_tokens,
+        )
 
     def world_feeds(
         self,
@@ -161,6 +233,8 @@ class Preprocessor:
         noise: np.ndarray | None = None,
     ) -> tuple[Feeds, EmbodimentEntry]:
         """``actions``: the chunk to be executed, [H, dof] in embodiment units."""
+        if not self.variant.has_world_model:
+            raise ValueError(f"world model: this engine ({self.variant.name}) has none")
         entry = self.manifest.embodiment(obs.embodiment)
         images, image_mask = self._images(obs, entry)
         a, wm = self.cfg.action_expert, self.cfg.world_model
@@ -170,61 +244,114 @@ class Preprocessor:
             raise ValueError(f"actions: expected shape ({a.horizon}, {dof}), got {acts.shape}")
         if not np.all(np.isfinite(acts)):
             raise ValueError("actions: contains NaN or inf")
-        norm = entry.action_norm
+        state = self.model_state(obs.state, entry)
+        padded_state = np.zeros((1, self.cfg.state_dim), dtype=np.float32)
+        padded_state[0, : len(state)] = entry.state_norm.normalize(state)
+        index = {j: i for i, j in enumerate(entry.joint_names)}
+        model_actions = np.stack(
+            [
+                acts[:, index[d]] if isinstance(d, str) else np.full(a.horizon, d)
+                for d in entry.dims
+            ],
+            axis=1,
+        )
         padded = np.zeros((1, a.horizon, a.action_dim), dtype=np.float32)
-        padded[0, :, :dof] = (acts - np.asarray(norm.mean)) / np.asarray(norm.std)
+        padded[0, :, : len(entry.dims)] = entry.action_norm.normalize(model_actions)
         shape = (1, self.cfg.num_wm_tokens, wm.state_channels * wm.patch_size**2)
         return {
             "images": images,
             "image_mask": image_mask,
-            "state": self._state(obs, entry),
+            "state": padded_state,
             "actions": padded,
             "noise": self._noise(noise, shape, "noise", rng),
         }, entry
 
     # ---- outputs -------------------------------------------------------------------------------
-    @staticmethod
     def chunk(
+        self,
         raw_actions: np.ndarray,
-        trajectory: np.ndarray,
-        entry: EmbodimentEntry,
+        trajectory: np.ndarray | None,
+        inputs: PolicyInputs,
         mode: Mode,
         value: float | None,
         inference_ms: float,
+        *,
+        trace: bool = False,
     ) -> ActionChunk:
-        dof = len(entry.joint_names)
-        norm = entry.action_norm
-        actions = raw_actions.reshape(raw_actions.shape[-2], raw_actions.shape[-1])[:, :dof]
-        actions = actions.astype(np.float64) * np.asarray(norm.std) + np.asarray(norm.mean)
+        """The model's normalised output [.., H, A] -> joint targets [H, dof] in robot units:
+        the robot's dimensions un-normalised, the current state added on delta dimensions
+        (the state as the pipeline sees it: un-normalised from its normalised form), then
+        each joint picked from its dimension."""
+        entry = inputs.entry
+        n = len(entry.dims)
+        raw = np.asarray(raw_actions, dtype=np.float32)
+        raw = raw.reshape(raw.shape[-2], raw.shape[-1])
+        unnormalized = entry.action_norm.unnormalize(raw[:, :n])
+        final = unnormalized
+        delta = np.asarray(entry.delta_mask, dtype=bool)
+        if delta.any():
+            state_seen = entry.state_norm.unnormalize(inputs.state_normalized)
+            final = unnormalized + np.where(delta, state_seen, 0).astype(unnormalized.dtype)
+        index = [entry.dims.index(j) for j in entry.joint_names]
+        actions = np.asarray(final[:, index], dtype=np.float64)
+        points = _trajectory_points(trajectory)
         return ActionChunk(
             actions=actions,
             joint_names=entry.joint_names,
-            trajectory=np.asarray(trajectory, dtype=np.float32).reshape(-1, 2),
+            trajectory=points,
             mode=mode,
             value=value,
             inference_ms=inference_ms,
+            prompt=inputs.prompt,
+            num_tokens=inputs.num_tokens,
+            trace=(
+                PolicyTrace(
+                    images=inputs.feeds["images"][0],
+                    image_mask=inputs.feeds["image_mask"][0],
+                    state_normalized=inputs.state_normalized,
+                    prompt=inputs.prompt,
+                    token_ids=inputs.feeds["tokens"][0],
+                    attention_mask=inputs.feeds["token_mask"][0],
+                    actions_normalized=raw,
+                    actions_unnormalized=np.asarray(unnormalized, dtype=np.float32),
+                    final_actions=np.asarray(final, dtype=np.float32),
+                )
+                if trace
+                else None
+            ),
         )
 
-    @staticmethod
     def world(
+        self,
         z: np.ndarray,
         value: np.ndarray,
         proprio: np.ndarray,
         entry: EmbodimentEntry,
         inference_ms: float,
     ) -> WorldPrediction:
-        dof = len(entry.joint_names)
-        norm = entry.state_norm
-        p = np.asarray(proprio, dtype=np.float64).reshape(-1)[:dof]
+        n = len(entry.dims)
+        p = entry.state_norm.unnormalize(np.asarray(proprio, dtype=np.float32).reshape(-1)[:n])
+        index = [entry.dims.index(j) for j in entry.joint_names]
         return WorldPrediction(
             z_tokens=np.asarray(z, dtype=np.float32).reshape(z.shape[-2], z.shape[-1]),
             value=float(np.asarray(value).reshape(-1)[0]),
-            proprio=p * np.asarray(norm.std) + np.asarray(norm.mean),
+            proprio=np.asarray(p, dtype=np.float64)[index],
             inference_ms=inference_ms,
         )
 
 
-PolicyRun = Callable[[Mode, Feeds], tuple[np.ndarray, np.ndarray]]
+def _trajectory_points(trajectory: np.ndarray | None) -> np.ndarray:
+    """Trajectory head output [.., steps, 2 or 4] -> float32 [points, 2] (u, v) points; a 4-dim
+    head (left and right gripper) gives the left track, then the right one."""
+    if trajectory is None:
+        return np.zeros((0, 2), dtype=np.float32)
+    t = np.asarray(trajectory, dtype=np.float32)
+    t = t.reshape(t.shape[-2], t.shape[-1])
+    k = t.shape[-1] // 2
+    return t.reshape(t.shape[0], k, 2).transpose(1, 0, 2).reshape(-1, 2)
+
+
+PolicyRun = Callable[[Mode, Feeds], tuple[np.ndarray, np.ndarray | None]]
 WorldRun = Callable[[Feeds], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
@@ -235,16 +362,18 @@ def run_policy(
     mode: Mode | str,
     noise: np.ndarray | None,
     run: PolicyRun,
+    *,
+    trace: bool = False,
 ) -> ActionChunk:
     """The part of ``Backend.infer`` every backend shares: validate and build the feeds, time
-    the backend's ``run(mode, feeds) -> (raw actions, trajectory)``, denormalise."""
+    the backend's ``run(mode, feeds) -> (raw actions, trajectory or None)``, map back."""
     mode = Mode.parse(mode)
-    feeds, entry = pre.policy_feeds(observation, mode, rng, noise)
+    inputs = pre.policy_inputs(observation, mode, rng, noise)
     start = time.perf_counter()
-    actions, trajectory = run(mode, feeds)
+    actions, trajectory = run(mode, inputs.feeds)
     ms = (time.perf_counter() - start) * 1e3
-    value = float(feeds["value"][0]) if mode is Mode.STANDARD else None
-    return pre.chunk(actions, trajectory, entry, mode, value, ms)
+    value = float(inputs.feeds["value"][0]) if mode is Mode.STANDARD else None
+    return pre.chunk(actions, trajectory, inputs, mode, value, ms, trace=trace)
 
 
 def run_world_model(

@@ -154,7 +154,7 @@ class TensorRTBackend:
         self.directory = Path(directory)
         self.manifest = EngineManifest.read(self.directory)
         check_plan_compatible(self.manifest, current_device(), trt.__version__)
-        self._pre = Preprocessor(self.manifest)
+        self._pre = Preprocessor(self.manifest, self.directory)
         self._rng = np.random.default_rng(seed)
         self._torch = torch
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
@@ -166,7 +166,7 @@ class TensorRTBackend:
             self._engines[name] = (engine, engine.create_execution_context())
         self._stream = torch.cuda.Stream()
 
-    def _run(self, name: str, feeds: Feeds) -> list[np.ndarray]:
+    def _run(self, name: str, feeds: Feeds) -> dict[str, np.ndarray]:
         torch = self._torch
         engine, context = self._engines[name]
         spec = self.manifest.graphs[name]
@@ -182,7 +182,7 @@ class TensorRTBackend:
             context.set_tensor_address(t.name, out.data_ptr())
         context.execute_async_v3(self._stream.cuda_stream)
         self._stream.synchronize()
-        return [o.cpu().numpy() for o in outputs]
+        return {t.name: o.cpu().numpy() for t, o in zip(spec.outputs, outputs, strict=True)}
 
     def infer(
         self,
@@ -190,19 +190,20 @@ class TensorRTBackend:
         *,
         mode: Mode | str = Mode.EFFICIENT,
         noise: np.ndarray | None = None,
+        trace: bool = False,
     ) -> ActionChunk:
-        def policy(m: Mode, feeds: Feeds) -> tuple[np.ndarray, np.ndarray]:
-            actions, trajectory = self._run(POLICY_GRAPH[m], feeds)
-            return actions, trajectory
+        def policy(m: Mode, feeds: Feeds) -> tuple[np.ndarray, np.ndarray | None]:
+            out = self._run(POLICY_GRAPH[m], feeds)
+            return out["actions"], out.get("trajectory")
 
-        return run_policy(self._pre, self._rng, observation, mode, noise, policy)
+        return run_policy(self._pre, self._rng, observation, mode, noise, policy, trace=trace)
 
     def predict_world(
         self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None
     ) -> WorldPrediction:
         def world(feeds: Feeds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            z, value, proprio = self._run(WORLD_MODEL_GRAPH, feeds)
-            return z, value, proprio
+            out = self._run(WORLD_MODEL_GRAPH, feeds)
+            return out["z_tokens"], out["value"], out["proprio"]
 
         return run_world_model(self._pre, self._rng, observation, actions, noise, world)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,39 +25,72 @@ class TorchBackend:
         manifest: EngineManifest,
         *,
         weights: str | Path | None = None,
+        directory: str | Path | None = None,
+        models: tuple[Any, Any] | None = None,
         device: str = "cpu",
         dtype: str = "float32",
         compile: bool | None = None,
         seed: int = 0,
     ) -> None:
+        """``models``: an already built (policy, world model or None) pair, e.g. a checkpoint
+        loaded in memory; otherwise they are built from ``weights`` (or the manifest's
+        random-init seed). ``directory``: the engine, for files the manifest names (tokenizer)."""
         import torch
 
         from gigabrain_runtime.model.build import build_models
 
         self.manifest = manifest
         self._torch = torch
-        self._pre = Preprocessor(manifest)
+        self._pre = Preprocessor(manifest, directory)
         self._rng = np.random.default_rng(seed)
         self.device = torch.device(device)
         self.dtype = getattr(torch, dtype)
-        model_seed = int(manifest.extra.get("seed", 0))
-        self.policy, self.world_model = build_models(
-            manifest.config, weights=weights, seed=model_seed, device=self.device, dtype=self.dtype
+        if models is None:
+            model_seed = int(manifest.extra.get("seed", 0))
+            models = build_models(
+                manifest.config,
+                weights=weights,
+                seed=model_seed,
+                device=self.device,
+                dtype=self.dtype,
+            )
+        policy, world_model = models
+        self.policy = policy.to(device=self.device, dtype=self.dtype).eval()
+        self.world_model = (
+            world_model.to(device=self.device, dtype=self.dtype).eval()
+            if world_model is not None
+            else None
         )
         self._sample = self.policy.sample_actions
-        self._predict = self.world_model.predict
+        self._predict = self.world_model.predict if self.world_model is not None else None
         use_compile = compile if compile is not None else self.device.type == "cuda"
         if use_compile:
             # CUDA graphs capture the whole static-shape call: prefix + every flow step.
             mode = "reduce-overhead" if self.device.type == "cuda" else "default"
             self._sample = torch.compile(self.policy.sample_actions, mode=mode)
-            self._predict = torch.compile(self.world_model.predict, mode=mode)
+            if self.world_model is not None:
+                self._predict = torch.compile(self.world_model.predict, mode=mode)
 
     @classmethod
     def from_engine(cls, directory: str | Path, **kwargs: object) -> TorchBackend:
         directory = Path(directory)
         manifest = EngineManifest.read(directory)
-        return cls(manifest, weights=directory / "weights.safetensors", **kwargs)  # type: ignore[arg-type]
+        return cls(
+            manifest,
+            weights=directory / "weights.safetensors",
+            directory=directory,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def from_source(cls, source: Any, **kwargs: object) -> TorchBackend:
+        """Run an :class:`~gigabrain_runtime.inference.export.EngineSource` (a preset or a
+        checkpoint directory) in memory, without exporting it."""
+        return cls(
+            source.manifest,
+            models=(source.policy, source.world_model),
+            **kwargs,  # type: ignore[arg-type]
+        )
 
     def _tensors(self, feeds: dict[str, np.ndarray]) -> dict[str, object]:
         t = self._torch
@@ -72,7 +106,7 @@ class TorchBackend:
         if self.device.type == "cuda":
             self._torch.cuda.synchronize()
 
-    def _policy(self, mode: Mode, feeds: Feeds) -> tuple[np.ndarray, np.ndarray]:
+    def _policy(self, mode: Mode, feeds: Feeds) -> tuple[np.ndarray, np.ndarray | None]:
         x = self._tensors(feeds)
         with self._torch.inference_mode():
             actions, trajectory = self._sample(
@@ -80,15 +114,18 @@ class TorchBackend:
                 x["image_mask"],
                 x["tokens"],
                 x["token_mask"],
-                x["state"],
                 x["embodiment_id"],
                 x["noise"],
-                x.get("wm_tokens"),
-                x.get("value"),
+                state=x.get("state"),
+                wm_tokens=x.get("wm_tokens"),
+                value=x.get("value"),
             )
-            return actions.float().cpu().numpy(), trajectory.float().cpu().numpy()
+            traj = trajectory.float().cpu().numpy() if trajectory is not None else None
+            return actions.float().cpu().numpy(), traj
 
     def _world(self, feeds: Feeds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._predict is None:
+            raise ValueError(f"world model: this engine ({self.manifest.preset}) has none")
         x = self._tensors(feeds)
         with self._torch.inference_mode():
             z, value, proprio = self._predict(
@@ -106,8 +143,9 @@ class TorchBackend:
         *,
         mode: Mode | str = Mode.EFFICIENT,
         noise: np.ndarray | None = None,
+        trace: bool = False,
     ) -> ActionChunk:
-        return run_policy(self._pre, self._rng, observation, mode, noise, self._policy)
+        return run_policy(self._pre, self._rng, observation, mode, noise, self._policy, trace=trace)
 
     def predict_world(
         self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None

@@ -50,6 +50,22 @@ class Observation:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PolicyTrace:
+    """Every intermediate of one chunk, named as GigaBrain-0's reference fixtures name them
+    (``predict --intermediates DIR`` writes them), for debugging a checkpoint offline."""
+
+    images: np.ndarray  # uint8 [slots, S, S, 3]: what each camera slot saw
+    image_mask: np.ndarray  # bool [slots]
+    state_normalized: np.ndarray  # float32 [n]: the model dimensions, normalised
+    prompt: str
+    token_ids: np.ndarray  # int64 [max_text_tokens]
+    attention_mask: np.ndarray  # bool [max_text_tokens]
+    actions_normalized: np.ndarray  # float32 [H, A]: the model's raw output
+    actions_unnormalized: np.ndarray  # float32 [H, n]: before delta -> absolute
+    final_actions: np.ndarray  # float32 [H, n]: absolute targets in the model's dimensions
+
+
+@dataclass(frozen=True, kw_only=True)
 class ActionChunk:
     """H future joint targets in embodiment units, one row per control step."""
 
@@ -61,4 +77,7 @@ class ActionChunk:
     mode: Mode
     value: float | None = None
     inference_ms: float = 0.0
+    prompt: str = ""  # the text the model was given
+    num_tokens: int = 0  # its length in tokens, special tokens included
+    trace: PolicyTrace | None = None  # with infer(..., trace=True)
     extras: dict[str, float] = field(default_factory=dict)

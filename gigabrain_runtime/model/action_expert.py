@@ -57,6 +57,7 @@ class ActionExpertLayer(nn.Module):
             torch.cat([pv.to(v.dtype), v], dim=2),
             allowed,
             softcap=self.dec.attn_logit_softcap,
+            scale=self.dec.attention_scale,
         )
         x = x + self.post_attention_layernorm(self.self_attn.out(heads)) * gate
         h, gate = self.pre_feedforward_layernorm(x, cond)

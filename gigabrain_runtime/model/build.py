@@ -19,25 +19,34 @@ def build_models(
     seed: int = 0,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> tuple[GigaBrainPolicy, LatentWorldModel]:
-    """Policy and world model in eval mode. Without ``weights`` the parameters are drawn from
-    ``seed`` (the same seed always gives the same model, so engines are reproducible)."""
-    torch.manual_seed(seed)
-    policy = GigaBrainPolicy(cfg)
-    world_model = LatentWorldModel(cfg)
-    if weights is not None:
+) -> tuple[GigaBrainPolicy, LatentWorldModel | None]:
+    """Policy and world model (None when the variant has none) in eval mode. Without
+    ``weights`` the parameters are drawn from ``seed`` (the same seed always gives the same
+    model, so engines are reproducible). With ``weights`` nothing is drawn: the modules are
+    allocated uninitialised and every parameter must come from the file (strict)."""
+    has_wm = cfg.variant.has_world_model
+    if weights is None:
+        torch.manual_seed(seed)
+        policy = GigaBrainPolicy(cfg)
+        world_model = LatentWorldModel(cfg) if has_wm else None
+    else:
+        with torch.device("meta"):
+            policy = GigaBrainPolicy(cfg)
+            world_model = LatentWorldModel(cfg) if has_wm else None
+        policy = policy.to_empty(device="cpu")
+        world_model = world_model.to_empty(device="cpu") if world_model is not None else None
         load_weights(weights, policy=policy, world_model=world_model, strict=True)
-    return (
-        policy.to(device=device, dtype=dtype).eval(),
-        world_model.to(device=device, dtype=dtype).eval(),
-    )
+    policy = policy.to(device=device, dtype=dtype).eval()
+    if world_model is not None:
+        world_model = world_model.to(device=device, dtype=dtype).eval()
+    return policy, world_model
 
 
 def count_parameters(cfg: ModelConfig) -> dict[str, int]:
     """Parameter counts per component, computed on the meta device (allocates nothing)."""
     with torch.device("meta"):
         policy = GigaBrainPolicy(cfg)
-        world_model = LatentWorldModel(cfg)
+        world_model = LatentWorldModel(cfg) if cfg.variant.has_world_model else None
 
     def n(module: torch.nn.Module) -> int:
         return sum(p.numel() for p in module.parameters())
@@ -51,7 +60,7 @@ def count_parameters(cfg: ModelConfig) -> dict[str, int]:
         "decoder": decoder,
         "action_expert": expert,
         "policy_heads": heads,
-        "world_model": n(world_model),
+        "world_model": n(world_model) if world_model is not None else 0,
     }
     counts["policy_total"] = vision + decoder + expert + heads
     counts["total"] = counts["policy_total"] + counts["world_model"]

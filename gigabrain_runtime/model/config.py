@@ -78,6 +78,8 @@ class DecoderConfig:
     attn_logit_softcap: float | None = None
     final_logit_softcap: float | None = None
     rms_eps: float = 1e-6
+    # attention logits are scaled by query_pre_attn_scalar**-0.5 (Gemma-2); None = head_dim
+    query_pre_attn_scalar: float | None = None
 
     def __post_init__(self) -> None:
         _positive(
@@ -97,10 +99,15 @@ class DecoderConfig:
                 f"decoder.num_heads={self.num_heads} is not a multiple of "
                 f"decoder.num_kv_heads={self.num_kv_heads}"
             )
-        for name in ("attn_logit_softcap", "final_logit_softcap"):
+        for name in ("attn_logit_softcap", "final_logit_softcap", "query_pre_attn_scalar"):
             value = getattr(self, name)
             if value is not None:
                 _positive("decoder", **{name: value})
+
+    @property
+    def attention_scale(self) -> float:
+        scalar = self.query_pre_attn_scalar if self.query_pre_attn_scalar else self.head_dim
+        return float(scalar) ** -0.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,6 +231,142 @@ class RampConfig:
             )
 
 
+# Prefix segments a variant may use, with what each one is:
+#   images       max_cameras x tokens_per_image SigLIP tokens
+#   trajectory   learnable 2D-trajectory query tokens (GRU head)
+#   text         max_text_tokens instruction / prompt tokens
+#   state        one projected proprioceptive-state token (RAMP)
+#   indicator    one advantage-indicator token (RAMP; I = 1 at inference)
+#   world_model  the world model's latent tokens z (standard mode only)
+#   value        one world-model value token (standard mode only)
+PREFIX_SEGMENTS = ("images", "trajectory", "text", "state", "indicator", "world_model", "value")
+STANDARD_ONLY_SEGMENTS = ("world_model", "value")
+STATE_INPUTS = ("token", "prompt")
+TRAJECTORY_ACTIVATIONS = ("sigmoid", "none")
+PROMPT_FORMATS = ("plain", "gigabrain-0")
+IMAGE_RESIZE = ("area", "pil_bilinear")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariantConfig:
+    """Everything that differs between the GigaBrain model variants, declared in one place.
+
+    The modules are shared; a variant only says which prefix segments exist and in which order,
+    how the state reaches the model, what the trajectory head outputs, how the checkpoint's own
+    pipeline prepares images and prompts, and which robot-data section holds its embodiment
+    slots (``slot_family``: ``runtime`` = each robot's own ``embodiment_id``; any other name =
+    that robot's ``checkpoints.<family>`` mapping).
+    """
+
+    name: str
+    prefix: tuple[str, ...]
+    state_input: str  # "token": a projected state token; "prompt": discretised into the text
+    prompt: str  # "plain": the instruction; "gigabrain-0": Task/State template of the pipeline
+    trajectory_dim: int  # outputs per trajectory step: 2 = (u, v); 4 = left (u, v), right (u, v)
+    trajectory_activation: str  # applied to the trajectory head's output
+    action_token_head: bool  # the training-only discrete-action CoT head exists
+    image_resize: str  # letterbox filter of the variant's reference pipeline
+    slot_family: str
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("variant.name must be non-empty")
+        prefix = tuple(self.prefix)
+        unknown = [s for s in prefix if s not in PREFIX_SEGMENTS]
+        if unknown:
+            raise ValueError(
+                f"variant.prefix: unknown segments {unknown} (known: {', '.join(PREFIX_SEGMENTS)})"
+            )
+        if len(set(prefix)) != len(prefix):
+            raise ValueError(f"variant.prefix: duplicate segments in {list(prefix)}")
+        for required in ("images", "text"):
+            if required not in prefix:
+                raise ValueError(f"variant.prefix: must contain {required!r}, got {list(prefix)}")
+        standard = [s for s in STANDARD_ONLY_SEGMENTS if s in prefix]
+        if standard and (
+            len(standard) != len(STANDARD_ONLY_SEGMENTS)
+            or prefix[-len(STANDARD_ONLY_SEGMENTS) :] != STANDARD_ONLY_SEGMENTS
+        ):
+            # masking them must leave every other token's position unchanged
+            raise ValueError(
+                f"variant.prefix: {', '.join(STANDARD_ONLY_SEGMENTS)} must both come last, "
+                f"got {list(prefix)}"
+            )
+        if self.state_input not in STATE_INPUTS:
+            raise ValueError(
+                f"variant.state_input: {self.state_input!r} is not one of {STATE_INPUTS}"
+            )
+        if (self.state_input == "token") != ("state" in prefix):
+            raise ValueError(
+                f"variant.state_input={self.state_input!r} disagrees with the prefix "
+                f"{list(prefix)} (a 'state' segment exactly when the state is a token)"
+            )
+        if self.prompt not in PROMPT_FORMATS:
+            raise ValueError(f"variant.prompt: {self.prompt!r} is not one of {PROMPT_FORMATS}")
+        if (self.state_input == "prompt") != (self.prompt == "gigabrain-0"):
+            raise ValueError(
+                f"variant.prompt={self.prompt!r}: the state goes into the prompt exactly with "
+                "the 'gigabrain-0' prompt format"
+            )
+        if self.trajectory_dim not in (2, 4):
+            raise ValueError(f"variant.trajectory_dim must be 2 or 4, got {self.trajectory_dim}")
+        if self.trajectory_activation not in TRAJECTORY_ACTIVATIONS:
+            raise ValueError(
+                f"variant.trajectory_activation: {self.trajectory_activation!r} is not one of "
+                f"{TRAJECTORY_ACTIVATIONS}"
+            )
+        if self.image_resize not in IMAGE_RESIZE:
+            raise ValueError(
+                f"variant.image_resize: {self.image_resize!r} is not one of {IMAGE_RESIZE}"
+            )
+        if not self.slot_family:
+            raise ValueError("variant.slot_family must be non-empty")
+        object.__setattr__(self, "prefix", prefix)
+
+    def has(self, segment: str) -> bool:
+        return segment in self.prefix
+
+    @property
+    def has_world_model(self) -> bool:
+        """Standard (world-model-conditioned) mode exists."""
+        return "world_model" in self.prefix
+
+    def segments(self, standard: bool) -> tuple[str, ...]:
+        """The prefix segments of one mode, in order."""
+        if standard and not self.has_world_model:
+            raise ValueError(f"mode: variant {self.name} has no world-model (standard) mode")
+        return tuple(s for s in self.prefix if standard or s not in STANDARD_ONLY_SEGMENTS)
+
+
+# The RAMP policy of this project (GigaBrain-0.5M*): state, indicator and world-model tokens.
+RAMP_VARIANT = VariantConfig(
+    name="gigabrain-0.5",
+    prefix=("images", "text", "state", "indicator", "trajectory", "world_model", "value"),
+    state_input="token",
+    prompt="plain",
+    trajectory_dim=2,
+    trajectory_activation="sigmoid",
+    action_token_head=True,
+    image_resize="area",
+    slot_family="runtime",
+)
+
+# The published GigaBrain-0 (open-gigaai/giga-models GigaBrain0Policy and its pipeline): prefix
+# [images | text], the state discretised into the prompt, the AgileX client's PIL letterbox.
+# A checkpoint with learnable trajectory tokens puts them between the images and the text.
+GIGABRAIN0_VARIANT = VariantConfig(
+    name="gigabrain-0",
+    prefix=("images", "text"),
+    state_input="prompt",
+    prompt="gigabrain-0",
+    trajectory_dim=4,
+    trajectory_activation="none",
+    action_token_head=False,
+    image_resize="pil_bilinear",
+    slot_family="gigabrain-0",
+)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
     """One named preset: policy components, world model, and RAMP training settings."""
@@ -235,6 +378,7 @@ class ModelConfig:
     action_expert: ActionExpertConfig = field(default_factory=ActionExpertConfig)
     world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
     ramp: RampConfig = field(default_factory=RampConfig)
+    variant: VariantConfig = RAMP_VARIANT
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -275,16 +419,38 @@ class ModelConfig:
         """Visual world-model tokens z handed to the policy in standard mode."""
         return self.vision.max_cameras * self.world_model.future_frames * self.wm_tokens_per_frame
 
+    def segment_length(self, segment: str) -> int:
+        """Tokens of one prefix segment (see PREFIX_SEGMENTS)."""
+        v = self.vision
+        return {
+            "images": v.max_cameras * v.tokens_per_image,
+            "trajectory": self.action_expert.trajectory_points,
+            "text": self.decoder.max_text_tokens,
+            "state": 1,
+            "indicator": 1,
+            "world_model": self.num_wm_tokens,
+            "value": 1,
+        }[segment]
+
+    def segment_offset(self, segment: str) -> int:
+        """Where ``segment`` starts in the prefix (the same in both modes)."""
+        if segment not in self.variant.prefix:
+            raise ValueError(f"prefix: variant {self.variant.name} has no {segment!r} segment")
+        offset = 0
+        for s in self.variant.prefix:
+            if s == segment:
+                return offset
+            offset += self.segment_length(s)
+        raise AssertionError("unreachable")
+
     @property
     def efficient_prefix_len(self) -> int:
-        v, d, a = self.vision, self.decoder, self.action_expert
-        # image tokens, instruction tokens, state, advantage indicator, trajectory queries
-        return v.max_cameras * v.tokens_per_image + d.max_text_tokens + 1 + 1 + a.trajectory_points
+        return sum(self.segment_length(s) for s in self.variant.segments(standard=False))
 
     @property
     def standard_prefix_len(self) -> int:
-        # + world-model tokens z and one value token
-        return self.efficient_prefix_len + self.num_wm_tokens + 1
+        """Prefix length with the world-model tokens z and the value token (standard mode)."""
+        return sum(self.segment_length(s) for s in self.variant.segments(standard=True))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -298,9 +464,12 @@ class ModelConfig:
             "action_expert": ActionExpertConfig,
             "world_model": WorldModelConfig,
             "ramp": RampConfig,
+            "variant": VariantConfig,
         }
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
+            if key == "variant" and isinstance(value, dict) and "prefix" in value:
+                value = {**value, "prefix": tuple(value["prefix"])}
             if key in sections:
                 if not isinstance(value, dict):
                     raise ValueError(f"model.{key} must be a mapping, got {type(value).__name__}")

@@ -38,7 +38,14 @@ class GemmaDecoderLayer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         q, k, v = self.self_attn.qkv(self.input_layernorm(x))
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        heads = attention(q, k, v, allowed, softcap=self.cfg.attn_logit_softcap)
+        heads = attention(
+            q,
+            k,
+            v,
+            allowed,
+            softcap=self.cfg.attn_logit_softcap,
+            scale=self.cfg.attention_scale,
+        )
         x = x + self.post_attention_layernorm(self.self_attn.out(heads))
         x = x + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(x)))
         return x, k, v

@@ -85,20 +85,22 @@ def attention(
     allowed: torch.Tensor | None,
     *,
     softcap: float | None = None,
+    scale: float | None = None,
 ) -> torch.Tensor:
     """Grouped-query attention.
 
     q: [B, Hq, Lq, D]; k, v: [B, Hkv, Lk, D] with Hq a multiple of Hkv; ``allowed`` is a boolean
-    mask broadcastable to [B, 1, Lq, Lk] (True = may attend). Soft-capping (Gemma-2) bounds the
-    logits with ``softcap * tanh(logits / softcap)``. Returns [B, Hq, Lq, D].
+    mask broadcastable to [B, 1, Lq, Lk] (True = may attend). Logits are scaled by ``scale``
+    (default D**-0.5; Gemma-2 uses query_pre_attn_scalar**-0.5). Soft-capping (Gemma-2) bounds
+    the logits with ``softcap * tanh(logits / softcap)``. Returns [B, Hq, Lq, D].
     """
     groups = q.shape[1] // k.shape[1]
     if groups > 1:
         k = k.repeat_interleave(groups, dim=1)
         v = v.repeat_interleave(groups, dim=1)
     if softcap is None:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
-    scale = 1.0 / math.sqrt(q.shape[-1])
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=scale)
+    scale = scale if scale is not None else 1.0 / math.sqrt(q.shape[-1])
     logits = torch.matmul(q.float(), k.float().transpose(-1, -2)) * scale
     logits = softcap * torch.tanh(logits / softcap)
     if allowed is not None:
@@ -168,11 +170,16 @@ class EmbodimentSpecificLinear(nn.Module):
 def sinusoidal_embedding(
     t: torch.Tensor, dim: int, min_period: float, max_period: float
 ) -> torch.Tensor:
-    """Sine-cosine embedding of scalar times ``t`` [B] over log-spaced periods -> [B, dim]."""
-    fraction = torch.linspace(0.0, 1.0, dim // 2, device=t.device, dtype=torch.float32)
+    """Sine-cosine embedding of scalar times ``t`` [B] over log-spaced periods -> float32
+    [B, dim].
+
+    Computed in float64 and rounded once, as GigaBrain-0 does: in float32 the 4 ms period's
+    phase alone is off by up to ~1e-5 rad at t = 1, which moves a chunk measurably.
+    """
+    fraction = torch.linspace(0.0, 1.0, dim // 2, device=t.device, dtype=torch.float64)
     period = min_period * (max_period / min_period) ** fraction
-    angle = t.float()[:, None] * (2.0 * math.pi / period)[None]
-    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1)
+    angle = (1.0 / period * 2 * math.pi)[None, :] * t.to(torch.float64)[:, None]
+    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1).to(torch.float32)
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

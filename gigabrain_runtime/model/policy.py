@@ -1,14 +1,19 @@
-"""GigaBrain-0.5 policy: SigLIP + Gemma-2 prefix, flow-matching DiT action expert, RAMP tokens.
+"""GigaBrain policy: SigLIP + Gemma-2 prefix, flow-matching DiT action expert, optional RAMP tokens.
 
-Prefix layout (bidirectional attention over valid tokens; padded cameras and text are masked):
+The prefix is the concatenation of the segments the model's variant declares
+(``ModelConfig.variant.prefix``; bidirectional attention over valid tokens, padded cameras and
+text masked):
 
-    [ image tokens (max_cameras x T_img) | instruction tokens | state | indicator I |
-      trajectory queries | (standard mode) world-model tokens z | value v ]
+* ``gigabrain-0`` (the published model): ``[ images | (trajectory queries) | text ]``, the state
+  written into the text as discretised bins;
+* ``gigabrain-0.5`` (RAMP): ``[ images | text | state | indicator I | trajectory queries |
+  (standard mode) world-model tokens z | value v ]``.
 
-The world-model tokens sit at the end, so masking them (RAMP's stochastic attention masking in
-training, or ``wm_present = False``) leaves every other token's position and output unchanged:
-the efficient-mode graph, which omits them, is the same function as the standard-mode graph with
-them masked. Inference fixes the indicator to 1 (optimistic).
+Only the modules of the declared segments exist, so a checkpoint either provides every
+parameter or is refused. The world-model tokens sit at the end, so masking them (RAMP's
+stochastic attention masking in training, or ``wm_present = False``) leaves every other token's
+position and output unchanged: the efficient-mode graph, which omits them, is the same function
+as the standard-mode graph with them masked. Inference fixes the indicator to 1 (optimistic).
 
 Flow convention (pi0/GigaBrain-0): x_tau = tau * eps + (1 - tau) * a, the expert predicts
 u = eps - a, and sampling integrates tau from 1 to 0 in ``num_flow_steps`` Euler steps.
@@ -36,17 +41,20 @@ class TrajectoryGRU(nn.Module):
     """GRU (nn.GRU's r, z, n gate layout) unrolled over the trajectory query outputs.
 
     Written out rather than using nn.GRU so that it exports to any ONNX runtime and TensorRT as
-    plain matmuls. Output: [B, points, 2] image-plane points in [0, 1].
+    plain matmuls. Output: [B, points, out_dim] image-plane coordinates in [0, 1] of the first
+    camera's model input (``out_dim`` 2: one point per step; 4: left and right gripper), passed
+    through ``activation`` (sigmoid, or none as GigaBrain-0's ``traj_out_proj``).
     """
 
-    def __init__(self, in_dim: int, hidden: int) -> None:
+    def __init__(self, in_dim: int, hidden: int, out_dim: int = 2, activation: str = "sigmoid"):
         super().__init__()
         self.hidden = hidden
+        self.activation = activation
         self.weight_ih = nn.Parameter(torch.randn(3 * hidden, in_dim) * in_dim**-0.5)
         self.weight_hh = nn.Parameter(torch.randn(3 * hidden, hidden) * hidden**-0.5)
         self.bias_ih = nn.Parameter(torch.zeros(3 * hidden))
         self.bias_hh = nn.Parameter(torch.zeros(3 * hidden))
-        self.out = nn.Linear(hidden, 2)
+        self.out = nn.Linear(hidden, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
@@ -63,7 +71,8 @@ class TrajectoryGRU(nn.Module):
             cand = torch.tanh(gx_n + r * gh_n)
             h = (1.0 - z) * cand + z * h
             outs.append(h)
-        return torch.sigmoid(self.out(torch.stack(outs, dim=1)))
+        out = self.out(torch.stack(outs, dim=1))
+        return torch.sigmoid(out) if self.activation == "sigmoid" else out
 
 
 @dataclass
@@ -73,7 +82,7 @@ class Prefix:
     cache: KVCache
     valid: torch.Tensor  # bool [B, L]
     hidden: torch.Tensor  # [B, L, width]
-    trajectory: torch.Tensor  # [B, points, 2]
+    trajectory: torch.Tensor | None  # [B, points, trajectory_dim]; None without the segment
     num_valid: torch.Tensor  # int64 [B]
 
 
@@ -82,19 +91,27 @@ class GigaBrainPolicy(nn.Module):
         super().__init__()
         self.cfg = cfg
         v, d, a, wm = cfg.vision, cfg.decoder, cfg.action_expert, cfg.world_model
+        var = cfg.variant
         self.vision = SiglipVisionEncoder(v)
         self.multi_modal_projector = nn.Linear(v.width, d.width)
         self.decoder = GemmaDecoder(d)
-        self.state_proj = EmbodimentSpecificLinear(a.max_embodiments, cfg.state_dim, d.width)
-        self.indicator_embedding = nn.Embedding(3, d.width)
-        self.trajectory_queries = nn.Parameter(torch.randn(a.trajectory_points, d.width) * 0.02)
-        self.wm_proj = nn.Linear(wm.z_token_dim, d.width)
-        self.wm_type_embedding = nn.Parameter(torch.zeros(d.width))
-        self.value_mlp = nn.Sequential(
-            nn.Linear(1, d.width), nn.SiLU(), nn.Linear(d.width, d.width)
-        )
-        self.trajectory_head = TrajectoryGRU(d.width, a.trajectory_gru_hidden)
-        self.action_token_head = nn.Linear(d.width, a.action_vocab_size)
+        if var.has("state"):
+            self.state_proj = EmbodimentSpecificLinear(a.max_embodiments, cfg.state_dim, d.width)
+        if var.has("indicator"):
+            self.indicator_embedding = nn.Embedding(3, d.width)
+        if var.has("trajectory"):
+            self.trajectory_queries = nn.Parameter(torch.randn(a.trajectory_points, d.width) * 0.02)
+            self.trajectory_head = TrajectoryGRU(
+                d.width, a.trajectory_gru_hidden, var.trajectory_dim, var.trajectory_activation
+            )
+        if var.has_world_model:
+            self.wm_proj = nn.Linear(wm.z_token_dim, d.width)
+            self.wm_type_embedding = nn.Parameter(torch.zeros(d.width))
+            self.value_mlp = nn.Sequential(
+                nn.Linear(1, d.width), nn.SiLU(), nn.Linear(d.width, d.width)
+            )
+        if var.action_token_head:
+            self.action_token_head = nn.Linear(d.width, a.action_vocab_size)
         self.expert = ActionExpert(a, d)
 
     # ---- prefix ------------------------------------------------------------------------------
@@ -104,39 +121,67 @@ class GigaBrainPolicy(nn.Module):
         image_mask: torch.Tensor,
         tokens: torch.Tensor,
         token_mask: torch.Tensor,
-        state: torch.Tensor,
-        embodiment_id: torch.Tensor,
-        indicator: torch.Tensor,
+        state: torch.Tensor | None = None,
+        embodiment_id: torch.Tensor | None = None,
+        indicator: torch.Tensor | None = None,
         wm_tokens: torch.Tensor | None = None,
         value: torch.Tensor | None = None,
         wm_present: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Embeddings [B, L, width] and validity bool [B, L] of the prefix."""
+        """Embeddings [B, L, width] and validity bool [B, L] of the prefix, in the order the
+        variant declares. ``state``/``embodiment_id`` feed a state token, ``indicator`` the
+        indicator token, ``wm_tokens``/``value`` (standard mode) the world-model segments; each
+        is required exactly when the variant has that segment."""
         cfg = self.cfg
         b, cams = images.shape[:2]
         n_img = cfg.vision.tokens_per_image
         img = self.multi_modal_projector(self.vision(images_to_pixels(images)))
+        dtype, device = img.dtype, img.device
         img = img.reshape(b, cams * n_img, -1)
         img_valid = image_mask[:, :, None].expand(b, cams, n_img).reshape(b, cams * n_img)
-        text = self.decoder.embed(tokens).to(img.dtype)
-        state_tok = self.state_proj(state[:, None].to(img.dtype), embodiment_id)
-        ind_tok = self.indicator_embedding(indicator)[:, None].to(img.dtype)
-        traj = self.trajectory_queries.to(img.dtype)[None].expand(b, -1, -1)
-        ones = torch.ones(b, 2 + traj.shape[1], dtype=torch.bool, device=img.device)
-        parts = [img, text, state_tok, ind_tok, traj]
-        valid = [img_valid, token_mask, ones]
-        if wm_tokens is not None:
-            if value is None:
-                raise ValueError("value: required together with wm_tokens (standard mode)")
-            z = self.wm_proj(wm_tokens.to(img.dtype)) + self.wm_type_embedding.to(img.dtype)
-            v_tok = self.value_mlp(value[:, None].to(img.dtype))[:, None]
-            present = (
-                wm_present
-                if wm_present is not None
-                else torch.ones(b, dtype=torch.bool, device=img.device)
-            )
-            parts += [z, v_tok]
-            valid.append(present[:, None].expand(b, z.shape[1] + 1))
+
+        def ones(n: int) -> torch.Tensor:
+            return torch.ones(b, n, dtype=torch.bool, device=device)
+
+        def need(name: str, tensor: torch.Tensor | None) -> torch.Tensor:
+            if tensor is None:
+                raise ValueError(f"{name}: required by the {cfg.variant.name} prefix")
+            return tensor
+
+        standard = wm_tokens is not None
+        parts: list[torch.Tensor] = []
+        valid: list[torch.Tensor] = []
+        for segment in cfg.variant.segments(standard=standard):
+            if segment == "images":
+                parts.append(img)
+                valid.append(img_valid)
+            elif segment == "text":
+                parts.append(self.decoder.embed(tokens).to(dtype))
+                valid.append(token_mask)
+            elif segment == "trajectory":
+                parts.append(self.trajectory_queries.to(dtype)[None].expand(b, -1, -1))
+                valid.append(ones(cfg.action_expert.trajectory_points))
+            elif segment == "state":
+                s = need("state", state)[:, None].to(dtype)
+                parts.append(self.state_proj(s, need("embodiment_id", embodiment_id)))
+                valid.append(ones(1))
+            elif segment == "indicator":
+                parts.append(self.indicator_embedding(need("indicator", indicator))[:, None])
+                parts[-1] = parts[-1].to(dtype)
+                valid.append(ones(1))
+            elif segment in ("world_model", "value"):
+                present = (
+                    wm_present
+                    if wm_present is not None
+                    else torch.ones(b, dtype=torch.bool, device=device)
+                )
+                if segment == "world_model":
+                    z = self.wm_proj(need("wm_tokens", wm_tokens).to(dtype))
+                    parts.append(z + self.wm_type_embedding.to(dtype))
+                else:
+                    v_in = need("value", value)[:, None].to(dtype)
+                    parts.append(self.value_mlp(v_in)[:, None])
+                valid.append(present[:, None].expand(b, parts[-1].shape[1]))
         return torch.cat(parts, dim=1), torch.cat(valid, dim=1)
 
     def encode_prefix(
@@ -169,9 +214,11 @@ class GigaBrainPolicy(nn.Module):
         hidden, cache = self.decoder(x, cos, sin, allowed, detach_kv=detach_kv)
         if cot is not None:  # the expert attends to the prefix only
             cache = [(k[:, :, :lp], v[:, :, :lp]) for k, v in cache]
-        a = self.cfg.action_expert
-        start = self.cfg.efficient_prefix_len - a.trajectory_points
-        traj = self.trajectory_head(hidden[:, start : start + a.trajectory_points])
+        traj = None
+        if self.cfg.variant.has("trajectory"):
+            start = self.cfg.segment_offset("trajectory")
+            n = self.cfg.action_expert.trajectory_points
+            traj = self.trajectory_head(hidden[:, start : start + n])
         return Prefix(
             cache=cache,
             valid=valid,
@@ -200,17 +247,22 @@ class GigaBrainPolicy(nn.Module):
         image_mask: torch.Tensor,
         tokens: torch.Tensor,
         token_mask: torch.Tensor,
-        state: torch.Tensor,
         embodiment_id: torch.Tensor,
         noise: torch.Tensor,
+        state: torch.Tensor | None = None,
         wm_tokens: torch.Tensor | None = None,
         value: torch.Tensor | None = None,
         wm_present: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Denoise ``noise`` [B, H, A] into a normalised action chunk; also return the 2D
-        trajectory [B, points, 2]. The prefix is computed once and reused by every step."""
+        trajectory [B, points, trajectory_dim] (None when the variant has no trajectory
+        tokens). The prefix is computed once and reused by every step."""
         b = images.shape[0]
-        indicator = torch.full((b,), INDICATOR_POSITIVE, dtype=torch.long, device=images.device)
+        indicator = (
+            torch.full((b,), INDICATOR_POSITIVE, dtype=torch.long, device=images.device)
+            if self.cfg.variant.has("indicator")
+            else None
+        )
         x, valid = self.embed_prefix(
             images,
             image_mask,
@@ -228,6 +280,7 @@ class GigaBrainPolicy(nn.Module):
         dt = -1.0 / steps
         actions = noise
         for i in range(steps):
+            # the schedule of GigaBrain-0: float32 times 1, 0.9, ... (torch.arange's values)
             t = torch.full((b,), 1.0 + i * dt, dtype=torch.float32, device=noise.device)
             actions = actions + dt * self.velocity(actions, t, prefix, embodiment_id).to(
                 actions.dtype

@@ -1,15 +1,20 @@
 """Named model presets: data in one registry.
 
-``gigabrain-0.5`` carries the published shapes (../shared/FACTS.md): SigLIP So400m/14 at 224 px,
-Gemma-2 2B at width 2304, action expert width 1024, H=50 x 32 actions, 10 flow steps, and a
-Wan2.2-TI2V-5B-shaped world-model DiT. ``tiny`` keeps every mechanism (GQA, soft-capping,
-mixture-of-transformers, embodiment-specific projections, world-model conditioning) at a size
-that runs a chunk on a 2-core CPU in a few milliseconds; tests and the demo use it.
+``gigabrain-0`` is the published GigaBrain-0 at its released sizes (the sizes
+open-gigaai/giga-models hard-codes in ``paligemma2_with_expert.py``; its config.json carries only
+the switches): the official prefix, 200 prompt tokens, 3 embodiment slots, no world model. A
+checkpoint directory starts from it (model/checkpoint.py). ``gigabrain-0.5`` carries the
+published shapes (../shared/FACTS.md): SigLIP So400m/14 at 224 px, Gemma-2 2B at width 2304,
+action expert width 1024, H=50 x 32 actions, 10 flow steps, and a Wan2.2-TI2V-5B-shaped
+world-model DiT. ``tiny`` keeps every mechanism (GQA, soft-capping, mixture-of-transformers,
+embodiment-specific projections, world-model conditioning) at a size that runs a chunk on a
+2-core CPU in a few milliseconds; tests and the demo use it.
 """
 
 from __future__ import annotations
 
 from gigabrain_runtime.model.config import (
+    GIGABRAIN0_VARIANT,
     ActionExpertConfig,
     DecoderConfig,
     ModelConfig,
@@ -19,6 +24,19 @@ from gigabrain_runtime.model.config import (
 from gigabrain_runtime.registry import Registry
 
 PRESETS: Registry[ModelConfig] = Registry("preset")
+
+PRESETS.register(
+    "gigabrain-0",
+    ModelConfig(
+        name="gigabrain-0",
+        description="GigaBrain-0 as released: SigLIP So400m/14 + Gemma-2 2B (PaliGemma-2) + "
+        "1024-wide action expert; official prefix and prompt; no world model",
+        vision=VisionConfig(),
+        decoder=DecoderConfig(max_text_tokens=200, query_pre_attn_scalar=256.0),
+        action_expert=ActionExpertConfig(max_embodiments=3),
+        variant=GIGABRAIN0_VARIANT,
+    ),
+)
 
 PRESETS.register(
     "gigabrain-0.5",

@@ -1,4 +1,4 @@
-"""Weights: the project's own safetensors files, and the published GigaBrain-0 checkpoint layout.
+"""Weights: the project's own safetensors files, and the published GigaBrain-0 parameter names.
 
 Own format: one safetensors file with keys ``policy.<param>`` and ``world_model.<param>`` and
 metadata ``{"format": "gigabrain-runtime/1", "preset": <name>}``.
@@ -6,17 +6,14 @@ metadata ``{"format": "gigabrain-runtime/1", "preset": <name>}``.
 GigaBrain-0 layout (open-gigaai/giga-models, ``GigaBrain0Policy`` saved by diffusers, one file or
 shards with ``diffusion_pytorch_model.safetensors.index.json``): a fused PaliGemma-2 + expert
 stack where every decoder-layer module holds both streams, index ``.0`` for the VLM and ``.1``
-for the action expert. :func:`load_gigabrain0_checkpoint` maps those names onto this package's
-modules and reports, by name, what it could not place: the RAMP additions (state projection,
-indicator, world-model token projections) and the training-only heads are expected to be
-missing; anything else is a real mismatch.
+for the action expert. :func:`map_gigabrain0_key` maps those names onto this package's modules
+(model/checkpoint.py loads a checkpoint directory with it); :func:`official_gigabrain0_key` is
+its inverse, for messages.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +30,7 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)  # file keys with no place in the model
     mismatched: list[str] = field(default_factory=list)  # "key: file shape vs model shape"
     partial: list[str] = field(default_factory=list)  # embodiment tables copied into some slots
+    tied: list[str] = field(default_factory=list)  # file keys that are another key's tensor
 
     @property
     def ok(self) -> bool:
@@ -70,7 +68,16 @@ def save_weights(
     return path
 
 
-def _assign(module: nn.Module, tensors: dict[str, torch.Tensor], report: LoadReport) -> None:
+def assign(
+    module: nn.Module,
+    tensors: dict[str, torch.Tensor],
+    report: LoadReport,
+    *,
+    partial_tables: bool = True,
+) -> None:
+    """Copy ``tensors`` into ``module``'s parameters by name, recording what happened in
+    ``report``. With ``partial_tables``, a per-embodiment table with fewer slots than the model
+    fills the first slots (and is listed as partial)."""
     own = module.state_dict()
     for key, value in tensors.items():
         if key not in own:
@@ -81,7 +88,8 @@ def _assign(module: nn.Module, tensors: dict[str, torch.Tensor], report: LoadRep
             target.copy_(value.to(target.dtype))
             report.loaded.append(key)
         elif (
-            value.ndim == target.ndim
+            partial_tables
+            and value.ndim == target.ndim
             and value.ndim >= 2
             and tuple(value.shape[1:]) == tuple(target.shape[1:])
             and value.shape[0] < target.shape[0]
@@ -129,7 +137,7 @@ def load_weights(
         if meta.get("format") != FORMAT:
             raise ValueError(
                 f"weights: {path} is not a gigabrain-runtime file (format={meta.get('format')!r}); "
-                "for a GigaBrain-0 checkpoint use load_gigabrain0_checkpoint"
+                "for a GigaBrain-0 checkpoint directory use --checkpoint"
             )
         for key in f.keys():  # noqa: SIM118 - safe_open is not iterable
             head, _, rest = key.partition(".")
@@ -139,11 +147,11 @@ def load_weights(
                 report.unexpected.append(key)
     with torch.no_grad():
         sub = LoadReport()
-        _assign(policy, groups["policy"], sub)
+        assign(policy, groups["policy"], sub)
         _merge(report, sub, "policy.")
         if world_model is not None:
             sub = LoadReport()
-            _assign(world_model, groups["world_model"], sub)
+            assign(world_model, groups["world_model"], sub)
             _merge(report, sub, "world_model.")
         elif groups["world_model"]:
             report.unexpected.extend(f"world_model.{k}" for k in groups["world_model"])
@@ -208,16 +216,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^traj_out_proj\.(weight|bias)$"), r"trajectory_head.out.\1"),
 ]
 # Tensors the published file carries that have no separate place here (tied to embed_tokens).
-_TIED = {f"{_P}lm_head.weight"}
-# Parameters this package adds for RAMP and the CoT heads; GigaBrain-0 has none of them.
-RAMP_ONLY_PREFIXES = (
-    "state_proj.",
-    "indicator_embedding.",
-    "wm_proj.",
-    "wm_type_embedding",
-    "value_mlp.",
-    "action_token_head.",
-)
+GIGABRAIN0_TIED = frozenset({f"{_P}lm_head.weight"})
 
 
 def map_gigabrain0_key(key: str) -> str | None:
@@ -232,46 +231,52 @@ def map_gigabrain0_key(key: str) -> str | None:
     return None
 
 
-def _checkpoint_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise FileNotFoundError(f"checkpoint: no such file or directory {path}")
-    index = path / "diffusion_pytorch_model.safetensors.index.json"
-    if index.is_file():
-        weight_map = json.loads(index.read_text()).get("weight_map", {})
-        return sorted({path / name for name in weight_map.values()})
-    files = sorted(path.glob("*.safetensors"))
-    if not files:
-        raise FileNotFoundError(f"checkpoint: no .safetensors files in {path}")
-    return files
+_REVERSE: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"^vision\.patch_embedding\.(\w+)$"),
+        rf"{_P}vision_tower.embeddings.patch_embedding.\1",
+    ),
+    (
+        re.compile(r"^vision\.position_embedding$"),
+        f"{_P}vision_tower.embeddings.position_embedding.weight",
+    ),
+    (re.compile(r"^vision\.layers\.(.+)$"), rf"{_P}vision_tower.encoder.layers.\1"),
+    (re.compile(r"^vision\.post_layernorm\.(\w+)$"), rf"{_P}vision_tower.post_layernorm.\1"),
+    (re.compile(r"^multi_modal_projector\.(\w+)$"), rf"{_P}multi_modal_projector.linear.\1"),
+    (re.compile(r"^decoder\.embed_tokens\.weight$"), f"{_P}embed_tokens.weight"),
+    (re.compile(r"^decoder\.norm\.weight$"), f"{_P}norms.0.weight"),
+    (re.compile(r"^expert\.norm\.dense\.(\w+)$"), rf"{_P}norms.1.dense.\1"),
+    (
+        re.compile(r"^(decoder|expert)\.layers\.(\d+)\.self_attn\.(\w+)\.weight$"),
+        rf"{_P}layers.\2.self_attn.\3.{{\1}}.weight",
+    ),
+    (
+        re.compile(r"^(decoder|expert)\.layers\.(\d+)\.mlp\.(\w+)\.weight$"),
+        rf"{_P}layers.\2.mlps.{{\1}}.\3.weight",
+    ),
+    (
+        re.compile(r"^(decoder|expert)\.layers\.(\d+)\.(\w+_layernorm)\.(.+)$"),
+        rf"{_P}layers.\2.\3s.{{\1}}.\4",
+    ),
+    (
+        re.compile(r"^expert\.(action_in_proj|action_out_proj|time_mlp_in|time_mlp_out)\.(\w+)$"),
+        r"\1.\2",
+    ),
+    (re.compile(r"^trajectory_queries$"), "traj_token"),
+    (
+        re.compile(r"^trajectory_head\.(weight_ih|weight_hh|bias_ih|bias_hh)$"),
+        r"traj_decoder.\1_l0",
+    ),
+    (re.compile(r"^trajectory_head\.out\.(\w+)$"), r"traj_out_proj.\1"),
+]
 
 
-def _iter_checkpoint(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
-    from safetensors import safe_open
-
-    for file in _checkpoint_files(path):
-        with safe_open(str(file), framework="pt") as f:
-            for key in f.keys():  # noqa: SIM118 - safe_open is not iterable
-                yield key, f.get_tensor(key)
-
-
-def load_gigabrain0_checkpoint(path: str | Path, *, policy: nn.Module) -> LoadReport:
-    """Map a GigaBrain-0 checkpoint onto ``policy``; never raises on mismatches, reports them.
-
-    Missing keys under :data:`RAMP_ONLY_PREFIXES` are expected (the published model has no RAMP
-    conditioning); callers should treat any other entry in the report as an error.
-    """
-    mapped: dict[str, torch.Tensor] = {}
-    report = LoadReport()
-    for key, tensor in _iter_checkpoint(Path(path)):
-        if key in _TIED:
-            continue
-        target = map_gigabrain0_key(key)
-        if target is None:
-            report.unexpected.append(key)
-        else:
-            mapped[target] = tensor
-    with torch.no_grad():
-        _assign(policy, mapped, report)
-    return report
+def official_gigabrain0_key(key: str) -> str:
+    """This package's parameter name -> the published GigaBrain-0 name (``key`` itself when
+    the published model has no such parameter)."""
+    for pattern, template in _REVERSE:
+        m = pattern.match(key)
+        if m:
+            out = m.expand(template)
+            return out.replace("{decoder}", "0").replace("{expert}", "1")
+    return key

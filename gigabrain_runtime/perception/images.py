@@ -62,7 +62,7 @@ def decode_compressed(fmt: str, data: bytes | memoryview) -> np.ndarray:
 class Letterbox:
     """Where :func:`resize_with_pad` puts a ``width`` x ``height`` image inside its ``size`` x
     ``size`` square: scaled to ``content_width`` x ``content_height`` (aspect ratio kept, each
-    side rounded to whole pixels) with its top-left corner at pixel (``left``, ``top``)."""
+    side truncated to whole pixels) with its top-left corner at pixel (``left``, ``top``)."""
 
     width: int
     height: int
@@ -74,36 +74,64 @@ class Letterbox:
 
 
 def letterbox(width: int, height: int, size: int) -> Letterbox:
-    """The geometry :func:`resize_with_pad` uses for a ``width`` x ``height`` image."""
+    """The geometry :func:`resize_with_pad` uses for a ``width`` x ``height`` image: that of
+    GigaBrain-0's AgileX client (``ratio = max(w / size, h / size)``, sides ``int(side /
+    ratio)``, padding ``int((size - side) / 2)`` before), e.g. 640x480 -> 224x168 at (0, 28)."""
     if width <= 0 or height <= 0 or size <= 0:
         raise ValueError(
             f"letterbox: width, height and size must be > 0, got {width}, {height}, {size}"
         )
-    scale = size / max(height, width)
-    nh, nw = max(1, round(height * scale)), max(1, round(width * scale))
+    ratio = max(width / size, height / size)
+    nh, nw = max(1, int(height / ratio)), max(1, int(width / ratio))
     return Letterbox(
         width=width,
         height=height,
         size=size,
         content_width=nw,
         content_height=nh,
-        left=(size - nw) // 2,
-        top=(size - nh) // 2,
+        left=max(0, int((size - nw) / 2)),
+        top=max(0, int((size - nh) / 2)),
     )
 
 
-def resize_with_pad(img: np.ndarray, size: int) -> np.ndarray:
-    """Resize keeping the aspect ratio, padding with black to ``size`` x ``size`` (geometry:
-    :func:`letterbox`)."""
+def _resize_area(img: np.ndarray, width: int, height: int) -> np.ndarray:
     import cv2
 
+    h, w = img.shape[:2]
+    interp = cv2.INTER_AREA if max(h, w) > max(width, height) else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(img), (width, height), interpolation=interp)
+
+
+def _resize_pil_bilinear(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(
+        Image.fromarray(np.ascontiguousarray(img)).resize((width, height), Image.BILINEAR)
+    )
+
+
+# Letterbox filters, by the name a model variant declares (ModelConfig.variant.image_resize):
+#   area          OpenCV INTER_AREA when shrinking (INTER_LINEAR when enlarging)
+#   pil_bilinear  Pillow's BILINEAR, the filter of GigaBrain-0's AgileX client: checkpoints see
+#                 exactly the pixels their pipeline makes (one grey level moves a chunk ~2e-3)
+RESIZE_METHODS = {"area": _resize_area, "pil_bilinear": _resize_pil_bilinear}
+
+
+def resize_with_pad(img: np.ndarray, size: int, method: str = "area") -> np.ndarray:
+    """RGB uint8 [H, W, 3] -> [size, size, 3]: resized keeping the aspect ratio with ``method``
+    (see :data:`RESIZE_METHODS`) and padded with black (geometry: :func:`letterbox`). An image
+    already ``size`` x ``size`` is returned unchanged."""
+    try:
+        resize = RESIZE_METHODS[method]
+    except KeyError:
+        raise ValueError(
+            f"image_resize: unknown method {method!r} (known: {', '.join(RESIZE_METHODS)})"
+        ) from None
     h, w = img.shape[:2]
     if (h, w) == (size, size):
         return np.ascontiguousarray(img)
     box = letterbox(w, h, size)
     nw, nh = box.content_width, box.content_height
-    interp = cv2.INTER_AREA if max(h, w) > size else cv2.INTER_LINEAR
-    resized = cv2.resize(np.ascontiguousarray(img), (nw, nh), interpolation=interp)
     out = np.zeros((size, size, 3), dtype=np.uint8)
-    out[box.top : box.top + nh, box.left : box.left + nw] = resized
+    out[box.top : box.top + nh, box.left : box.left + nw] = resize(img, nw, nh)
     return out

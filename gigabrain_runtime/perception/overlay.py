@@ -32,8 +32,8 @@ _SHIFT = 4  # cv2 fixed-point bits: sub-pixel accurate drawing
 
 def _check_trajectory(trajectory: np.ndarray) -> np.ndarray:
     pts = np.asarray(trajectory, dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[1] != 2 or pts.shape[0] == 0:
-        raise ValueError(f"trajectory: expected shape [points >= 1, 2], got {pts.shape}")
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"trajectory: expected shape [points, 2], got {pts.shape}")
     if not np.all(np.isfinite(pts)):
         raise ValueError("trajectory: contains NaN or inf")
     return pts
@@ -86,7 +86,10 @@ def draw_trajectory(
     fixed = np.round((px - 0.5) * (1 << _SHIFT))
     fixed = np.clip(fixed, -(1 << 24), 1 << 24).astype(np.int32)  # far-off points stay drawable
     thick = max(1, round(min(h, w) / 240))
-    cv2.polylines(out, [fixed.reshape(-1, 1, 2)], False, LINE_RGB, thick, cv2.LINE_AA, shift=_SHIFT)
+    if len(fixed):  # a model without trajectory tokens predicts none: only the label
+        cv2.polylines(
+            out, [fixed.reshape(-1, 1, 2)], False, LINE_RGB, thick, cv2.LINE_AA, shift=_SHIFT
+        )
     n = len(fixed)
     for i, (x, y) in enumerate(fixed):
         t = i / (n - 1) if n > 1 else 0.0

@@ -1,13 +1,20 @@
-"""Embodiments as data: joint names, limits, cameras and the model's embodiment slot.
+"""Embodiments as data: joint names, limits, cameras and the model's embodiment slots.
 
 Every difference between a PiPER arm, a dual PiPER and a G1 lives in a YAML file under
 ``robots/data/``; code reads these dataclasses and never branches on a robot's name.
+
+A robot meets a model through a :class:`ModelIO`: which embodiment slot (the model's per-robot
+action projections) it uses, which of its cameras feeds which camera slot, which robot joint
+(or held constant) fills each model dimension, and which dimensions are deltas. For this
+project's own presets that is the identity with the robot's ``embodiment_id``; for a checkpoint
+family (``robots/data/checkpoints/<family>.yaml`` lists its slots) it is the robot's
+``checkpoints: <family>:`` section.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,11 +38,11 @@ class JointSpec:
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("joint.name must be non-empty")
-        for field in ("lower", "upper", "max_velocity", "max_acceleration"):
-            value = getattr(self, field)
+        for name in ("lower", "upper", "max_velocity", "max_acceleration"):
+            value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(
-                    f"joint {self.name}: {field} must be a finite number, got {value!r}"
+                    f"joint {self.name}: {name} must be a finite number, got {value!r}"
                 )
         if self.lower >= self.upper:
             raise ValueError(
@@ -51,6 +58,92 @@ class JointSpec:
             )
 
 
+RUNTIME_FAMILY = "runtime"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbodimentSlot:
+    """One embodiment slot of a checkpoint family: the cameras and dimensions it was trained
+    with and which dimensions are deltas from the current state."""
+
+    family: str
+    name: str
+    embodiment_id: int
+    cameras: tuple[str, ...]
+    delta_mask: tuple[bool, ...]
+
+    @property
+    def dims(self) -> int:
+        return len(self.delta_mask)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelIO:
+    """How one robot feeds one model slot and reads its output.
+
+    ``camera_slots``: per model camera slot, the robot camera feeding it (None: a black frame).
+    ``dims``: per model state/action dimension, the robot joint it carries or a constant held
+    in the state (its action is discarded). ``delta_mask``: per model dimension, True when the
+    model predicts a delta that is added to the current state after un-normalising.
+    """
+
+    family: str
+    slot: str
+    embodiment_id: int
+    camera_slots: tuple[str | None, ...]
+    dims: tuple[str | float, ...]
+    delta_mask: tuple[bool, ...]
+
+    def describe(self) -> str:
+        """One line per mapping, for logs and ``predict``."""
+        cams = ", ".join(
+            f"{slot_cam}<-{robot_cam or 'black'}"
+            for slot_cam, robot_cam in zip(self.slot_cameras, self.camera_slots, strict=True)
+        )
+        dims = " ".join(
+            (d if isinstance(d, str) else f"{d:g}") + ("+" if delta else "")
+            for d, delta in zip(self.dims, self.delta_mask, strict=True)
+        )
+        return (
+            f"slot {self.embodiment_id} ({self.family}: {self.slot}); cameras {cams}; "
+            f"dims [{dims}] (+ = delta)"
+        )
+
+    @property
+    def slot_cameras(self) -> tuple[str, ...]:
+        """The slot's own camera names (the checkpoint's), in slot order."""
+        if self.family == RUNTIME_FAMILY:
+            return tuple(c or "-" for c in self.camera_slots)
+        return SLOT_FAMILIES.get(self.family, field="family").get(self.slot, field="slot").cameras
+
+
+def _load_slot_families() -> Registry[Registry[EmbodimentSlot]]:
+    families: Registry[Registry[EmbodimentSlot]] = Registry("checkpoint family")
+    folder = resources.files("gigabrain_runtime.robots") / "data" / "checkpoints"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".yaml"):
+            continue
+        data = yaml.safe_load(entry.read_text())
+        family = str(data["family"])
+        slots: Registry[EmbodimentSlot] = Registry(f"{family} embodiment slot")
+        for raw in data["slots"]:
+            slots.register(
+                raw["name"],
+                EmbodimentSlot(
+                    family=family,
+                    name=raw["name"],
+                    embodiment_id=int(raw["embodiment_id"]),
+                    cameras=tuple(raw["cameras"]),
+                    delta_mask=tuple(bool(m) for m in raw["delta_mask"]),
+                ),
+            )
+        families.register(family, slots)
+    return families
+
+
+SLOT_FAMILIES: Registry[Registry[EmbodimentSlot]] = _load_slot_families()
+
+
 @dataclass(frozen=True, kw_only=True)
 class Embodiment:
     name: str
@@ -58,6 +151,8 @@ class Embodiment:
     description: str
     cameras: tuple[str, ...]
     joints: tuple[JointSpec, ...]
+    # checkpoint family -> this robot's raw mapping onto one of its slots (see model_io)
+    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.embodiment_id, int) or self.embodiment_id < 0:
@@ -74,6 +169,82 @@ class Embodiment:
             raise ValueError(f"embodiment {self.name}: joints must not be empty")
         if len(set(names)) != len(names):
             raise ValueError(f"embodiment {self.name}: duplicate joint names {names}")
+        for family in self.checkpoints:
+            self.model_io(family)  # a bad mapping fails when the robot file is read
+
+    def model_io(self, family: str = RUNTIME_FAMILY) -> ModelIO:
+        """This robot's mapping onto a model of ``family``. ValueError naming the field when the
+        robot has no slot in that family or its mapping disagrees with the slot."""
+        if family == RUNTIME_FAMILY:
+            return ModelIO(
+                family=family,
+                slot=self.name,
+                embodiment_id=self.embodiment_id,
+                camera_slots=self.cameras,
+                dims=self.joint_names,
+                delta_mask=(False,) * self.dof,
+            )
+        where = f"robot {self.name}: checkpoints.{family}"
+        slots = SLOT_FAMILIES.get(family, field=f"robot {self.name}: checkpoints")
+        raw = self.checkpoints.get(family)
+        if raw is None:
+            with_slot = [n for n in EMBODIMENTS if family in EMBODIMENTS.get(n).checkpoints]
+            raise ValueError(
+                f"robot {self.name} has no slot in {family} checkpoints (robots with one: "
+                f"{', '.join(with_slot) or 'none'}; add a 'checkpoints: {family}:' section to "
+                "its YAML, see robots/data/piper_dual.yaml)"
+            )
+        if not isinstance(raw, dict) or set(raw) != {"slot", "cameras", "dims"}:
+            keys = sorted(raw) if isinstance(raw, dict) else raw
+            raise ValueError(f"{where}: expected keys slot, cameras, dims, got {keys}")
+        slot = slots.get(str(raw["slot"]), field=f"{where}.slot")
+        cams = raw["cameras"]
+        if not isinstance(cams, dict):
+            raise ValueError(f"{where}.cameras: expected a mapping slot camera -> robot camera")
+        for cam in cams:
+            if cam not in slot.cameras:
+                raise ValueError(
+                    f"{where}.cameras: camera {cam!r} was never seen by the {slot.name} slot "
+                    f"(its cameras: {', '.join(slot.cameras)})"
+                )
+        camera_slots: list[str | None] = []
+        for cam in slot.cameras:
+            if cam not in cams:
+                raise ValueError(
+                    f"{where}.cameras: no entry for the slot's camera {cam!r} (null = black frame)"
+                )
+            robot_cam = cams[cam]
+            if robot_cam is not None and robot_cam not in self.cameras:
+                raise ValueError(
+                    f"{where}.cameras.{cam}: {robot_cam!r} is not one of the robot's cameras "
+                    f"({', '.join(self.cameras)})"
+                )
+            camera_slots.append(robot_cam)
+        dims = raw["dims"]
+        if not isinstance(dims, list) or len(dims) != slot.dims:
+            n = len(dims) if isinstance(dims, list) else dims
+            raise ValueError(f"{where}.dims: the {slot.name} slot has {slot.dims} dims, got {n}")
+        out_dims: list[str | float] = []
+        for i, d in enumerate(dims):
+            if isinstance(d, str):
+                if d not in self.joint_names:
+                    raise ValueError(f"{where}.dims[{i}]: {d!r} is not a joint of {self.name}")
+                out_dims.append(d)
+            elif isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d):
+                out_dims.append(float(d))
+            else:
+                raise ValueError(f"{where}.dims[{i}]: {d!r} is neither a joint nor a number")
+        missing = [j for j in self.joint_names if out_dims.count(j) != 1]
+        if missing:
+            raise ValueError(f"{where}.dims: each joint exactly once; not so for {missing}")
+        return ModelIO(
+            family=family,
+            slot=slot.name,
+            embodiment_id=slot.embodiment_id,
+            camera_slots=tuple(camera_slots),
+            dims=tuple(out_dims),
+            delta_mask=slot.delta_mask,
+        )
 
     @property
     def joint_names(self) -> tuple[str, ...]:
@@ -103,7 +274,7 @@ class Embodiment:
     def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> Embodiment:
         if not isinstance(data, dict):
             raise ValueError(f"{source}: expected a mapping at top level")
-        known = {"name", "embodiment_id", "description", "cameras", "joints"}
+        known = {"name", "embodiment_id", "description", "cameras", "joints", "checkpoints"}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"{source}: unknown fields {sorted(unknown)}")
@@ -124,6 +295,7 @@ class Embodiment:
             description=str(data.get("description", "")),
             cameras=tuple(str(c) for c in data["cameras"]),
             joints=tuple(joints),
+            checkpoints=dict(data.get("checkpoints") or {}),
         )
 
     @classmethod

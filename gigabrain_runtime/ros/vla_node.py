@@ -233,7 +233,18 @@ class VlaNode(WorkerThreads, Node):
         entry = self.backend.manifest.embodiment(self.robot)
         self.joint_names = entry.joint_names
         self.cameras = entry.cameras
-        self.image_size = self.backend.manifest.config.vision.image_size
+        model_cfg = self.backend.manifest.config
+        self.image_size = model_cfg.vision.image_size
+        # the letterbox filter of the checkpoint's own pipeline (PIL bilinear for GigaBrain-0)
+        self.image_resize = model_cfg.variant.image_resize
+        self.has_world_model = model_cfg.variant.has_world_model
+        if self.mode is Mode.STANDARD and not self.has_world_model:
+            raise ValueError(
+                f"mode: standard needs a world model; engine {engine} "
+                f"({model_cfg.variant.name}) runs efficient only"
+            )
+        self._prompt = ""
+        self._prompt_tokens = 0
         self.sync = ObservationAssembler(self.cameras, sync)
         self._calibration_dir = calibration_dir
         self._undistort = undistort
@@ -350,7 +361,7 @@ class VlaNode(WorkerThreads, Node):
                 cal = self._calibrations.get(cam)
                 if cal is not None:
                     rgb = self._calibrated(cam, cal, msg.header, rgb)
-                model_rgb = resize_with_pad(rgb, self.image_size)
+                model_rgb = resize_with_pad(rgb, self.image_size, self.image_resize)
             except ValueError as exc:
                 self._input_errors[cam] = str(exc)
                 return
@@ -412,6 +423,8 @@ class VlaNode(WorkerThreads, Node):
             if p.name == "mode":
                 if p.value not in MODES:
                     return reject(f"mode: {p.value!r} is not one of {', '.join(MODES)}")
+                if p.value == Mode.STANDARD.value and not self.has_world_model:
+                    return reject("mode: standard needs a world model; this engine has none")
             elif p.name == "instruction" and not isinstance(p.value, str):
                 return reject("instruction: must be a string")
             elif p.name == "overlay" and not isinstance(p.value, bool):
@@ -507,6 +520,7 @@ class VlaNode(WorkerThreads, Node):
         self._refusal = ""
         self._effective_mode = effective
         self._last_actions = chunk.actions
+        self._prompt, self._prompt_tokens = chunk.prompt, chunk.num_tokens
         traj = chunk_to_trajectory(
             chunk.actions, self.joint_names, assembled.stamp_s, self.control_hz, assembled.state
         )
@@ -573,7 +587,7 @@ class VlaNode(WorkerThreads, Node):
         pacer = DeadlinePacer(1.0 / self.world_model_hz)
         while self._running:
             pacer.wait()
-            if self.mode is not Mode.STANDARD:
+            if self.mode is not Mode.STANDARD or not self.has_world_model:
                 continue
             assembled = self.sync.assemble(self._now_s())
             if not isinstance(assembled, Assembled):
@@ -641,6 +655,11 @@ class VlaNode(WorkerThreads, Node):
             "world_model_p50_ms": f"{self._wm_latency.percentile(50):.2f}",
             "inference_loop_age_s": f"{now_m - self._loop_heartbeat:.2f}",
             "inference_errors": str(self._loop_errors),
+            "model": self.backend.manifest.preset,
+            "variant": self.backend.manifest.config.variant.name,
+            "embodiment_slot": str(self.backend.manifest.embodiment(self.robot).embodiment_id),
+            "prompt": self._prompt,
+            "prompt_tokens": str(self._prompt_tokens),
         }
         if now_m - self._loop_heartbeat > 5.0 / self.inference_hz:
             inf.worse(

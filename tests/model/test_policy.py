@@ -32,12 +32,12 @@ def _sample(policy, x, **over):
             x["image_mask"],
             x["tokens"],
             x["token_mask"],
-            x["state"],
             x["embodiment_id"],
             x["noise"],
-            x.get("wm_tokens"),
-            x.get("value"),
-            x.get("wm_present"),
+            state=x["state"],
+            wm_tokens=x.get("wm_tokens"),
+            value=x.get("value"),
+            wm_present=x.get("wm_present"),
         )
 
 

@@ -127,6 +127,14 @@ def test_the_label_goes_in_the_top_left_corner():
     np.testing.assert_array_equal(plain[200:], labelled[200:])
 
 
+def test_a_model_without_trajectory_gets_only_its_label():
+    """GigaBrain-0 as released has no trajectory tokens: the overlay still shows the label."""
+    img = np.zeros((240, 320, 3), np.uint8)
+    out = draw_trajectory(img, np.zeros((0, 2)), model_size=SIZE, label="efficient  12 ms")
+    assert out[:40, :200].any()
+    assert not out[60:].any()
+
+
 def test_format_label_shows_mode_value_and_latency():
     assert format_label("efficient", None, 12.7) == "efficient  13 ms"
     assert format_label("standard", 0.4215, 40.2) == "standard  v +0.42  40 ms"
@@ -136,7 +144,7 @@ def test_format_label_shows_mode_value_and_latency():
     ("image", "trajectory", "field"),
     [
         (np.zeros((48, 64, 3), np.uint8), np.zeros(10), "trajectory: expected shape"),
-        (np.zeros((48, 64, 3), np.uint8), np.zeros((0, 2)), "trajectory: expected shape"),
+        (np.zeros((48, 64, 3), np.uint8), np.zeros((3, 4)), "trajectory: expected shape"),
         (np.zeros((48, 64, 3), np.uint8), np.array([[0.1, np.nan]]), "trajectory: contains NaN"),
         (np.zeros((48, 64, 3), np.float32), np.zeros((2, 2)), "image: expected uint8"),
         (np.zeros((48, 64), np.uint8), np.zeros((2, 2)), "image: expected uint8"),
