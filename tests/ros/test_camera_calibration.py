@@ -27,7 +27,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from gigabrain_runtime.calibration.camera_info import CameraInfo, load_calibrations  # noqa: E402
 from gigabrain_runtime.inference.types import Observation  # noqa: E402
 from gigabrain_runtime.perception.images import letterbox, resize_with_pad  # noqa: E402
-from gigabrain_runtime.perception.overlay import END_RGB, START_RGB, to_image_pixels  # noqa: E402
+from gigabrain_runtime.perception.overlay import END_RGB, to_image_pixels  # noqa: E402
 from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402
 from gigabrain_runtime.ros.convert import camera_info_from_msg, camera_info_to_msg  # noqa: E402
 from tests.ros.fake_robot import FakeRobot, Spinner, fresh_domain  # noqa: E402
@@ -218,17 +218,27 @@ def test_the_overlay_draws_the_trajectory_on_the_undistorted_first_camera(calibr
     trajectory = ort_backend.infer(obs).trajectory
     px = to_image_pixels(trajectory, letterbox(640, 480, 224))
     n = len(px)
-    dots = np.round(
-        [(1 - i / (n - 1)) * START_RGB + i / (n - 1) * END_RGB for i in range(n)]
-    ).astype(np.uint8)
-    checked = 0
-    for i, (x, y) in enumerate(px):
-        if not (0 <= x < 640 and 48 <= y < 480):  # off the image, or under the label
-            continue
-        # a later dot may cover an earlier one
-        assert any(np.array_equal(overlay[int(y), int(x)], d) for d in dots[i:]), (i, x, y)
-        checked += 1
-    assert checked >= n // 2, px
+    # the last dot is drawn last: its colour sits exactly at its point; every point has
+    # something drawn on it (a dot, or a later dot covering it)
+    x, y = px[-1]
+    assert np.array_equal(overlay[int(y), int(x)], np.round(END_RGB).astype(np.uint8)), px
+    on_image = [(x, y) for x, y in px if 0 <= x < 640 and 48 <= y < 480]  # not under the label
+    assert len(on_image) >= n // 2, px
+    assert all(changed[int(y), int(x)] for x, y in on_image), px
+    # and nothing is drawn away from the polyline through the points (dot radius + line)
+    ys, xs = np.nonzero(changed[48:])
+    pts = np.stack([xs + 0.5, ys + 48.5], axis=1)
+    a, b = px[:-1], px[1:]
+    ab = b - a
+    t = np.clip(
+        ((pts[:, None] - a[None]) * ab[None]).sum(-1) / np.maximum((ab**2).sum(-1), 1e-9),
+        0.0,
+        1.0,
+    )
+    dist = np.linalg.norm(pts[:, None] - (a[None] + t[..., None] * ab[None]), axis=-1).min(1)
+    thick = round(480 / 240)  # the overlay's line width at 640x480
+    radius = 2 * thick + 1 + thick  # the first (largest) dot
+    assert dist.max() < radius + 1.5, dist.max()  # + anti-aliasing
     wait_for(lambda: robot.diag_values("overlay") is not None, 5, "the vla's /diagnostics")
     assert robot.diag_values("overlay")["errors"] == "0"
 

@@ -315,3 +315,95 @@ def test_dual_piper_one_policy_split_across_two_drivers(graph, tiny_engine, tmp_
         assert audit["commands_while_disabled"] == 0, side
         assert audit["outside_limits"] == 0 and audit["missing_names"] == 0, side
         assert 42.0 <= audit["command_hz"] <= 55.0, (side, audit["command_hz"])
+
+
+def test_dual_piper_runs_an_exported_gigabrain0_checkpoint(graph, gb0_engine, tmp_path):
+    """The published checkpoint's path end to end: `export --checkpoint` (the fixture), then
+    piper_dual.launch.yaml against the driver stand-ins. The vla runs the engine with the
+    official prompt (the live state's bins) and the 14-dim chunks reach both drivers."""
+    from trajectory_msgs.msg import JointTrajectory
+
+    domain, nodes, procs = graph
+    instruction = "Pick up the Red_Cup and put it in the brown Box"
+    standins = _launch(["launch/piper_dual_standin.launch.yaml"], tmp_path / "standins.log", domain)
+    procs.append(standins)
+    runtime = _launch(
+        [
+            "launch/piper_dual.launch.yaml",
+            f"engine:={gb0_engine}",
+            f"instruction:={instruction}",
+            "inference_hz:=10.0",
+            f"record_dir:={tmp_path}",
+        ],
+        tmp_path / "runtime.log",
+        domain,
+    )
+    procs.append(runtime)
+    obs = Observer({"left": "/left/joint_ctrl_single", "right": "/right/joint_ctrl_single"})
+    chunks: list = []
+    obs.create_subscription(
+        JointTrajectory,
+        "/piper_dual/action_chunk",
+        lambda m: chunks.append((time.monotonic(), m)),
+        OBSERVER,
+    )
+    nodes.append((obs, Spinner(obs)))
+    logs = lambda: (tmp_path / "runtime.log").read_text()[-3000:]  # noqa: E731
+
+    end = time.monotonic() + 120
+    while time.monotonic() < end and len([c for c in chunks if c[1].points]) < 40:
+        time.sleep(0.2)
+    full = [(t, m) for t, m in chunks if m.points]
+    assert len(full) >= 40, logs()
+    t0, last = full[10][0], full[-1][0]
+    print(f"gigabrain-0 engine: {len(full)} chunks, {(len(full) - 11) / (last - t0):.2f} Hz")
+    msg = full[-1][1]
+    assert list(msg.joint_names) == list(DUAL.joint_names)
+    assert len(msg.points) == 50
+    # the vla's diagnostics carry the official prompt built from the live state
+    since, diag = time.monotonic(), {}
+    while not diag and time.monotonic() < since + 15:
+        for arr in obs.msgs("diag", since):
+            for st in arr.status:
+                if st.name.endswith("vla: inference") and st.values:
+                    diag = {kv.key: kv.value for kv in st.values}
+        time.sleep(0.2)
+    assert diag, logs()
+    prompt = diag["prompt"]
+    assert prompt.startswith("Task: pick up the red cup and put it in the brown box, State: ")
+    bins = prompt.split("State: ")[1].rstrip(";\n").split()
+    assert len(bins) == 14 and all(-1 <= int(b) <= 255 for b in bins)
+    assert diag["variant"] == "gigabrain-0" and diag["embodiment_slot"] == "0"
+    assert int(diag["prompt_tokens"]) > 20
+    print({k: diag[k] for k in ("chunks_hz", "latency_p50_ms", "deadline_misses")})
+    assert obs.wait_for("left", 50, 30) and obs.wait_for("right", 50, 30), logs()
+    assert _stop(runtime) == 0, logs()
+    assert _stop(standins) == 0
+
+
+def test_standard_mode_on_an_engine_without_world_model_is_one_error_line(gb0_engine, tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gigabrain_runtime",
+            "node",
+            "vla",
+            "--ros-args",
+            "-p",
+            f"engine:={gb0_engine}",
+            "-p",
+            "robot:=piper_dual",
+            "-p",
+            "mode:=standard",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "ROS_DOMAIN_ID": str(fresh_domain())},
+    )
+    assert proc.returncode != 0
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "standard" in ln]
+    assert lines and "standard needs a world model" in lines[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
