@@ -90,17 +90,7 @@ class PolicyGraph(nn.Module):
 
     def forward(self, *args: torch.Tensor):  # noqa: ANN201 - traced signature
         x = dict(zip(self.names, args, strict=True))
-        actions, trajectory = self.policy.sample_actions(
-            x["images"],
-            x["image_mask"],
-            x["tokens"],
-            x["token_mask"],
-            x["embodiment_id"],
-            x["noise"],
-            state=x.get("state"),
-            wm_tokens=x.get("wm_tokens"),
-            value=x.get("value"),
-        )
+        actions, trajectory = self.policy.sample_from_feeds(x)
         return actions if trajectory is None else (actions, trajectory)
 
 

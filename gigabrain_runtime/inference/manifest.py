@@ -9,28 +9,27 @@ plans were built for.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gigabrain_runtime.hashing import sha256_file
 from gigabrain_runtime.inference.normalization import Normalization
 from gigabrain_runtime.model.config import ModelConfig
 from gigabrain_runtime.robots.embodiment import RUNTIME_FAMILY, Embodiment, ModelIO
 
-__all__ = ["EmbodimentEntry", "EngineManifest", "GraphSpec", "Normalization", "TensorSpec"]
+__all__ = [
+    "EmbodimentEntry",
+    "EngineManifest",
+    "GraphSpec",
+    "Normalization",
+    "TensorSpec",
+    "sha256_file",
+]
 
 FORMAT = "gigabrain-engine/1"
 MANIFEST_NAME = "manifest.json"
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -61,13 +61,13 @@ class TorchBackend:
             if world_model is not None
             else None
         )
-        self._sample = self.policy.sample_actions
+        self._sample = self.policy.sample_from_feeds
         self._predict = self.world_model.predict if self.world_model is not None else None
         use_compile = compile if compile is not None else self.device.type == "cuda"
         if use_compile:
             # CUDA graphs capture the whole static-shape call: prefix + every flow step.
             mode = "reduce-overhead" if self.device.type == "cuda" else "default"
-            self._sample = torch.compile(self.policy.sample_actions, mode=mode)
+            self._sample = torch.compile(self.policy.sample_from_feeds, mode=mode)
             if self.world_model is not None:
                 self._predict = torch.compile(self.world_model.predict, mode=mode)
 
@@ -109,17 +109,7 @@ class TorchBackend:
     def _policy(self, mode: Mode, feeds: Feeds) -> tuple[np.ndarray, np.ndarray | None]:
         x = self._tensors(feeds)
         with self._torch.inference_mode():
-            actions, trajectory = self._sample(
-                x["images"],
-                x["image_mask"],
-                x["tokens"],
-                x["token_mask"],
-                x["embodiment_id"],
-                x["noise"],
-                state=x.get("state"),
-                wm_tokens=x.get("wm_tokens"),
-                value=x.get("value"),
-            )
+            actions, trajectory = self._sample(x)
             traj = trajectory.float().cpu().numpy() if trajectory is not None else None
             return actions.float().cpu().numpy(), traj
 

@@ -19,6 +19,7 @@ from gigabrain_runtime.model.layers import (
     EmbodimentSpecificLinear,
     GeGLU,
     GQAProjection,
+    Linear,
     RMSNorm,
     apply_rope,
     attention,
@@ -77,8 +78,8 @@ class ActionExpert(nn.Module):
         self.action_out_proj = EmbodimentSpecificLinear(
             cfg.max_embodiments, cfg.width, cfg.action_dim
         )
-        self.time_mlp_in = nn.Linear(cfg.width, cfg.width)
-        self.time_mlp_out = nn.Linear(cfg.width, cfg.width)
+        self.time_mlp_in = Linear(cfg.width, cfg.width)
+        self.time_mlp_out = Linear(cfg.width, cfg.width)
         self.layers = nn.ModuleList(ActionExpertLayer(cfg, dec) for _ in range(dec.depth))
         self.norm = AdaRMSNorm(cfg.width, cfg.width)
 

@@ -22,7 +22,6 @@ the checkpoint directory and, for a bundle laid out as ``DIR/checkpoint/config.j
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 
 import torch
 
+from gigabrain_runtime.hashing import sha256_file
 from gigabrain_runtime.model.config import GIGABRAIN0_VARIANT, ModelConfig
 from gigabrain_runtime.model.policy import GigaBrainPolicy
 from gigabrain_runtime.model.presets import get_preset
@@ -73,14 +73,6 @@ OFFICIAL_DEFAULTS: dict[str, Any] = {
     "num_embodiments": 1,
 }
 _IGNORED_KEYS = ("_class_name", "_diffusers_version", "_name_or_path", "_use_default_values")
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,22 @@ from torch import nn
 MASK_VALUE = -2.3819763e38
 
 
+class Linear(nn.Linear):
+    """nn.Linear (same parameters, same maths) that multiplies a 2D view of its input.
+
+    Exported to ONNX, a rank-2 linear is one ``Gemm(x, W, transB=1)`` reading the weight as it
+    is stored. A rank-3 one becomes ``MatMul(x, Transpose(W))``, and the exporter folds each
+    such transpose into a new initializer - one per use: the action expert, used once per flow
+    step, would be stored ``num_flow_steps`` times (5 G extra values at the released size).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            return F.linear(x, self.weight, self.bias)
+        y = F.linear(x.reshape(-1, x.shape[-1]), self.weight, self.bias)
+        return y.reshape(*x.shape[:-1], y.shape[-1])
+
+
 class RMSNorm(nn.Module):
     """Gemma-style RMSNorm: ``x / rms(x) * (1 + weight)``, computed in float32."""
 
@@ -42,7 +58,7 @@ class AdaRMSNorm(nn.Module):
     def __init__(self, dim: int, cond_dim: int, eps: float = 1e-6) -> None:
         super().__init__()
         self.eps = eps
-        self.dense = nn.Linear(cond_dim, 3 * dim)
+        self.dense = Linear(cond_dim, 3 * dim)
         # Identity modulation with an open gate at initialisation, so that an untrained
         # (random-weight) model still routes information through every block.
         nn.init.normal_(self.dense.weight, std=0.02 * cond_dim**-0.5)
@@ -114,9 +130,9 @@ class GeGLU(nn.Module):
 
     def __init__(self, width: int, hidden: int) -> None:
         super().__init__()
-        self.gate_proj = nn.Linear(width, hidden, bias=False)
-        self.up_proj = nn.Linear(width, hidden, bias=False)
-        self.down_proj = nn.Linear(hidden, width, bias=False)
+        self.gate_proj = Linear(width, hidden, bias=False)
+        self.up_proj = Linear(width, hidden, bias=False)
+        self.down_proj = Linear(hidden, width, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down_proj(F.gelu(self.gate_proj(x), approximate="tanh") * self.up_proj(x))
@@ -130,10 +146,10 @@ class GQAProjection(nn.Module):
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
         self.head_dim = head_dim
-        self.q_proj = nn.Linear(width, num_heads * head_dim, bias=False)
-        self.k_proj = nn.Linear(width, num_kv_heads * head_dim, bias=False)
-        self.v_proj = nn.Linear(width, num_kv_heads * head_dim, bias=False)
-        self.o_proj = nn.Linear(num_heads * head_dim, width, bias=False)
+        self.q_proj = Linear(width, num_heads * head_dim, bias=False)
+        self.k_proj = Linear(width, num_kv_heads * head_dim, bias=False)
+        self.v_proj = Linear(width, num_kv_heads * head_dim, bias=False)
+        self.o_proj = Linear(num_heads * head_dim, width, bias=False)
 
     def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, n, _ = x.shape
@@ -162,8 +178,10 @@ class EmbodimentSpecificLinear(nn.Module):
     def forward(self, x: torch.Tensor, embodiment_id: torch.Tensor) -> torch.Tensor:
         w = self.weight[embodiment_id]  # [B, in, out]
         b = self.bias[embodiment_id]  # [B, out]
+        if w.dtype != x.dtype:  # a no-op cast would be exported (and folded) once per call
+            w, b = w.to(x.dtype), b.to(x.dtype)
         flat = x.reshape(x.shape[0], -1, x.shape[-1])
-        y = torch.bmm(flat, w.to(x.dtype)) + b.to(x.dtype)[:, None]
+        y = torch.bmm(flat, w) + b[:, None]
         return y.reshape(*x.shape[:-1], w.shape[-1])
 
 

@@ -21,6 +21,7 @@ u = eps - a, and sampling integrates tau from 1 to 0 in ``num_flow_steps`` Euler
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -29,7 +30,7 @@ from torch import nn
 from gigabrain_runtime.model.action_expert import ActionExpert
 from gigabrain_runtime.model.config import ModelConfig
 from gigabrain_runtime.model.decoder import GemmaDecoder, KVCache
-from gigabrain_runtime.model.layers import EmbodimentSpecificLinear, rope_cos_sin
+from gigabrain_runtime.model.layers import EmbodimentSpecificLinear, Linear, rope_cos_sin
 from gigabrain_runtime.model.vision import SiglipVisionEncoder, images_to_pixels
 
 INDICATOR_NEGATIVE = 0
@@ -93,7 +94,7 @@ class GigaBrainPolicy(nn.Module):
         v, d, a, wm = cfg.vision, cfg.decoder, cfg.action_expert, cfg.world_model
         var = cfg.variant
         self.vision = SiglipVisionEncoder(v)
-        self.multi_modal_projector = nn.Linear(v.width, d.width)
+        self.multi_modal_projector = Linear(v.width, d.width)
         self.decoder = GemmaDecoder(d)
         if var.has("state"):
             self.state_proj = EmbodimentSpecificLinear(a.max_embodiments, cfg.state_dim, d.width)
@@ -286,3 +287,21 @@ class GigaBrainPolicy(nn.Module):
                 actions.dtype
             )
         return actions, prefix.trajectory
+
+    def sample_from_feeds(
+        self, x: Mapping[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`sample_actions` on named inputs, the graph-input names of an engine (images,
+        image_mask, tokens, token_mask, embodiment_id, noise; state, wm_tokens, value where the
+        variant and mode have them)."""
+        return self.sample_actions(
+            x["images"],
+            x["image_mask"],
+            x["tokens"],
+            x["token_mask"],
+            x["embodiment_id"],
+            x["noise"],
+            state=x.get("state"),
+            wm_tokens=x.get("wm_tokens"),
+            value=x.get("value"),
+        )

@@ -15,12 +15,13 @@ never fed ids from a different tokenizer.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from gigabrain_runtime.hashing import sha256_file
 
 PAD, BOS, EOS = 0, 1, 2  # ByteTokenizer's ids
 # Gemma's special ids, which GigaBrain-0's embeddings were trained with
@@ -80,10 +81,6 @@ class ByteTokenizer:
         return {"kind": self.kind, "max_tokens": self.max_tokens}
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @dataclass(frozen=True, kw_only=True)
 class SentencePieceTokenizer:
     """A SentencePiece model file; ids and mask as GigaBrain-0's pipeline makes them."""
@@ -125,7 +122,7 @@ class SentencePieceTokenizer:
 
     @property
     def sha256(self) -> str:
-        return _sha256(self.path)
+        return sha256_file(self.path)
 
     def check_vocabulary(self, vocab_size: int) -> None:
         """ValueError unless every id this tokenizer can emit has an embedding row."""
