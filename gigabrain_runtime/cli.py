@@ -130,8 +130,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         source = preset_source(get_preset(args.preset), weights=args.weights, seed=args.seed)
     for note in source.notes:
         print(f"note: {note}")
+    optimize = {"auto": None, "on": True, "off": False}[args.optimize]
     manifest = export_source(
-        source, args.out, layout=args.layout, opset=args.opset, verbose=args.verbose
+        source,
+        args.out,
+        layout=args.layout,
+        opset=args.opset,
+        verbose=args.verbose,
+        optimize=optimize,
     )
     name = args.checkpoint or source.cfg.name
     print(
@@ -562,6 +568,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=["fused", "split"], default="fused")
     p.add_argument("--seed", type=int, default=0, help="random-init seed when no --weights")
     p.add_argument("--opset", type=int, default=20)
+    p.add_argument(
+        "--optimize",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="onnxscript graph optimiser (auto: for models under 1 B parameters; it takes hours "
+        "on the released size, and onnxruntime optimises on load anyway)",
+    )
     p.add_argument("--verbose", action="store_true")
     p.set_defaults(func=cmd_export)
 

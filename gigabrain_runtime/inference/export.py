@@ -60,6 +60,11 @@ from gigabrain_runtime.robots.embodiment import EMBODIMENTS, RUNTIME_FAMILY, Emb
 
 DEFAULT_OPSET = 20
 LAYOUTS = ("fused", "split")
+# Above this many parameters the graphs are saved as traced, without onnxscript's optimiser:
+# its rewrite passes scale with the square of the node count (the released GigaBrain-0's fused
+# graph did not finish in an hour on 2 cores). onnxruntime optimises on load anyway (measured on
+# the fixture: same chunk, same latency), and TensorRT fuses on its own.
+OPTIMIZE_MAX_PARAMS = 1_000_000_000
 # optional policy inputs, in graph order after the images/text/slot inputs
 _OPTIONAL = ("state", "wm_tokens", "value")
 
@@ -213,6 +218,7 @@ def _export(
     path: Path,
     opset: int,
     verbose: bool,
+    optimize: bool = True,
 ) -> GraphSpec:
     sink = io.StringIO()
     quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(sink)
@@ -231,6 +237,7 @@ def _export(
                 input_names=input_names,
                 output_names=output_names,
                 verbose=False,
+                optimize=optimize,
             )
             if program is None:
                 raise RuntimeError(f"export of {path.name} produced no program")
@@ -422,12 +429,16 @@ def export_source(
     layout: str = "fused",
     opset: int = DEFAULT_OPSET,
     verbose: bool = False,
+    optimize: bool | None = None,
 ) -> EngineManifest:
     """Write ONNX graphs, ``weights.safetensors``, the tokenizer (if any) and ``manifest.json``
-    into ``out_dir``."""
+    into ``out_dir``. ``optimize``: run onnxscript's graph optimiser (default: for models under
+    :data:`OPTIMIZE_MAX_PARAMS` parameters)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout: unknown layout {layout!r} (known: {', '.join(LAYOUTS)})")
     cfg, policy, world_model = source.cfg, source.policy, source.world_model
+    if optimize is None:
+        optimize = sum(p.numel() for p in policy.parameters()) < OPTIMIZE_MAX_PARAMS
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     weights_path = save_weights(
@@ -452,6 +463,7 @@ def export_source(
                     out / f"{POLICY_GRAPH[mode]}.onnx",
                     opset,
                     verbose,
+                    optimize,
                 )
                 continue
             names = policy_input_names(cfg, mode, with_noise=False)
@@ -465,6 +477,7 @@ def export_source(
                 out / f"{PREFIX_GRAPH[mode]}.onnx",
                 opset,
                 verbose,
+                optimize,
             )
             valid, num_valid, *kv = prefix_graph(*(ex[n] for n in names))[len(traj) :]
             step_name = f"{FLOW_STEP_GRAPH}_{mode.value}"
@@ -476,6 +489,7 @@ def export_source(
                 out / f"{step_name}.onnx",
                 opset,
                 verbose,
+                optimize,
             )
         if world_model is not None:
             names = ["images", "image_mask", "state", "actions", "noise"]
@@ -488,6 +502,7 @@ def export_source(
                 out / f"{WORLD_MODEL_GRAPH}.onnx",
                 opset,
                 verbose,
+                optimize,
             )
     manifest = replace(
         source.manifest,
@@ -497,6 +512,7 @@ def export_source(
         graphs=graphs,
         backend="onnxruntime",
         tokenizer=tokenizer,
+        extra={**source.manifest.extra, "graph_optimized": optimize},
     )
     manifest.write(out)
     return manifest

@@ -83,18 +83,21 @@ class ActionExpert(nn.Module):
         self.layers = nn.ModuleList(ActionExpertLayer(cfg, dec) for _ in range(dec.depth))
         self.norm = AdaRMSNorm(cfg.width, cfg.width)
 
-    def time_condition(self, time: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """Flow time [B] in [0, 1] -> AdaRMS condition [B, width]."""
+    def time_condition(
+        self, time: torch.Tensor | float, dtype: torch.dtype, device: torch.device
+    ) -> torch.Tensor:
+        """Flow time [B] (or one float for the whole batch) in [0, 1] -> AdaRMS condition
+        [B or 1, width]."""
         emb = sinusoidal_embedding(
             time, self.cfg.width, self.cfg.time_min_period, self.cfg.time_max_period
-        ).to(dtype)
+        ).to(device=device, dtype=dtype)
         hidden = nn.functional.silu(self.time_mlp_in(emb))
         return nn.functional.silu(self.time_mlp_out(hidden))
 
     def forward(
         self,
         noisy_actions: torch.Tensor,
-        time: torch.Tensor,
+        time: torch.Tensor | float,
         cache: KVCache,
         prefix_allowed: torch.Tensor,
         positions: torch.Tensor,
@@ -103,7 +106,7 @@ class ActionExpert(nn.Module):
         """noisy_actions [B, H, A], time [B] in [0, 1], prefix_allowed bool [B, Lp] (valid prefix
         keys), positions int [B, H] (RoPE positions after the prefix) -> velocity [B, H, A]."""
         b, h, _ = noisy_actions.shape
-        cond = self.time_condition(time, noisy_actions.dtype)
+        cond = self.time_condition(time, noisy_actions.dtype, noisy_actions.device)
         x = self.action_in_proj(noisy_actions, embodiment_id)
         cos, sin = rope_cos_sin(positions, self.dec.head_dim, self.dec.rope_theta)
         # every action token sees every valid prefix key and every action token

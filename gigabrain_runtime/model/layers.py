@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -186,14 +187,22 @@ class EmbodimentSpecificLinear(nn.Module):
 
 
 def sinusoidal_embedding(
-    t: torch.Tensor, dim: int, min_period: float, max_period: float
+    t: torch.Tensor | float, dim: int, min_period: float, max_period: float
 ) -> torch.Tensor:
-    """Sine-cosine embedding of scalar times ``t`` [B] over log-spaced periods -> float32
-    [B, dim].
+    """Sine-cosine embedding of scalar times over log-spaced periods -> float32 [B, dim] for
+    ``t`` [B], or [1, dim] for a Python float (a constant of the traced graph).
 
-    Computed in float64 and rounded once, as GigaBrain-0 does: in float32 the 4 ms period's
-    phase alone is off by up to ~1e-5 rad at t = 1, which moves a chunk measurably.
+    Computed in float64 from the float32 time and rounded once, as GigaBrain-0 does: in float32
+    the 4 ms period's phase alone is off by up to ~1e-5 rad at t = 1, which moves a chunk
+    measurably. A float time (the fixed sampling schedule) is computed here in NumPy, so an
+    exported graph holds the result as a float32 constant and no float64 arithmetic.
     """
+    if isinstance(t, (int, float)):
+        fraction = np.linspace(0.0, 1.0, dim // 2, dtype=np.float64)
+        period = min_period * (max_period / min_period) ** fraction
+        angle = (1.0 / period * 2 * math.pi)[None, :] * np.float64(np.float32(t))
+        emb = np.concatenate([np.sin(angle), np.cos(angle)], axis=-1).astype(np.float32)
+        return torch.from_numpy(emb)
     fraction = torch.linspace(0.0, 1.0, dim // 2, device=t.device, dtype=torch.float64)
     period = min_period * (max_period / min_period) ** fraction
     angle = (1.0 / period * 2 * math.pi)[None, :] * t.to(torch.float64)[:, None]

@@ -232,7 +232,7 @@ class GigaBrainPolicy(nn.Module):
     def velocity(
         self,
         noisy_actions: torch.Tensor,
-        time: torch.Tensor,
+        time: torch.Tensor | float,
         prefix: Prefix,
         embodiment_id: torch.Tensor,
     ) -> torch.Tensor:
@@ -281,8 +281,9 @@ class GigaBrainPolicy(nn.Module):
         dt = -1.0 / steps
         actions = noise
         for i in range(steps):
-            # the schedule of GigaBrain-0: float32 times 1, 0.9, ... (torch.arange's values)
-            t = torch.full((b,), 1.0 + i * dt, dtype=torch.float32, device=noise.device)
+            # the schedule of GigaBrain-0: float32 times 1, 0.9, ... (torch.arange's values),
+            # each step's time embedding a constant (see sinusoidal_embedding)
+            t = 1.0 + i * dt
             actions = actions + dt * self.velocity(actions, t, prefix, embodiment_id).to(
                 actions.dtype
             )
