@@ -37,7 +37,6 @@ from gigabrain_runtime.model.presets import get_preset
 from gigabrain_runtime.model.weights import (
     GIGABRAIN0_TIED,
     LoadReport,
-    assign,
     map_gigabrain0_key,
     official_gigabrain0_key,
 )
@@ -401,14 +400,15 @@ def load_checkpoint_policy(
 ) -> tuple[GigaBrainPolicy, LoadReport]:
     """The policy with every parameter from the checkpoint, in eval mode.
 
-    The model is allocated without initialising it (nothing random can leak into a chunk), so
-    every one of its parameters must come from the file: a missing one, or one of another shape,
-    raises ValueError naming it. Tensors the model has no place for are listed in the report
-    (the reference ignores them too); ``lm_head.weight`` is the tied embedding.
+    The model is built without memory (meta device) and the file's tensors become its
+    parameters, so the weights are held once and nothing random can leak into a chunk: every
+    parameter must come from the file, and a missing one, or one of another shape, raises
+    ValueError naming it. Tensors the model has no place for are listed in the report (the
+    reference ignores them too); ``lm_head.weight`` is the tied embedding.
     """
     with torch.device("meta"):
         policy = GigaBrainPolicy(cfg)
-    policy = policy.to_empty(device="cpu").to(dtype)
+    own = {k: tuple(v.shape) for k, v in policy.state_dict().items()}
     report = LoadReport()
     mapped: dict[str, torch.Tensor] = {}
     for key, tensor in iter_checkpoint_tensors(files):
@@ -416,12 +416,17 @@ def load_checkpoint_policy(
             report.tied.append(key)
             continue
         target = map_gigabrain0_key(key)
-        if target is None:
+        if target is None or target not in own:
             report.unexpected.append(key)
+        elif tuple(tensor.shape) != own[target]:
+            report.mismatched.append(f"{key}: file {tuple(tensor.shape)} vs model {own[target]}")
         else:
-            mapped[target] = tensor
-    with torch.no_grad():
-        assign(policy, mapped, report, partial_tables=False)
+            # the loaded tensor becomes the parameter (assign=True below): one copy in memory
+            mapped[target] = tensor if tensor.dtype == dtype else tensor.to(dtype)
+            report.loaded.append(target)
+    report.missing.extend(k for k in own if k not in mapped)
+    if not (report.missing or report.mismatched):
+        policy.load_state_dict(mapped, strict=True, assign=True)
     if report.missing or report.mismatched:
         problems = [f"missing {official_gigabrain0_key(k)}" for k in report.missing]
         problems += [f"shape of {m}" for m in report.mismatched]
