@@ -288,24 +288,33 @@ def test_dual_piper_one_policy_split_across_two_drivers(graph, tiny_engine, tmp_
             matched += 1
     assert matched >= 200
 
-    states = obs.msgs("state")
-    assert len(states) > 100 and list(states[-1].name) == list(DUAL.joint_names)
+    def apart() -> list:
+        """Merged states in which the two arms' halves differ (they start at the same pose
+        and part once the policy moves them; a busy machine delays that)."""
+        return [
+            m
+            for m in obs.msgs("state")
+            if tuple(np.array(m.position)[left_idx]) != tuple(np.array(m.position)[right_idx])
+        ]
+
+    end = time.monotonic() + 60
+    while len(apart()) < 100 and time.monotonic() < end:
+        time.sleep(0.2)
+    states = apart()
+    assert len(states) >= 100, (len(obs.msgs("state")), logs())
+    assert list(states[-1].name) == list(DUAL.joint_names)
     left = {tuple(m.position) for m in obs.msgs("left_state")}
     right = {tuple(m.position) for m in obs.msgs("right_state")}
     # every merged state is made of a sample of the left driver and one of the right driver
-    # (the arms have moved apart under the policy, so a swap or a mix-up would show)
+    # (the arms are apart, so a swap or a mix-up would show)
     found = [
         (
             tuple(np.array(m.position)[left_idx]) in left,
             tuple(np.array(m.position)[right_idx]) in right,
         )
-        for m in states[len(states) // 2 :]
+        for m in states
     ]
     assert np.mean([a and b for a, b in found]) > 0.95, found[:10]
-    late = states[len(states) // 2 :]
-    late_left = {tuple(np.array(m.position)[left_idx]) for m in late}
-    late_right = {tuple(np.array(m.position)[right_idx]) for m in late}
-    assert late_left.isdisjoint(late_right)  # the arms are apart: the check above can fail
 
     assert _stop(runtime) == 0, logs()
     assert _stop(standins) == 0
