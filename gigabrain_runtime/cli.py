@@ -125,7 +125,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.checkpoint:
         if args.weights:
             raise ValueError("--weights: not with --checkpoint (the checkpoint has its weights)")
-        source = _checkpoint_source(args)
+        source = _checkpoint_source(args, hash_files=True)
     else:
         source = preset_source(get_preset(args.preset), weights=args.weights, seed=args.seed)
     for note in source.notes:
@@ -153,7 +153,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checkpoint_source(args: argparse.Namespace):  # noqa: ANN202
+def _checkpoint_source(args: argparse.Namespace, *, hash_files: bool = False):  # noqa: ANN202
+    """The checkpoint of ``--checkpoint`` and its file flags; ``hash_files`` (export) records
+    the sha256 of every file in the manifest (about a minute for the released weights)."""
     from gigabrain_runtime.inference.export import checkpoint_source
 
     return checkpoint_source(
@@ -162,6 +164,7 @@ def _checkpoint_source(args: argparse.Namespace):  # noqa: ANN202
         norm_stats=args.norm_stats,
         tokenizer=args.tokenizer,
         model_dims=args.model_dims,
+        hash_files=hash_files,
     )
 
 
@@ -247,7 +250,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cfg = None if args.checkpoint else get_preset(args.preset)
     default_modes = "efficient" if args.checkpoint else "efficient,standard"
     modes = [Mode.parse(m) for m in _csv(args.modes or default_modes)]
-    embodiment = args.embodiment or ("piper_dual" if args.checkpoint else "piper")
+    embodiment = args.embodiment
     if args.threads:
         import torch
 
@@ -300,6 +303,8 @@ def _load_image(spec: str, cameras: tuple[str, ...]):  # noqa: ANN202
         raise FileNotFoundError(f"--image {cam}: no such file {file}") from None
     except UnidentifiedImageError:
         raise ValueError(f"--image {cam}: {file} is not an image") from None
+    except OSError as exc:  # truncated file, a directory, no permission
+        raise ValueError(f"--image {cam}: cannot read {file} ({exc})") from None
 
 
 def _load_array(path: str, what: str):  # noqa: ANN202
@@ -327,6 +332,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if bool(args.checkpoint) == bool(args.engine):
         raise ValueError("predict: give exactly one of --checkpoint DIR or --engine DIR")
+    if args.checkpoint and args.backend not in (None, "torch", "onnxruntime"):
+        raise ValueError(
+            f"--backend {args.backend}: a checkpoint runs on torch or onnxruntime; for TensorRT "
+            "export it, build the plans (build-engine) and pass --engine"
+        )
     backend_name = args.backend
     tmp = None
     if args.checkpoint:
@@ -342,9 +352,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
             tmp = tempfile.TemporaryDirectory(prefix="gigabrain-predict-")
             print(f"exporting the checkpoint to {tmp.name} for {backend_name} ...")
             export_source(source, tmp.name)
+            del source  # the torch weights, before onnxruntime loads its own copy
             backend = open_backend(tmp.name, backend_name)
     else:
-        backend = open_backend(args.engine, backend_name)
+        from gigabrain_runtime.inference.tensorrt_backend import TensorRTUnavailable
+
+        try:
+            backend = open_backend(args.engine, backend_name)
+        except TensorRTUnavailable as exc:
+            raise ValueError(f"--backend tensorrt: {exc}") from None
     try:
         manifest = backend.manifest
         robot = args.robot or next(iter(manifest.embodiments))
@@ -598,9 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--layout", choices=["fused", "split"], default="fused")
     _add_checkpoint_args(p)
-    p.add_argument(
-        "--embodiment", default=None, help="robot (default piper; piper_dual for a checkpoint)"
-    )
+    p.add_argument("--embodiment", default="piper", help="robot whose inputs are simulated")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     p.add_argument("--device", default="cpu", help="torch backend device")
     p.add_argument("--dtype", default="float32", help="torch backend dtype")

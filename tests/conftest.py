@@ -85,7 +85,7 @@ def gb0_source(gb0_fixture):
     """The fixture checkpoint loaded in memory (config.json, shards, norm stats, tokenizer)."""
     from gigabrain_runtime.inference.export import checkpoint_source
 
-    return checkpoint_source(gb0_fixture)
+    return checkpoint_source(gb0_fixture, hash_files=True)
 
 
 @pytest.fixture(scope="session")

@@ -345,11 +345,12 @@ def checkpoint_source(
     norm_stats: str | Path | None = None,
     tokenizer: str | Path | None = None,
     model_dims: str | Path | None = None,
-    hash_files: bool = True,
+    hash_files: bool = False,
 ) -> EngineSource:
     """A GigaBrain-0 checkpoint directory, ready to run or export. Everything a chunk depends
     on is checked here, before anything runs: each problem raises one ValueError or
-    FileNotFoundError naming the file, key, robot or dimension."""
+    FileNotFoundError naming the file, key, robot or dimension. ``hash_files``: record the
+    sha256 of every file in the manifest's ``source`` (what export does)."""
     from gigabrain_runtime.inference.normalization import read_norm_stats
     from gigabrain_runtime.model.checkpoint import (
         checkpoint_config,

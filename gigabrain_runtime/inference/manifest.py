@@ -73,7 +73,7 @@ class EmbodimentEntry:
     cameras: tuple[str, ...]  # the robot cameras the runtime subscribes to
     state_norm: Normalization
     action_norm: Normalization
-    camera_slots: tuple[str | None, ...] = ()  # per model camera slot ('' = black)
+    camera_slots: tuple[str | None, ...] = ()  # per model camera slot (None = black)
     dims: tuple[str | float, ...] = ()  # per model dimension: robot joint or constant
     delta_mask: tuple[bool, ...] = ()
     family: str = RUNTIME_FAMILY

@@ -282,10 +282,15 @@ def _dims_overrides(path: Path, base: ModelConfig) -> ModelConfig:
     if "text_len" in data:
         decoder = dataclasses.replace(decoder, max_text_tokens=_int(data, "text_len", where))
     kwargs = data.get("paligemma2_with_expert_kwargs", {})
-    scalar = kwargs.get("paligemma_query_pre_attn_scalar") if isinstance(kwargs, dict) else None
-    decoder = dataclasses.replace(
-        decoder, query_pre_attn_scalar=float(scalar) if scalar else float(decoder.head_dim)
-    )
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"{where}: paligemma2_with_expert_kwargs must be an object")
+    # the reference's default is the constant 256.0, whatever head_dim is
+    scalar = kwargs.get("paligemma_query_pre_attn_scalar", 256.0)
+    if isinstance(scalar, bool) or not isinstance(scalar, (int, float)) or scalar <= 0:
+        raise ValueError(
+            f"{where}: paligemma_query_pre_attn_scalar must be a positive number, got {scalar!r}"
+        )
+    decoder = dataclasses.replace(decoder, query_pre_attn_scalar=float(scalar))
     # the reference asserts the expert shares the VLM's head layout (one attention per layer)
     for key, dec_key in (
         ("num_heads", "num_heads"),
@@ -380,16 +385,23 @@ def checkpoint_config(files: CheckpointFiles) -> CheckpointConfig:
 
 
 def iter_checkpoint_tensors(files: CheckpointFiles) -> Iterator[tuple[str, torch.Tensor]]:
-    """(name, tensor) for every tensor of every weight file, one file at a time."""
+    """(name, tensor) for every tensor of every weight file, one file at a time. A file that
+    cannot be read (truncated, not what its name says) raises ValueError naming it."""
     for file in files.weights:
         if files.weight_format == "safetensors":
-            from safetensors import safe_open
+            from safetensors import SafetensorError, safe_open
 
-            with safe_open(str(file), framework="pt") as f:
-                for key in f.keys():  # noqa: SIM118 - safe_open is not iterable
-                    yield key, f.get_tensor(key)
+            try:
+                with safe_open(str(file), framework="pt") as f:
+                    for key in f.keys():  # noqa: SIM118 - safe_open is not iterable
+                        yield key, f.get_tensor(key)
+            except (OSError, RuntimeError, SafetensorError) as exc:
+                raise ValueError(f"checkpoint: cannot read {file} ({exc})") from None
         else:
-            state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+            try:
+                state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+            except (OSError, RuntimeError, ValueError, EOFError) as exc:
+                raise ValueError(f"checkpoint: cannot read {file} ({exc})") from None
             if not isinstance(state, dict):
                 raise ValueError(f"checkpoint: {file} does not hold a state dict")
             yield from state.items()

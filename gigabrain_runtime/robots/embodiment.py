@@ -72,6 +72,15 @@ class EmbodimentSlot:
     cameras: tuple[str, ...]
     delta_mask: tuple[bool, ...]
 
+    def __post_init__(self) -> None:
+        where = f"{self.family} slot {self.name}"
+        if not isinstance(self.embodiment_id, int) or self.embodiment_id < 0:
+            raise ValueError(f"{where}: embodiment_id must be an int >= 0")
+        if not self.cameras or len(set(self.cameras)) != len(self.cameras):
+            raise ValueError(f"{where}: cameras must be distinct names, got {self.cameras}")
+        if not self.delta_mask or not all(isinstance(m, bool) for m in self.delta_mask):
+            raise ValueError(f"{where}: delta_mask must be a list of true/false")
+
     @property
     def dims(self) -> int:
         return len(self.delta_mask)
@@ -134,7 +143,7 @@ def _load_slot_families() -> Registry[Registry[EmbodimentSlot]]:
                     name=raw["name"],
                     embodiment_id=int(raw["embodiment_id"]),
                     cameras=tuple(raw["cameras"]),
-                    delta_mask=tuple(bool(m) for m in raw["delta_mask"]),
+                    delta_mask=tuple(raw["delta_mask"]),
                 ),
             )
         families.register(family, slots)
@@ -295,13 +304,24 @@ class Embodiment:
             description=str(data.get("description", "")),
             cameras=tuple(str(c) for c in data["cameras"]),
             joints=tuple(joints),
-            checkpoints=dict(data.get("checkpoints") or {}),
+            checkpoints=_checkpoints(data.get("checkpoints"), source),
         )
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Embodiment:
         path = Path(path)
         return cls.from_dict(yaml.safe_load(path.read_text()), source=str(path))
+
+
+def _checkpoints(raw: Any, source: str) -> dict[str, dict[str, Any]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ValueError(
+            f"{source}: checkpoints must map a checkpoint family to a mapping "
+            f"(slot, cameras, dims), got {raw!r}"
+        )
+    return {str(k): dict(v) for k, v in raw.items()}
 
 
 def positions_by_name(

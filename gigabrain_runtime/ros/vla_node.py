@@ -45,6 +45,7 @@ from gigabrain_runtime.calibration.camera_info import CameraInfo, load_calibrati
 from gigabrain_runtime.control.pacing import DeadlinePacer
 from gigabrain_runtime.diagnostics.stats import LatencyStats, Level, RateMeter, Status
 from gigabrain_runtime.inference.factory import open_backend
+from gigabrain_runtime.inference.manifest import EngineManifest
 from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
 from gigabrain_runtime.perception.images import resize_with_pad
 from gigabrain_runtime.perception.overlay import draw_trajectory, format_label
@@ -228,23 +229,22 @@ class VlaNode(WorkerThreads, Node):
         )
 
         engine_path = Path(engine)
-        kwargs = {"threads": threads} if threads and backend in ("", "onnxruntime") else {}
-        self.backend = open_backend(engine_path, backend or None, **kwargs)
-        entry = self.backend.manifest.embodiment(self.robot)
-        self.joint_names = entry.joint_names
-        self.cameras = entry.cameras
-        model_cfg = self.backend.manifest.config
-        self.image_size = model_cfg.vision.image_size
-        # the letterbox filter of the checkpoint's own pipeline (PIL bilinear for GigaBrain-0)
-        self.image_resize = model_cfg.variant.image_resize
+        model_cfg = EngineManifest.read(engine_path).config
         self.has_world_model = model_cfg.variant.has_world_model
         if self.mode is Mode.STANDARD and not self.has_world_model:
             raise ValueError(
                 f"mode: standard needs a world model; engine {engine} "
                 f"({model_cfg.variant.name}) runs efficient only"
             )
-        self._prompt = ""
-        self._prompt_tokens = 0
+        kwargs = {"threads": threads} if threads and backend in ("", "onnxruntime") else {}
+        self.backend = open_backend(engine_path, backend or None, **kwargs)
+        entry = self.backend.manifest.embodiment(self.robot)
+        self.joint_names = entry.joint_names
+        self.cameras = entry.cameras
+        self.image_size = model_cfg.vision.image_size
+        # the letterbox filter of the checkpoint's own pipeline (PIL bilinear for GigaBrain-0)
+        self.image_resize = model_cfg.variant.image_resize
+        self._prompt: tuple[str, int] = ("", 0)  # the last chunk's prompt and its token count
         self.sync = ObservationAssembler(self.cameras, sync)
         self._calibration_dir = calibration_dir
         self._undistort = undistort
@@ -270,7 +270,8 @@ class VlaNode(WorkerThreads, Node):
         self._loop_heartbeat = time.monotonic()
         self._loop_errors = 0
         self._calibration_errors: dict[str, str] = {}
-        self._overlay_camera = self.cameras[0]
+        # the trajectory refers to the model's first camera slot (GigaBrain-0: cam_high)
+        self._overlay_camera = entry.camera_slots[0] or self.cameras[0]
         self._frames: deque[_Frame] = deque(maxlen=FRAME_HISTORY)
         self._overlay_slot: _OverlayJob | None = None
         self._overlay_wake = threading.Event()
@@ -520,7 +521,7 @@ class VlaNode(WorkerThreads, Node):
         self._refusal = ""
         self._effective_mode = effective
         self._last_actions = chunk.actions
-        self._prompt, self._prompt_tokens = chunk.prompt, chunk.num_tokens
+        self._prompt = (chunk.prompt, chunk.num_tokens)  # one assignment: read whole elsewhere
         traj = chunk_to_trajectory(
             chunk.actions, self.joint_names, assembled.stamp_s, self.control_hz, assembled.state
         )
@@ -638,6 +639,7 @@ class VlaNode(WorkerThreads, Node):
             inputs.worse(Level.ERROR, f"{name}: {err}")
 
         inf = Status("inference")
+        prompt, prompt_tokens = self._prompt
         world = self._world
         wm_age = now_m - world.monotonic_s if world is not None else float("inf")
         inf.values = {
@@ -658,8 +660,8 @@ class VlaNode(WorkerThreads, Node):
             "model": self.backend.manifest.preset,
             "variant": self.backend.manifest.config.variant.name,
             "embodiment_slot": str(self.backend.manifest.embodiment(self.robot).embodiment_id),
-            "prompt": self._prompt,
-            "prompt_tokens": str(self._prompt_tokens),
+            "prompt": prompt,
+            "prompt_tokens": str(prompt_tokens),
         }
         if now_m - self._loop_heartbeat > 5.0 / self.inference_hz:
             inf.worse(

@@ -288,6 +288,17 @@ def test_missing_files_are_named(broken, capsys, tmp_path):
     _refused(capsys, _info(broken), "no config.json")
 
 
+def test_a_truncated_image_or_shard_is_one_line_naming_it(broken, capsys):
+    png = broken / "inputs" / "cam_high.png"
+    png.write_bytes(png.read_bytes()[:5000])
+    args = _predict_args(broken, "--checkpoint", str(broken))
+    _refused(capsys, args, "--image cam_high: cannot read", "cam_high.png")
+    shard = broken / "checkpoint" / "diffusion_pytorch_model-00002-of-00004.safetensors"
+    shard.write_bytes(shard.read_bytes()[:1000])
+    _refused(capsys, args, "cannot read", shard.name)
+    _refused(capsys, [*args, "--backend", "tensorrt"], "--backend tensorrt", "build-engine")
+
+
 def test_missing_norm_stats_and_tokenizer_are_named(broken, gb0_fixture, capsys, tmp_path):
     (broken / "norm_stats.json").unlink()
     args = _predict_args(broken, "--checkpoint", str(broken))
