@@ -43,6 +43,11 @@ WORLD_MODEL_GRAPH = "world_model"
 Feeds = dict[str, np.ndarray]
 
 
+class InputError(ValueError):
+    """An observation (or action chunk) the preprocessor refused before any model ran: bad
+    input, as opposed to a failure inside the backend."""
+
+
 @dataclass(frozen=True)
 class PolicyInputs:
     """What the preprocessor made of one observation: the graph feeds and what the output
@@ -367,8 +372,13 @@ def run_policy(
 ) -> ActionChunk:
     """The part of ``Backend.infer`` every backend shares: validate and build the feeds, time
     the backend's ``run(mode, feeds) -> (raw actions, trajectory or None)``, map back."""
-    mode = Mode.parse(mode)
-    inputs = pre.policy_inputs(observation, mode, rng, noise)
+    try:
+        mode = Mode.parse(mode)
+        inputs = pre.policy_inputs(observation, mode, rng, noise)
+    except InputError:
+        raise
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     start = time.perf_counter()
     actions, trajectory = run(mode, inputs.feeds)
     ms = (time.perf_counter() - start) * 1e3
@@ -385,7 +395,12 @@ def run_world_model(
     run: WorldRun,
 ) -> WorldPrediction:
     """The shared part of ``Backend.predict_world``."""
-    feeds, entry = pre.world_feeds(observation, actions, rng, noise)
+    try:
+        feeds, entry = pre.world_feeds(observation, actions, rng, noise)
+    except InputError:
+        raise
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     start = time.perf_counter()
     z, value, proprio = run(feeds)
     return pre.world(z, value, proprio, entry, (time.perf_counter() - start) * 1e3)

@@ -1,5 +1,9 @@
 """vla: the policy at a fixed rate, in efficient or standard (world-model-conditioned) mode.
 
+Wiring only: every decision (freshness, stop, mode, errors, statistics) is made by the ROS-free
+:class:`~gigabrain_runtime.inference.policy_loop.PolicyLoop`; this node converts messages,
+owns the threads and publishes.
+
 Threads: the rclpy executor thread runs the subscriptions (decode, optionally undistort, resize
 each frame, store the newest) and a 100 Hz input watchdog; an inference thread paced at
 ``inference_hz`` assembles the newest consistent observation, runs the backend and publishes the
@@ -43,13 +47,14 @@ from trajectory_msgs.msg import JointTrajectory
 
 from gigabrain_runtime.calibration.camera_info import CameraInfo, load_calibrations
 from gigabrain_runtime.control.pacing import DeadlinePacer
-from gigabrain_runtime.diagnostics.stats import LatencyStats, Level, RateMeter, Status
+from gigabrain_runtime.diagnostics.stats import LatencyStats, Level, Status
 from gigabrain_runtime.inference.factory import open_backend
 from gigabrain_runtime.inference.manifest import EngineManifest
-from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
+from gigabrain_runtime.inference.policy_loop import PolicyLoop, PolicyLoopConfig, PolicyOutput
+from gigabrain_runtime.inference.types import ActionChunk, Mode
 from gigabrain_runtime.perception.images import resize_with_pad
 from gigabrain_runtime.perception.overlay import draw_trajectory, format_label
-from gigabrain_runtime.perception.sync import Assembled, ObservationAssembler, SyncConfig
+from gigabrain_runtime.perception.sync import Assembled, SyncConfig
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import (
     camera_info_to_msg,
@@ -68,12 +73,6 @@ from gigabrain_runtime.ros.node_utils import (
 from gigabrain_runtime.ros.params import accept, declare, reject
 
 MODES = tuple(m.value for m in Mode)
-
-
-@dataclass
-class _World:
-    prediction: WorldPrediction
-    monotonic_s: float
 
 
 @dataclass
@@ -108,6 +107,19 @@ class _OverlayJob:
 FRAME_HISTORY = 8
 
 
+class _NodeClock:
+    """The policy loop's clock: the node's ROS clock for stamps, monotonic for intervals."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def now_s(self) -> float:
+        return self._node.get_clock().now().nanoseconds * 1e-9
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
 class VlaNode(WorkerThreads, Node):
     def __init__(self) -> None:
         super().__init__("vla")
@@ -120,14 +132,12 @@ class VlaNode(WorkerThreads, Node):
         self.robot = declare(
             self, "robot", "piper", "embodiment name in the engine", read_only=True
         )
-        self.mode = Mode.parse(
-            declare(
-                self,
-                "mode",
-                "efficient",
-                "efficient | standard (switchable at run time)",
-                choices=MODES,
-            )
+        mode = declare(
+            self,
+            "mode",
+            "efficient",
+            "efficient | standard (switchable at run time)",
+            choices=MODES,
         )
         self.inference_hz = declare(
             self, "inference_hz", 10.0, "chunk rate (Hz)", read_only=True, lo=0.1, hi=100.0
@@ -144,7 +154,7 @@ class VlaNode(WorkerThreads, Node):
         self.world_model_hz = declare(
             self, "world_model_hz", 2.0, "world model rate (Hz)", read_only=True, lo=0.01, hi=100.0
         )
-        self.max_world_model_age_s = declare(
+        max_world_model_age_s = declare(
             self,
             "max_world_model_age_s",
             1.0,
@@ -181,7 +191,7 @@ class VlaNode(WorkerThreads, Node):
                 hi=10.0,
             ),
         )
-        self.instruction = declare(self, "instruction", "", "task instruction (topic overrides)")
+        instruction = declare(self, "instruction", "", "task instruction (topic overrides)")
         threads = declare(
             self,
             "threads",
@@ -230,22 +240,32 @@ class VlaNode(WorkerThreads, Node):
 
         engine_path = Path(engine)
         model_cfg = EngineManifest.read(engine_path).config
-        self.has_world_model = model_cfg.variant.has_world_model
-        if self.mode is Mode.STANDARD and not self.has_world_model:
+        if Mode.parse(mode) is Mode.STANDARD and not model_cfg.variant.has_world_model:
             raise ValueError(
                 f"mode: standard needs a world model; engine {engine} "
                 f"({model_cfg.variant.name}) runs efficient only"
             )
         kwargs = {"threads": threads} if threads and backend in ("", "onnxruntime") else {}
         self.backend = open_backend(engine_path, backend or None, **kwargs)
+        self.loop = PolicyLoop(
+            self.backend,
+            PolicyLoopConfig(
+                robot=self.robot,
+                mode=mode,
+                instruction=instruction,
+                inference_hz=self.inference_hz,
+                control_hz=self.control_hz,
+                max_world_model_age_s=max_world_model_age_s,
+                sync=sync,
+            ),
+            _NodeClock(self),
+        )
         entry = self.backend.manifest.embodiment(self.robot)
         self.joint_names = entry.joint_names
         self.cameras = entry.cameras
         self.image_size = model_cfg.vision.image_size
         # the letterbox filter of the checkpoint's own pipeline (PIL bilinear for GigaBrain-0)
         self.image_resize = model_cfg.variant.image_resize
-        self._prompt: tuple[str, int] = ("", 0)  # the last chunk's prompt and its token count
-        self.sync = ObservationAssembler(self.cameras, sync)
         self._calibration_dir = calibration_dir
         self._undistort = undistort
         self._calibrations = self._load_calibrations(
@@ -253,22 +273,7 @@ class VlaNode(WorkerThreads, Node):
         )
 
         self._lock = threading.Lock()
-        self._rates = {name: RateMeter() for name in (*self.cameras, "joint_states")}
-        self._input_errors: dict[str, str] = {}
-        self._latency = LatencyStats()
-        self._obs_to_chunk = LatencyStats()
-        self._chunk_rate = RateMeter()
-        self._refusal = "starting"
-        self._world: _World | None = None
-        self._wm_latency = LatencyStats()
-        self._effective_mode = self.mode
-        self._last_actions: np.ndarray | None = None
-        self._inputs_fresh = False
-        self._stop_sent = False
         self._pacer = DeadlinePacer(1.0 / self.inference_hz)
-        self._deadline_misses = 0
-        self._loop_heartbeat = time.monotonic()
-        self._loop_errors = 0
         self._calibration_errors: dict[str, str] = {}
         # the trajectory refers to the model's first camera slot (GigaBrain-0: cam_high)
         self._overlay_camera = entry.camera_slots[0] or self.cameras[0]
@@ -312,7 +317,7 @@ class VlaNode(WorkerThreads, Node):
         )
         self.get_logger().info(
             f"vla: {self.backend.manifest.preset} via {self.backend.name} for {self.robot}, "
-            f"{self.mode.value} mode, {self.inference_hz:g} Hz, cameras {list(self.cameras)}"
+            f"{self.loop.mode.value} mode, {self.inference_hz:g} Hz, cameras {list(self.cameras)}"
         )
 
     def _now_s(self) -> float:
@@ -364,15 +369,13 @@ class VlaNode(WorkerThreads, Node):
                     rgb = self._calibrated(cam, cal, msg.header, rgb)
                 model_rgb = resize_with_pad(rgb, self.image_size, self.image_resize)
             except ValueError as exc:
-                self._input_errors[cam] = str(exc)
+                self.loop.input_error(cam, str(exc))
                 return
-            self._input_errors.pop(cam, None)
             stamp = stamp_to_s(msg.header.stamp) or self._now_s()
             if cam == self._overlay_camera and self.overlay:
                 with self._lock:  # before put_image: a chunk from this frame finds it
                     self._frames.append(_Frame(model_rgb, rgb, msg.header))
-            self.sync.put_image(cam, stamp, model_rgb)
-            self._rates[cam].tick(time.monotonic())
+            self.loop.put_image(cam, stamp, model_rgb)
 
         return callback
 
@@ -410,21 +413,19 @@ class VlaNode(WorkerThreads, Node):
         try:
             positions, _unknown = joint_positions(msg, self.joint_names)
         except ValueError as exc:
-            self._input_errors["joint_states"] = str(exc)
+            self.loop.input_error("joint_states", str(exc))
             return
-        self._input_errors.pop("joint_states", None)
-        self.sync.put_state(stamp_to_s(msg.header.stamp) or self._now_s(), positions)
-        self._rates["joint_states"].tick(time.monotonic())
+        self.loop.put_state(stamp_to_s(msg.header.stamp) or self._now_s(), positions)
 
     def _on_instruction(self, msg: String) -> None:
-        self.instruction = msg.data
+        self.loop.set_instruction(msg.data)
 
     def _on_params(self, params: list[Parameter]) -> SetParametersResult:
         for p in params:
             if p.name == "mode":
                 if p.value not in MODES:
                     return reject(f"mode: {p.value!r} is not one of {', '.join(MODES)}")
-                if p.value == Mode.STANDARD.value and not self.has_world_model:
+                if p.value == Mode.STANDARD.value and not self.loop.has_world_model:
                     return reject("mode: standard needs a world model; this engine has none")
             elif p.name == "instruction" and not isinstance(p.value, str):
                 return reject("instruction: must be a string")
@@ -436,107 +437,65 @@ class VlaNode(WorkerThreads, Node):
                 return reject(f"overlay_hz: {p.value!r} is not in [0, 100]")
         for p in params:
             if p.name == "mode":
-                self.mode = Mode.parse(p.value)
-                self.get_logger().info(f"mode -> {self.mode.value}")
+                self.loop.set_mode(p.value)
+                self.get_logger().info(f"mode -> {self.loop.mode.value}")
             elif p.name == "instruction":
-                self.instruction = p.value
+                self.loop.set_instruction(p.value)
             elif p.name == "max_world_model_age_s":
-                self.max_world_model_age_s = float(p.value)
+                self.loop.set_max_world_model_age(float(p.value))
             elif p.name == "overlay":
                 self.overlay = bool(p.value)
             elif p.name == "overlay_hz":
                 self.overlay_hz = float(p.value)
         return accept()
 
-    def _stale_input(self) -> str:
-        """The first input older than its age limit, or ''."""
-        cfg = self.sync.config
-        for name, age in self.sync.ages(self._now_s()).items():
-            limit = cfg.max_state_age_s if name == "joint_states" else cfg.max_image_age_s
-            if age > limit:
-                return f"{name} is {age:.3f} s old (limit {limit} s)"
-        return ""
-
     def _input_watchdog(self) -> None:
-        """At 100 Hz: the moment an input goes stale, tell the executor to stop (empty chunk)
-        instead of letting it run out the last chunk. (A single refused observation - stamps
-        spread too far - only skips a chunk; staleness is what stops the arm.)"""
-        reason = self._stale_input()
-        fresh = not reason
-        if fresh:
-            self._stop_sent = False
-        elif self._inputs_fresh and not self._stop_sent:
+        """At 100 Hz: the moment an input goes stale, tell the executor to stop (an empty
+        chunk) instead of letting it run out the last chunk."""
+        reason = self.loop.watchdog()
+        if reason is not None:
             stop = JointTrajectory()
             stop.header.stamp = self.get_clock().now().to_msg()
             stop.joint_names = list(self.joint_names)
             self._chunk_pub.publish(stop)
-            self._stop_sent = True
             self.get_logger().warn(f"inputs stale, stopping the arm: {reason}")
-        self._inputs_fresh = fresh
 
     # ---- inference thread --------------------------------------------------------------------
-    def _current_world(self) -> WorldPrediction | None:
-        world = self._world
-        if world is None or time.monotonic() - world.monotonic_s > self.max_world_model_age_s:
-            return None
-        return world.prediction
-
     def _inference_loop(self) -> None:
+        last_refusal = ""
         while self._running and self.context.ok():
             self._pacer.wait()
-            self._loop_heartbeat = time.monotonic()
+            out = self.loop.step()
+            if not (self._running and self.context.ok()):
+                break
+            if out is None:
+                refusal = self.loop.refusal
+                if refusal.startswith("inference error") and refusal != last_refusal:
+                    self.get_logger().error(refusal)
+                last_refusal = refusal
+                continue
+            last_refusal = ""
             try:
-                if not self._inference_step():
+                if not self._publish(out):
                     break
             except Exception as exc:  # noqa: BLE001 - never let the policy thread die silently
-                if not self.context.ok():
-                    break
-                self._loop_errors += 1
-                self._refusal = f"inference error: {type(exc).__name__}: {exc}"
-                self.get_logger().error(self._refusal)
+                self.get_logger().error(f"publishing a chunk: {type(exc).__name__}: {exc}")
 
-    def _inference_step(self) -> bool:
-        """One tick: assemble, infer, publish. False once shutting down."""
-        period = 1.0 / self.inference_hz
-        t_start = time.monotonic()
-        assembled = self.sync.assemble(self._now_s())
-        if not isinstance(assembled, Assembled):
-            self._refusal = assembled
-            return True
-        mode = self.mode
-        world = self._current_world() if mode is Mode.STANDARD else None
-        effective = Mode.STANDARD if world is not None else Mode.EFFICIENT
-        obs = Observation(
-            images=assembled.images,
-            state=assembled.state,
-            instruction=self.instruction,
-            embodiment=self.robot,
-            world=world,
-        )
-        try:
-            chunk = self.backend.infer(obs, mode=effective)
-        except ValueError as exc:
-            self._refusal = f"inference input: {exc}"
-            return True
-        self._refusal = ""
-        self._effective_mode = effective
-        self._last_actions = chunk.actions
-        self._prompt = (chunk.prompt, chunk.num_tokens)  # one assignment: read whole elsewhere
+    def _publish(self, out: PolicyOutput) -> bool:
+        """Publish one chunk (and value, and offer its overlay). False once shutting down."""
+        chunk = out.chunk
         traj = chunk_to_trajectory(
-            chunk.actions, self.joint_names, assembled.stamp_s, self.control_hz, assembled.state
+            chunk.actions,
+            self.joint_names,
+            out.observation.stamp_s,
+            self.control_hz,
+            out.observation.state,
         )
-        if not (self._running and self.context.ok()):
+        if not publish_or_stop(self, lambda: self._chunk_pub.publish(traj)):
             return False
-        self._chunk_pub.publish(traj)
         if chunk.value is not None:
             self._value_pub.publish(Float32(data=float(chunk.value)))
-        elapsed = time.monotonic() - t_start
-        self._latency.add(elapsed * 1e3)
-        self._obs_to_chunk.add((self._now_s() - assembled.stamp_s) * 1e3)
-        self._chunk_rate.tick(time.monotonic())
-        if elapsed > period:
-            self._deadline_misses += 1
-        self._offer_overlay(assembled, chunk, elapsed * 1e3)
+        self._offer_overlay(out.observation, chunk, out.latency_ms)
         return True
 
     def _offer_overlay(self, assembled: Assembled, chunk: ActionChunk, latency_ms: float) -> None:
@@ -588,29 +547,7 @@ class VlaNode(WorkerThreads, Node):
         pacer = DeadlinePacer(1.0 / self.world_model_hz)
         while self._running:
             pacer.wait()
-            if self.mode is not Mode.STANDARD or not self.has_world_model:
-                continue
-            assembled = self.sync.assemble(self._now_s())
-            if not isinstance(assembled, Assembled):
-                continue
-            actions = self._last_actions
-            if actions is None:  # before the first chunk: predict holding still
-                actions = np.tile(
-                    assembled.state, (self.backend.manifest.config.action_expert.horizon, 1)
-                )
-            obs = Observation(
-                images=assembled.images,
-                state=assembled.state,
-                instruction=self.instruction,
-                embodiment=self.robot,
-            )
-            try:
-                prediction = self.backend.predict_world(obs, actions)
-            except ValueError as exc:
-                self._input_errors["world_model"] = str(exc)
-                continue
-            self._wm_latency.add(prediction.inference_ms)
-            self._world = _World(prediction, time.monotonic())
+            self.loop.world_step()
 
     def shutdown(self) -> None:
         self._running = False
@@ -619,63 +556,7 @@ class VlaNode(WorkerThreads, Node):
 
     # ---- diagnostics -------------------------------------------------------------------------
     def _diagnostics(self) -> list[Status]:
-        now_m = time.monotonic()
-        ages = self.sync.ages(self._now_s())
-        inputs = Status("inputs")
-        for name, age in ages.items():
-            rate = self._rates[name].rate(now_m)
-            inputs.values[f"{name}_hz"] = f"{rate:.1f}"
-            inputs.values[f"{name}_age_s"] = "never" if age == float("inf") else f"{age:.3f}"
-            limit = (
-                self.sync.config.max_state_age_s
-                if name == "joint_states"
-                else self.sync.config.max_image_age_s
-            )
-            if age == float("inf"):
-                inputs.worse(Level.STALE, f"{name}: nothing received")
-            elif age > limit:
-                inputs.worse(Level.ERROR, f"{name}: stale ({age:.2f} s old)")
-        for name, err in self._input_errors.items():
-            inputs.worse(Level.ERROR, f"{name}: {err}")
-
-        inf = Status("inference")
-        prompt, prompt_tokens = self._prompt
-        world = self._world
-        wm_age = now_m - world.monotonic_s if world is not None else float("inf")
-        inf.values = {
-            "mode": self.mode.value,
-            "effective_mode": self._effective_mode.value,
-            "backend": self.backend.name,
-            "latency_p50_ms": f"{self._latency.percentile(50):.2f}",
-            "latency_p99_ms": f"{self._latency.percentile(99):.2f}",
-            "obs_to_chunk_p50_ms": f"{self._obs_to_chunk.percentile(50):.2f}",
-            "obs_to_chunk_p99_ms": f"{self._obs_to_chunk.percentile(99):.2f}",
-            "chunks_hz": f"{self._chunk_rate.rate(now_m):.2f}",
-            "chunks": str(self._latency.count),
-            "deadline_misses": str(self._deadline_misses),
-            "world_model_age_s": "none" if wm_age == float("inf") else f"{wm_age:.2f}",
-            "world_model_p50_ms": f"{self._wm_latency.percentile(50):.2f}",
-            "inference_loop_age_s": f"{now_m - self._loop_heartbeat:.2f}",
-            "inference_errors": str(self._loop_errors),
-            "model": self.backend.manifest.preset,
-            "variant": self.backend.manifest.config.variant.name,
-            "embodiment_slot": str(self.backend.manifest.embodiment(self.robot).embodiment_id),
-            "prompt": prompt,
-            "prompt_tokens": str(prompt_tokens),
-        }
-        if now_m - self._loop_heartbeat > 5.0 / self.inference_hz:
-            inf.worse(
-                Level.ERROR, f"inference thread stalled for {now_m - self._loop_heartbeat:.1f} s"
-            )
-        if self._refusal:
-            inf.worse(Level.WARN, f"no chunk: {self._refusal}")
-        if self.mode is Mode.STANDARD and self._effective_mode is Mode.EFFICIENT:
-            inf.worse(
-                Level.WARN,
-                "standard mode: world-model prediction missing or older than "
-                f"{self.max_world_model_age_s:g} s, running efficient",
-            )
-        return [inputs, inf, *self._camera_statuses()]
+        return [*self.loop.statuses(), *self._camera_statuses()]
 
     def _camera_statuses(self) -> list[Status]:
         out = []

@@ -1,0 +1,345 @@
+"""The policy loop: every decision the vla node makes, without ROS.
+
+The node only converts messages and publishes; this class decides. Inputs arrive from any
+thread (``put_image``, ``put_state``, ``input_error``); the node's inference thread calls
+:meth:`PolicyLoop.step` at ``inference_hz``, its world-model thread :meth:`PolicyLoop.world_step`,
+its 100 Hz timer :meth:`PolicyLoop.watchdog`, and its diagnostics timer
+:meth:`PolicyLoop.statuses`. Time comes from an injected :class:`Clock` (``now_s``: the ROS clock
+that stamps messages; ``monotonic``: intervals), so every decision is testable without DDS.
+
+Decisions:
+
+* **freshness**: an observation is formed only from inputs younger than their age limits whose
+  stamps agree (perception/sync.py); otherwise no chunk, and the reason is kept for diagnostics;
+* **stop**: the moment an input that was fresh goes stale, :meth:`watchdog` says so once, and
+  the node publishes an empty chunk (the executor brakes) instead of letting the last chunk run;
+* **mode**: standard mode runs with the world model's prediction only while it is younger than
+  ``max_world_model_age_s``; otherwise the chunk is computed in efficient mode and that is
+  reported;
+* **errors**: an observation the backend refuses (a validation ``ValueError`` raised before the
+  model runs) is an input problem; anything raised while the model runs is an inference error,
+  counted; neither ends the loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from gigabrain_runtime.diagnostics.stats import LatencyStats, Level, RateMeter, Status
+from gigabrain_runtime.inference.base import Backend
+from gigabrain_runtime.inference.preprocessing import InputError
+from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
+from gigabrain_runtime.perception.sync import Assembled, ObservationAssembler, SyncConfig
+
+
+class Clock(Protocol):
+    def now_s(self) -> float:
+        """Seconds on the clock that stamps messages (ROS time, or sim time)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a monotonic clock, for intervals."""
+        ...
+
+
+class SystemClock:
+    """Wall-clock stamps and time.monotonic(): outside ROS (tests pass their own clock)."""
+
+    def now_s(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyLoopConfig:
+    robot: str
+    mode: Mode = Mode.EFFICIENT
+    instruction: str = ""
+    inference_hz: float = 10.0
+    control_hz: float = 50.0
+    max_world_model_age_s: float = 1.0
+    sync: SyncConfig = SyncConfig()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", Mode.parse(self.mode))
+        for name in ("inference_hz", "control_hz", "max_world_model_age_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise ValueError(f"{name}: must be a positive number, got {value!r}")
+        if not isinstance(self.instruction, str):
+            raise ValueError(f"instruction: must be a string, got {self.instruction!r}")
+
+
+@dataclass(frozen=True)
+class PolicyOutput:
+    """One published chunk: the chunk, the observation it came from, the inference time."""
+
+    chunk: ActionChunk
+    observation: Assembled
+    latency_ms: float
+
+
+@dataclass
+class _World:
+    prediction: WorldPrediction
+    monotonic_s: float
+
+
+class PolicyLoop:
+    def __init__(self, backend: Backend, config: PolicyLoopConfig, clock: Clock) -> None:
+        self.backend = backend
+        self.config = config
+        self.clock = clock
+        manifest = backend.manifest
+        entry = manifest.embodiment(config.robot)
+        self.joint_names = entry.joint_names
+        self.cameras = entry.cameras
+        cfg = manifest.config
+        self.horizon = cfg.action_expert.horizon
+        self.has_world_model = cfg.variant.has_world_model
+        self.sync = ObservationAssembler(self.cameras, config.sync)
+        self._lock = threading.Lock()
+        self._mode = config.mode
+        self.set_mode(config.mode)
+        self._instruction = config.instruction
+        self._max_wm_age_s = config.max_world_model_age_s
+        self._input_errors: dict[str, str] = {}
+        self._rates = {name: RateMeter() for name in (*self.cameras, "joint_states")}
+        self._world: _World | None = None
+        self._last_actions: np.ndarray | None = None
+        self._effective_mode = Mode.EFFICIENT
+        self._refusal = "starting"
+        self._prompt: tuple[str, int] = ("", 0)
+        self._inputs_fresh = False
+        self._stop_sent = False
+        self._heartbeat = clock.monotonic()
+        self.deadline_misses = 0
+        self.errors = 0
+        self.latency = LatencyStats()
+        self.obs_to_chunk = LatencyStats()
+        self.chunk_rate = RateMeter()
+        self.world_latency = LatencyStats()
+
+    # ---- settings (any thread) ---------------------------------------------------------------
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    def set_mode(self, mode: Mode | str) -> None:
+        """ValueError (nothing changes) for an unknown mode, or standard without world model."""
+        mode = Mode.parse(mode)
+        if mode is Mode.STANDARD and not self.has_world_model:
+            raise ValueError(
+                f"mode: standard needs a world model; this engine "
+                f"({self.backend.manifest.config.variant.name}) runs efficient only"
+            )
+        self._mode = mode
+
+    @property
+    def instruction(self) -> str:
+        return self._instruction
+
+    def set_instruction(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise ValueError(f"instruction: must be a string, got {type(text).__name__}")
+        self._instruction = text
+
+    def set_max_world_model_age(self, seconds: float) -> None:
+        if not (np.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"max_world_model_age_s: must be > 0, got {seconds}")
+        self._max_wm_age_s = float(seconds)
+
+    # ---- inputs (any thread) -----------------------------------------------------------------
+    def put_image(self, camera: str, stamp_s: float, image: np.ndarray) -> None:
+        """A camera's frame, already at the model's size (perception/frames.py)."""
+        self.sync.put_image(camera, stamp_s, image)
+        self.input_error(camera, None)
+        self._rates[camera].tick(self.clock.monotonic())
+
+    def put_state(self, stamp_s: float, positions: np.ndarray) -> None:
+        """Joint positions in the robot's joint order."""
+        self.sync.put_state(stamp_s, positions)
+        self.input_error("joint_states", None)
+        self._rates["joint_states"].tick(self.clock.monotonic())
+
+    def input_error(self, name: str, message: str | None) -> None:
+        """Record (or, with None, clear) why the last message of input ``name`` was dropped."""
+        with self._lock:
+            if message is None:
+                self._input_errors.pop(name, None)
+            else:
+                self._input_errors[name] = message
+
+    # ---- the watchdog (100 Hz) ---------------------------------------------------------------
+    def stale_input(self) -> str:
+        """The first input older than its age limit, or ''."""
+        cfg = self.config.sync
+        for name, age in self.sync.ages(self.clock.now_s()).items():
+            limit = cfg.max_state_age_s if name == "joint_states" else cfg.max_image_age_s
+            if age > limit:
+                return f"{name} is {age:.3f} s old (limit {limit} s)"
+        return ""
+
+    def watchdog(self) -> str | None:
+        """The reason to stop the robot now, once per fresh -> stale transition; else None.
+        (A single refused observation - stamps spread too far - only skips a chunk; staleness
+        is what stops the arm.)"""
+        reason = self.stale_input()
+        fresh = not reason
+        stop = None
+        if fresh:
+            self._stop_sent = False
+        elif self._inputs_fresh and not self._stop_sent:
+            self._stop_sent = True
+            stop = reason
+        self._inputs_fresh = fresh
+        return stop
+
+    # ---- the inference tick ------------------------------------------------------------------
+    def current_world(self) -> WorldPrediction | None:
+        world = self._world
+        if world is None or self.clock.monotonic() - world.monotonic_s > self._max_wm_age_s:
+            return None
+        return world.prediction
+
+    def step(self) -> PolicyOutput | None:
+        """Assemble, infer, return the chunk to publish; None when there is none this tick (the
+        reason is kept for :meth:`statuses`). Never raises for bad inputs or model errors."""
+        t0 = self.clock.monotonic()
+        self._heartbeat = t0
+        assembled = self.sync.assemble(self.clock.now_s())
+        if not isinstance(assembled, Assembled):
+            self._refusal = assembled
+            return None
+        world = self.current_world() if self._mode is Mode.STANDARD else None
+        effective = Mode.STANDARD if world is not None else Mode.EFFICIENT
+        obs = Observation(
+            images=assembled.images,
+            state=assembled.state,
+            instruction=self._instruction,
+            embodiment=self.config.robot,
+            world=world,
+        )
+        try:
+            chunk = self.backend.infer(obs, mode=effective)
+        except InputError as exc:
+            self._refusal = f"inference input: {exc}"
+            return None
+        except Exception as exc:  # noqa: BLE001 - the loop reports and goes on
+            self.errors += 1
+            self._refusal = f"inference error: {type(exc).__name__}: {exc}"
+            return None
+        self._refusal = ""
+        self._effective_mode = effective
+        self._last_actions = chunk.actions
+        self._prompt = (chunk.prompt, chunk.num_tokens)
+        t1 = self.clock.monotonic()
+        elapsed = t1 - t0
+        self.latency.add(elapsed * 1e3)
+        self.obs_to_chunk.add((self.clock.now_s() - assembled.stamp_s) * 1e3)
+        self.chunk_rate.tick(t1)
+        if elapsed > 1.0 / self.config.inference_hz:
+            self.deadline_misses += 1
+        return PolicyOutput(chunk=chunk, observation=assembled, latency_ms=elapsed * 1e3)
+
+    @property
+    def refusal(self) -> str:
+        """Why the last tick published no chunk ('' if it did)."""
+        return self._refusal
+
+    # ---- the world-model tick ------------------------------------------------------------------
+    def world_step(self) -> bool:
+        """In standard mode, predict the future after the last chunk (holding still before the
+        first one) and keep it for the next steps. True when a prediction was made."""
+        if self._mode is not Mode.STANDARD or not self.has_world_model:
+            return False
+        assembled = self.sync.assemble(self.clock.now_s())
+        if not isinstance(assembled, Assembled):
+            return False
+        actions = self._last_actions
+        if actions is None:
+            actions = np.tile(assembled.state, (self.horizon, 1))
+        obs = Observation(
+            images=assembled.images,
+            state=assembled.state,
+            instruction=self._instruction,
+            embodiment=self.config.robot,
+        )
+        try:
+            prediction = self.backend.predict_world(obs, actions)
+        except InputError as exc:
+            self.input_error("world_model", str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001
+            self.errors += 1
+            self.input_error("world_model", f"{type(exc).__name__}: {exc}")
+            return False
+        self.input_error("world_model", None)
+        self.world_latency.add(prediction.inference_ms)
+        self._world = _World(prediction, self.clock.monotonic())
+        return True
+
+    # ---- diagnostics ---------------------------------------------------------------------------
+    def statuses(self) -> list[Status]:
+        """The ``inputs`` and ``inference`` statuses."""
+        now_m = self.clock.monotonic()
+        cfg = self.config.sync
+        inputs = Status("inputs")
+        for name, age in self.sync.ages(self.clock.now_s()).items():
+            inputs.values[f"{name}_hz"] = f"{self._rates[name].rate(now_m):.1f}"
+            inputs.values[f"{name}_age_s"] = "never" if age == float("inf") else f"{age:.3f}"
+            limit = cfg.max_state_age_s if name == "joint_states" else cfg.max_image_age_s
+            if age == float("inf"):
+                inputs.worse(Level.STALE, f"{name}: nothing received")
+            elif age > limit:
+                inputs.worse(Level.ERROR, f"{name}: stale ({age:.2f} s old)")
+        with self._lock:
+            errors = list(self._input_errors.items())
+        for name, err in errors:
+            inputs.worse(Level.ERROR, f"{name}: {err}")
+
+        inf = Status("inference")
+        world = self._world
+        wm_age = now_m - world.monotonic_s if world is not None else float("inf")
+        prompt, prompt_tokens = self._prompt
+        manifest = self.backend.manifest
+        inf.values = {
+            "mode": self._mode.value,
+            "effective_mode": self._effective_mode.value,
+            "backend": self.backend.name,
+            "latency_p50_ms": f"{self.latency.percentile(50):.2f}",
+            "latency_p99_ms": f"{self.latency.percentile(99):.2f}",
+            "obs_to_chunk_p50_ms": f"{self.obs_to_chunk.percentile(50):.2f}",
+            "obs_to_chunk_p99_ms": f"{self.obs_to_chunk.percentile(99):.2f}",
+            "chunks_hz": f"{self.chunk_rate.rate(now_m):.2f}",
+            "chunks": str(self.latency.count),
+            "deadline_misses": str(self.deadline_misses),
+            "world_model_age_s": "none" if wm_age == float("inf") else f"{wm_age:.2f}",
+            "world_model_p50_ms": f"{self.world_latency.percentile(50):.2f}",
+            "inference_loop_age_s": f"{now_m - self._heartbeat:.2f}",
+            "inference_errors": str(self.errors),
+            "model": manifest.preset,
+            "variant": manifest.config.variant.name,
+            "embodiment_slot": str(manifest.embodiment(self.config.robot).embodiment_id),
+            "prompt": prompt,
+            "prompt_tokens": str(prompt_tokens),
+        }
+        stalled = now_m - self._heartbeat
+        if stalled > 5.0 / self.config.inference_hz:
+            inf.worse(Level.ERROR, f"inference thread stalled for {stalled:.1f} s")
+        if self._refusal:
+            inf.worse(Level.WARN, f"no chunk: {self._refusal}")
+        if self._mode is Mode.STANDARD and self._effective_mode is Mode.EFFICIENT:
+            inf.worse(
+                Level.WARN,
+                "standard mode: world-model prediction missing or older than "
+                f"{self._max_wm_age_s:g} s, running efficient",
+            )
+        return [inputs, inf]

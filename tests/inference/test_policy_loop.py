@@ -1,0 +1,260 @@
+"""The vla's decisions, without DDS: freshness, stop, mode, errors, statistics (PolicyLoop)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from gigabrain_runtime.diagnostics.stats import Level
+from gigabrain_runtime.inference.export import preset_manifest
+from gigabrain_runtime.inference.policy_loop import PolicyLoop, PolicyLoopConfig
+from gigabrain_runtime.inference.preprocessing import InputError
+from gigabrain_runtime.inference.types import ActionChunk, Mode, WorldPrediction
+from gigabrain_runtime.perception.sync import SyncConfig
+from gigabrain_runtime.robots.embodiment import get_embodiment
+
+PIPER = get_embodiment("piper")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def now_s(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def advance(self, s: float) -> None:
+        self.t += s
+
+
+class FakeBackend:
+    """The Backend protocol with scripted behaviour: takes ``cost_s`` of clock per chunk, or
+    raises ``fail``."""
+
+    name = "fake"
+
+    def __init__(self, manifest, clock: FakeClock) -> None:  # noqa: ANN001
+        self.manifest = manifest
+        self.clock = clock
+        self.fail: Exception | None = None
+        self.cost_s = 0.01
+        self.calls: list = []
+
+    def infer(self, observation, *, mode=Mode.EFFICIENT, noise=None, trace=False):  # noqa: ANN001
+        self.calls.append((Mode.parse(mode), observation))
+        if self.fail is not None:
+            raise self.fail
+        self.clock.advance(self.cost_s)
+        h = self.manifest.config.action_expert.horizon
+        return ActionChunk(
+            actions=np.tile(observation.state, (h, 1)),
+            joint_names=PIPER.joint_names,
+            trajectory=np.zeros((0, 2), np.float32),
+            mode=Mode.parse(mode),
+            prompt=observation.instruction,
+            num_tokens=len(observation.instruction),
+        )
+
+    def predict_world(self, observation, actions, *, noise=None):  # noqa: ANN001
+        if self.fail is not None:
+            raise self.fail
+        cfg = self.manifest.config
+        return WorldPrediction(
+            z_tokens=np.zeros((cfg.num_wm_tokens, cfg.world_model.z_token_dim), np.float32),
+            value=0.5,
+            proprio=np.asarray(observation.state),
+        )
+
+    def close(self) -> None:
+        pass
+
+
+SYNC = SyncConfig(stamp_tolerance_s=0.1, max_image_age_s=0.15, max_state_age_s=0.1)
+
+
+@pytest.fixture
+def setup(tiny_cfg):
+    clock = FakeClock()
+    backend = FakeBackend(preset_manifest(tiny_cfg), clock)
+    loop = PolicyLoop(
+        backend,
+        PolicyLoopConfig(robot="piper", instruction="pick", inference_hz=10.0, sync=SYNC),
+        clock,
+    )
+    return loop, backend, clock
+
+
+def feed(loop: PolicyLoop, clock: FakeClock) -> None:
+    for cam in PIPER.cameras:
+        loop.put_image(cam, clock.now_s(), np.zeros((224, 224, 3), np.uint8))
+    loop.put_state(clock.now_s(), (PIPER.lower + PIPER.upper) / 2)
+
+
+def status(loop: PolicyLoop, name: str):  # noqa: ANN201
+    return next(s for s in loop.statuses() if s.name == name)
+
+
+def test_no_chunk_until_every_input_has_arrived(setup):
+    loop, backend, clock = setup
+    assert loop.step() is None and loop.refusal == "no joint state received"
+    loop.put_state(clock.now_s(), np.zeros(7))
+    assert loop.step() is None and "no image yet from cam_high, cam_wrist" in loop.refusal
+    assert backend.calls == []
+    feed(loop, clock)
+    out = loop.step()
+    assert out is not None and out.chunk.actions.shape == (50, 7)
+    assert loop.refusal == "" and out.latency_ms == pytest.approx(10.0)
+    inf = status(loop, "inference")
+    assert inf.level == Level.OK and inf.values["chunks"] == "1"
+    assert inf.values["prompt"] == "pick"
+
+
+def test_a_stale_input_gives_no_chunk_and_one_stop(setup):
+    loop, backend, clock = setup
+    feed(loop, clock)
+    assert loop.watchdog() is None  # fresh
+    assert loop.step() is not None
+    clock.advance(0.12)  # the joint state is past its 0.1 s limit, the images are not
+    assert loop.step() is None and "joint state is" in loop.refusal
+    reason = loop.watchdog()
+    assert reason is not None and reason.startswith("joint_states is")
+    assert loop.watchdog() is None  # once per fresh -> stale transition
+    assert status(loop, "inputs").level == Level.ERROR
+    feed(loop, clock)
+    assert loop.watchdog() is None and loop.step() is not None
+    clock.advance(0.2)
+    assert loop.watchdog() is not None  # stale again: a new stop
+
+
+def test_inputs_that_never_arrived_do_not_stop_what_never_ran(setup):
+    loop, _, _ = setup
+    assert loop.watchdog() is None  # nothing was fresh yet: nothing to stop
+    assert status(loop, "inputs").level == Level.STALE
+
+
+def test_stamps_that_disagree_skip_a_chunk_without_a_stop(setup):
+    loop, _, clock = setup
+    feed(loop, clock)
+    loop.put_state(clock.now_s() + 0.12, np.zeros(7))  # newer than the frames by 0.12 s
+    assert loop.step() is None and "stamps spread" in loop.refusal
+    assert loop.watchdog() is None
+
+
+def test_standard_mode_uses_the_world_model_only_while_it_is_fresh(setup):
+    loop, backend, clock = setup
+    loop.set_mode("standard")
+    feed(loop, clock)
+    assert loop.step().chunk.mode is Mode.EFFICIENT  # no prediction yet
+    assert "running efficient" in status(loop, "inference").message
+    assert loop.world_step()
+    feed(loop, clock)
+    assert loop.step().chunk.mode is Mode.STANDARD
+    assert backend.calls[-1][1].world is not None
+    assert status(loop, "inference").level == Level.OK
+    clock.advance(1.05)  # older than max_world_model_age_s (1 s)
+    feed(loop, clock)
+    assert loop.step().chunk.mode is Mode.EFFICIENT
+    loop.set_mode("efficient")
+    assert not loop.world_step()  # the world model runs in standard mode only
+
+
+def test_standard_mode_is_refused_without_a_world_model(tiny_cfg):
+    from gigabrain_runtime.model.config import GIGABRAIN0_VARIANT
+
+    cfg = replace(tiny_cfg, variant=replace(GIGABRAIN0_VARIANT, slot_family="runtime"))
+    manifest = replace(preset_manifest(tiny_cfg), model=cfg.to_dict())
+    clock = FakeClock()
+    loop = PolicyLoop(FakeBackend(manifest, clock), PolicyLoopConfig(robot="piper"), clock)
+    with pytest.raises(ValueError, match="standard needs a world model"):
+        loop.set_mode("standard")
+    assert loop.mode is Mode.EFFICIENT
+    with pytest.raises(ValueError, match="standard needs a world model"):
+        PolicyLoop(
+            FakeBackend(manifest, clock), PolicyLoopConfig(robot="piper", mode="standard"), clock
+        )
+
+
+def test_bad_input_and_model_failures_are_told_apart_and_survived(setup):
+    loop, backend, clock = setup
+    feed(loop, clock)
+    backend.fail = InputError("state: 50.0 at joint 'joint1'")
+    assert loop.step() is None
+    assert loop.refusal == "inference input: state: 50.0 at joint 'joint1'"
+    assert loop.errors == 0
+    backend.fail = RuntimeError("CUDA error: an illegal memory access")
+    assert loop.step() is None
+    assert loop.refusal.startswith("inference error: RuntimeError: CUDA error")
+    assert loop.errors == 1
+    inf = status(loop, "inference")
+    assert inf.level == Level.WARN and inf.values["inference_errors"] == "1"
+    backend.fail = None
+    assert loop.step() is not None and loop.refusal == ""
+
+
+def test_a_backend_value_error_from_inside_the_model_is_an_inference_error(setup):
+    """Only the preprocessor's refusals are input problems; a ValueError from the model run
+    (e.g. an ONNX shape mismatch) is not the robot's fault."""
+    loop, backend, clock = setup
+    feed(loop, clock)
+    backend.fail = ValueError("Got invalid dimensions for input: images")
+    assert loop.step() is None and loop.refusal.startswith("inference error: ValueError")
+    assert loop.errors == 1
+
+
+def test_deadline_misses_and_a_stalled_thread_are_reported(setup):
+    loop, backend, clock = setup
+    feed(loop, clock)
+    backend.cost_s = 0.15  # longer than the 0.1 s period
+    loop.step()
+    assert loop.deadline_misses == 1
+    clock.advance(0.6)  # no step for 6 periods
+    inf = status(loop, "inference")
+    assert inf.level == Level.ERROR and "stalled" in inf.message
+
+
+def test_input_errors_are_safe_to_report_from_any_thread(setup):
+    """The world-model thread records errors while the diagnostics timer reads them."""
+    loop, _, _ = setup
+    stop = threading.Event()
+
+    def writer(k: int) -> None:
+        i = 0
+        while not stop.is_set():
+            loop.input_error(f"src{k}_{i % 50}", "bad" if i % 2 else None)
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(300):
+            loop.statuses()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
+def test_a_dropped_message_is_reported_until_the_next_good_one(setup):
+    loop, _, clock = setup
+    feed(loop, clock)
+    loop.input_error("cam_high", "image.encoding: unsupported 'yuv422'")
+    assert "cam_high: image.encoding" in status(loop, "inputs").message
+    feed(loop, clock)
+    assert status(loop, "inputs").level == Level.OK
+
+
+def test_instruction_changes_reach_the_next_chunk(setup):
+    loop, backend, clock = setup
+    feed(loop, clock)
+    loop.set_instruction("place the cube")
+    loop.step()
+    assert backend.calls[-1][1].instruction == "place the cube"
+    with pytest.raises(ValueError, match="instruction"):
+        loop.set_instruction(3)  # type: ignore[arg-type]
