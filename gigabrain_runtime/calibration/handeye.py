@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from gigabrain_runtime.calibration.camera_info import CameraInfo
 from gigabrain_runtime.calibration.intrinsics import Board, detect
+from gigabrain_runtime.perception.camera_info import CameraInfo
 
 SETUPS = ("eye-in-hand", "eye-to-hand")
 MIN_VIEWS = 5

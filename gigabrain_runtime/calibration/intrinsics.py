@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gigabrain_runtime.calibration.camera_info import CameraInfo
+from gigabrain_runtime.perception.camera_info import CameraInfo
 
 BOARDS = ("checkerboard", "charuco")
 

@@ -12,9 +12,9 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from gigabrain_runtime.calibration.camera_info import CameraInfo
 from gigabrain_runtime.control.chunk import TimedChunk
 from gigabrain_runtime.diagnostics.stats import Status
+from gigabrain_runtime.perception.camera_info import CameraInfo
 from gigabrain_runtime.perception.images import decode_compressed, decode_raw
 from gigabrain_runtime.robots.embodiment import positions_by_name
 

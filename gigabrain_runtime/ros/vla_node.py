@@ -31,7 +31,6 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,14 +44,14 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float32, Header, String
 from trajectory_msgs.msg import JointTrajectory
 
-from gigabrain_runtime.calibration.camera_info import CameraInfo, load_calibrations
 from gigabrain_runtime.control.pacing import DeadlinePacer
 from gigabrain_runtime.diagnostics.stats import LatencyStats, Level, Status
 from gigabrain_runtime.inference.factory import open_backend
 from gigabrain_runtime.inference.manifest import EngineManifest
 from gigabrain_runtime.inference.policy_loop import PolicyLoop, PolicyLoopConfig, PolicyOutput
 from gigabrain_runtime.inference.types import ActionChunk, Mode
-from gigabrain_runtime.perception.images import resize_with_pad
+from gigabrain_runtime.perception.camera_info import CameraInfo, load_calibrations
+from gigabrain_runtime.perception.frames import FramePipeline
 from gigabrain_runtime.perception.overlay import draw_trajectory, format_label
 from gigabrain_runtime.perception.sync import Assembled, SyncConfig
 from gigabrain_runtime.ros import qos
@@ -76,12 +75,12 @@ MODES = tuple(m.value for m in Mode)
 
 
 @dataclass
-class _Calibration:
+class _CameraInfoOut:
+    """A calibrated camera's camera_info publisher (one message per frame it describes)."""
+
     path: Path
-    info: CameraInfo
-    undistort: Callable[[np.ndarray], np.ndarray] | None
-    info_pub: Publisher | None
-    info_msg: CameraInfoMsg
+    pub: Publisher | None
+    msg: CameraInfoMsg
     last_stamp: tuple[int, int] | None = None
 
 
@@ -325,32 +324,39 @@ class VlaNode(WorkerThreads, Node):
 
     def _load_calibrations(
         self, directory: str, undistort: bool, publish_info: bool
-    ) -> dict[str, _Calibration]:
+    ) -> dict[str, _CameraInfoOut]:
         """Read every camera's calibration (ValueError naming the file and field on a bad one),
-        precompute the undistortion maps and create the camera_info publishers."""
+        build the frame pipeline (undistortion maps) and the camera_info publishers."""
         if not directory:
             if undistort:
                 raise ValueError("undistort: needs calibration_dir (the camera_info YAML folder)")
+            self.frames = FramePipeline(size=self.image_size, method=self.image_resize)
             return {}
-        out: dict[str, _Calibration] = {}
+        infos: dict[str, CameraInfo] = {}
+        out: dict[str, _CameraInfoOut] = {}
         for cam, path in load_calibrations(directory, self.cameras).items():
-            info = CameraInfo.read(path)
-            try:
-                undistorter = info.undistorter() if undistort else None
-            except ValueError as exc:
-                raise ValueError(f"{path}: {exc}") from None
+            info = infos[cam] = CameraInfo.read(path)
             pub = (
                 self.create_publisher(CameraInfoMsg, f"cameras/{cam}/camera_info", qos.SENSOR)
                 if publish_info
                 else None
             )
-            out[cam] = _Calibration(path, info, undistorter, pub, camera_info_to_msg(info))
+            out[cam] = _CameraInfoOut(path, pub, camera_info_to_msg(info))
             self.get_logger().info(
                 f"calibration: {cam} from {path} ({info.width}x{info.height}, "
                 f"{info.distortion_model}, fx {info.K[0, 0]:.1f})"
                 + (", undistorting" if undistort else "")
                 + (", publishing camera_info" if publish_info else "")
             )
+        try:
+            self.frames = FramePipeline(
+                size=self.image_size,
+                method=self.image_resize,
+                calibrations=infos,
+                undistort=undistort,
+            )
+        except ValueError as exc:
+            raise ValueError(f"{directory}: {exc}") from None
         missing = [c for c in self.cameras if c not in out]
         if missing:
             self.get_logger().warn(
@@ -363,51 +369,42 @@ class VlaNode(WorkerThreads, Node):
     def _image_cb(self, cam: str):  # noqa: ANN202
         def callback(msg: Image | CompressedImage) -> None:
             try:
-                rgb = image_to_rgb(msg)
-                cal = self._calibrations.get(cam)
-                if cal is not None:
-                    rgb = self._calibrated(cam, cal, msg.header, rgb)
-                model_rgb = resize_with_pad(rgb, self.image_size, self.image_resize)
+                frame = self.frames.process(cam, image_to_rgb(msg))
             except ValueError as exc:
                 self.loop.input_error(cam, str(exc))
                 return
+            self._report_calibration(cam)
+            if frame.calibrated:
+                self._publish_camera_info(cam, msg.header)
             stamp = stamp_to_s(msg.header.stamp) or self._now_s()
             if cam == self._overlay_camera and self.overlay:
                 with self._lock:  # before put_image: a chunk from this frame finds it
-                    self._frames.append(_Frame(model_rgb, rgb, msg.header))
-            self.loop.put_image(cam, stamp, model_rgb)
+                    self._frames.append(_Frame(frame.model_image, frame.image, msg.header))
+            self.loop.put_image(cam, stamp, frame.model_image)
 
         return callback
 
-    def _calibrated(
-        self, cam: str, cal: _Calibration, header: Header, rgb: np.ndarray
-    ) -> np.ndarray:
-        """Publish the camera_info for this frame and undistort it - or, if its size is not the
-        calibration's, pass it through and report that."""
-        h, w = rgb.shape[:2]
-        if (w, h) != (cal.info.width, cal.info.height):
-            reason = (
-                f"{cam}: {w}x{h} frames but {cal.path.name} is for "
-                f"{cal.info.width}x{cal.info.height}; used without "
-                + ("undistortion or " if cal.undistort is not None else "")
-                + "camera_info"
-            )
-            if self._calibration_errors.get(cam) != reason:
-                self.get_logger().warn(f"calibration: {reason}")
-            self._calibration_errors[cam] = reason
-            return rgb
-        if self._calibration_errors.pop(cam, None) is not None:
+    def _report_calibration(self, cam: str) -> None:
+        """Log when a camera's frames stop (or start again) matching its calibration."""
+        problem = self.frames.problems.get(cam)
+        previous = self._calibration_errors.get(cam)
+        if problem is not None and problem != previous:
+            self.get_logger().warn(f"calibration: {problem}")
+            self._calibration_errors[cam] = problem
+        elif problem is None and previous is not None:
+            del self._calibration_errors[cam]
             self.get_logger().info(f"calibration: {cam} frames match the calibration again")
-        if cal.info_pub is not None:
-            stamp = (header.stamp.sec, header.stamp.nanosec)
-            # one camera_info per frame even when it arrives both raw and compressed
-            if stamp != cal.last_stamp or stamp == (0, 0):
-                cal.info_msg.header = header
-                cal.info_pub.publish(cal.info_msg)
-                cal.last_stamp = stamp
-        if cal.undistort is not None:
-            rgb = cal.undistort(rgb)
-        return rgb
+
+    def _publish_camera_info(self, cam: str, header: Header) -> None:
+        out = self._calibrations.get(cam)
+        if out is None or out.pub is None:
+            return
+        stamp = (header.stamp.sec, header.stamp.nanosec)
+        # one camera_info per frame even when it arrives both raw and compressed
+        if stamp != out.last_stamp or stamp == (0, 0):
+            out.msg.header = header
+            out.pub.publish(out.msg)
+            out.last_stamp = stamp
 
     def _on_state(self, msg: JointState) -> None:
         try:
@@ -568,8 +565,11 @@ class VlaNode(WorkerThreads, Node):
             }
             for cam in self.cameras:
                 c = self._calibrations.get(cam)
+                info = self.frames.calibrations.get(cam)
                 cal.values[cam] = (
-                    f"{c.path.name} {c.info.width}x{c.info.height}" if c is not None else "none"
+                    f"{c.path.name} {info.width}x{info.height}"
+                    if c is not None and info is not None
+                    else "none"
                 )
                 if c is None and self._undistort:
                     cal.worse(Level.WARN, f"{cam}: no calibration, frames not undistorted")

@@ -24,8 +24,8 @@ from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import CameraInfo as CameraInfoMsg  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from gigabrain_runtime.calibration.camera_info import CameraInfo, load_calibrations  # noqa: E402
 from gigabrain_runtime.inference.types import Observation  # noqa: E402
+from gigabrain_runtime.perception.camera_info import CameraInfo, load_calibrations  # noqa: E402
 from gigabrain_runtime.perception.images import letterbox, resize_with_pad  # noqa: E402
 from gigabrain_runtime.perception.overlay import END_RGB, to_image_pixels  # noqa: E402
 from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402

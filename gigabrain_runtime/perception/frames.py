@@ -1,0 +1,85 @@
+"""Camera frames to model inputs, in one place: (decoded RGB) -> undistort -> letterbox.
+
+A camera with a calibration (``<calibration_dir>/<cam>.yaml``, camera_info) has its frames
+undistorted when asked; a frame whose size disagrees with its calibration is used as it is
+(neither undistorted nor described by that camera_info) and the problem is kept for
+/diagnostics. Every frame is then letterboxed to the model's square input with the filter of
+the model's own pipeline (perception/images.py). Decoding the message bytes is
+:func:`~gigabrain_runtime.perception.images.decode_raw` / ``decode_compressed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from gigabrain_runtime.perception.camera_info import CameraInfo
+from gigabrain_runtime.perception.images import RESIZE_METHODS, resize_with_pad
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One camera frame ready for the policy."""
+
+    image: np.ndarray  # RGB uint8 [H, W, 3], undistorted when its calibration applied
+    model_image: np.ndarray  # RGB uint8 [S, S, 3], what the model sees
+    calibrated: bool  # the camera's calibration describes this frame (its size matches)
+
+
+class FramePipeline:
+    """Per camera: the calibration (optional) and its undistortion maps, built once."""
+
+    def __init__(
+        self,
+        *,
+        size: int,
+        method: str,
+        calibrations: Mapping[str, CameraInfo] | None = None,
+        undistort: bool = False,
+    ) -> None:
+        """ValueError naming the camera for a calibration whose distortion cannot be undone
+        (with ``undistort``), and for an unknown letterbox ``method``."""
+        if method not in RESIZE_METHODS:
+            raise ValueError(
+                f"image_resize: unknown method {method!r} (known: {', '.join(RESIZE_METHODS)})"
+            )
+        self.size = size
+        self.method = method
+        self.calibrations = dict(calibrations or {})
+        self.undistort = undistort
+        self._undistorters: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+        if undistort:
+            for cam, info in self.calibrations.items():
+                try:
+                    self._undistorters[cam] = info.undistorter()
+                except ValueError as exc:
+                    raise ValueError(f"calibration of {cam}: {exc}") from None
+        # camera -> why its calibration did not apply to its latest frame
+        self.problems: dict[str, str] = {}
+
+    def process(self, camera: str, rgb: np.ndarray) -> Frame:
+        """A decoded RGB frame -> :class:`Frame`."""
+        info = self.calibrations.get(camera)
+        calibrated = False
+        if info is not None:
+            h, w = rgb.shape[:2]
+            if (w, h) == (info.width, info.height):
+                calibrated = True
+                self.problems.pop(camera, None)
+                undistort = self._undistorters.get(camera)
+                if undistort is not None:
+                    rgb = undistort(rgb)
+            else:
+                self.problems[camera] = (
+                    f"{camera}: {w}x{h} frames but its calibration is for "
+                    f"{info.width}x{info.height}; used without "
+                    + ("undistortion or " if camera in self._undistorters else "")
+                    + "camera_info"
+                )
+        return Frame(
+            image=rgb,
+            model_image=resize_with_pad(rgb, self.size, self.method),
+            calibrated=calibrated,
+        )
