@@ -498,9 +498,9 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_bag(args: argparse.Namespace) -> int:
-    from gigabrain_runtime.hilr import episodes
+    from gigabrain_runtime.hilr.cli import main as bag_main
 
-    return episodes.main(args)
+    return bag_main(args)
 
 
 def run_ros_node(argv: list[str]) -> int:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gigabrain_runtime.bags import open_bag
 from gigabrain_runtime.calibration.handeye import SETUPS
 from gigabrain_runtime.calibration.intrinsics import Board, calibrate, corners_mosaic
 
@@ -34,15 +35,6 @@ def images_from_dir(folder: Path) -> list[np.ndarray]:
     return out
 
 
-def _connections(reader: Any, bag: Path, topic: str, field: str = "topic") -> list[Any]:
-    """The bag's connections on ``topic``; ValueError naming the flag and the topics it has."""
-    conns = [c for c in reader.connections if c.topic == topic]
-    if not conns:
-        topics = ", ".join(sorted({c.topic for c in reader.connections}))
-        raise ValueError(f"{field}: {topic!r} is not in {bag} (has: {topics})")
-    return conns
-
-
 def _decode_image(msgtype: str, m: Any) -> np.ndarray:
     """An Image or CompressedImage from a bag -> RGB."""
     from gigabrain_runtime.perception.images import decode_compressed, decode_raw
@@ -54,18 +46,12 @@ def _decode_image(msgtype: str, m: Any) -> np.ndarray:
 
 def images_from_bag(bag: Path, topic: str, every: int) -> list[np.ndarray]:
     """Every ``every``-th frame of an Image (or CompressedImage) topic in a rosbag2 directory."""
-    from rosbags.highlevel import AnyReader
-
-    from gigabrain_runtime.hilr.recording import typestore
-
-    with AnyReader([Path(bag)], default_typestore=typestore()) as reader:
-        conns = _connections(reader, bag, topic)
-        out = []
-        for i, (conn, _, raw) in enumerate(reader.messages(connections=conns)):
-            if i % every:
-                continue
-            out.append(_decode_image(conn.msgtype, reader.deserialize(raw, conn.msgtype)))
-    return out
+    with open_bag(bag) as b:
+        b.require(topic)
+        return [
+            _decode_image(m.msgtype, m.msg)
+            for m in b.messages([topic], keep=lambda i: i % every == 0)
+        ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,32 +138,26 @@ def samples_from_bag(
     """(images, joint positions, labels, SampleSelection) from a rosbag2 episode: each image
     paired with the nearest joint state in time; see :func:`select_samples` for which images
     are kept. Images are decoded only when kept."""
-    from rosbags.highlevel import AnyReader
-
     from gigabrain_runtime.calibration.handeye import select_samples
-    from gigabrain_runtime.hilr.recording import typestore
 
-    with AnyReader([Path(bag)], default_typestore=typestore()) as reader:
-        iconns = _connections(reader, bag, image_topic, "image-topic")
-        jconns = _connections(reader, bag, joint_topic, "joint-topic")
+    with open_bag(bag) as b:
+        b.require(image_topic, "image-topic")
+        b.require(joint_topic, "joint-topic")
         joint_ns, joint_q = [], []
         problem = ""
-        for conn, t, raw in reader.messages(connections=jconns):
-            m = reader.deserialize(raw, conn.msgtype)
+        for m in b.messages([joint_topic]):
             try:
-                q = kin.positions_from_names(list(m.name), [float(v) for v in m.position])
+                q = kin.positions_from_names(list(m.msg.name), [float(v) for v in m.msg.position])
             except ValueError as exc:  # e.g. a gripper-only message on a shared topic
                 problem = str(exc)
                 continue
-            joint_ns.append(_stamp_ns(m, t))
+            joint_ns.append(_stamp_ns(m.msg, m.log_time_ns))
             joint_q.append(q)
         if not joint_q:
             raise ValueError(
                 f"joint-topic: no message on {joint_topic} has the arm's joints ({problem})"
             )
-        image_ns = []
-        for conn, t, raw in reader.messages(connections=iconns):
-            image_ns.append(_stamp_ns(reader.deserialize(raw, conn.msgtype), t))
+        image_ns = [_stamp_ns(m.msg, m.log_time_ns) for m in b.messages([image_topic])]
         chain = [i for i, j in enumerate(kin.embodiment.joint_names) if j in kin.chain_joints]
         sel = select_samples(
             np.array(image_ns),
@@ -186,11 +166,11 @@ def samples_from_bag(
             **selection,
         )
         wanted = dict(sel.pairs)
-        images: dict[int, np.ndarray] = {}
-        for i, (conn, _, raw) in enumerate(reader.messages(connections=iconns)):
-            if i not in wanted:
-                continue
-            images[i] = _decode_image(conn.msgtype, reader.deserialize(raw, conn.msgtype))
+        kept = b.messages([image_topic], keep=wanted.__contains__)
+        # the kept messages come in index order
+        images = {
+            i: _decode_image(m.msgtype, m.msg) for i, m in zip(sorted(wanted), kept, strict=True)
+        }
     order = [i for i, _ in sel.pairs]
     t0 = min(image_ns) if image_ns else 0
     labels = [f"t={(image_ns[i] - t0) * 1e-9:.2f}s" for i in order]
@@ -307,16 +287,10 @@ def run_hand_eye(args: argparse.Namespace) -> int:
 
 
 def joint_samples_from_bag(bag: Path, topic: str) -> list[tuple[list[str], list[float]]]:
-    from rosbags.highlevel import AnyReader
-
-    from gigabrain_runtime.hilr.recording import typestore
-
-    with AnyReader([Path(bag)], default_typestore=typestore()) as reader:
-        out = []
-        for conn, _, raw in reader.messages(connections=_connections(reader, bag, topic)):
-            m = reader.deserialize(raw, conn.msgtype)
-            out.append((list(m.name), [float(v) for v in m.position]))
-    return out
+    """(names, positions) of every JointState on ``topic`` in a rosbag2 directory."""
+    with open_bag(bag) as b:
+        b.require(topic)
+        return [(list(m.msg.name), [float(v) for v in m.msg.position]) for m in b.messages([topic])]
 
 
 def run_joints(args: argparse.Namespace) -> int:

@@ -1,14 +1,18 @@
-"""Episode tools behind ``gigabrain-runtime bag ...``: list, info, label, plot, export, recover."""
+"""Episodes on disk: finding and reading them; ``gigabrain-runtime bag list|info|label|recover``.
+
+The plot and the dataset export build on :func:`read_episode`; the command dispatch is in
+:mod:`gigabrain_runtime.hilr.cli`.
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from gigabrain_runtime.bags import open_bag
 from gigabrain_runtime.hilr.recording import (
     METADATA,
     SIDECAR,
@@ -104,40 +108,13 @@ def cmd_recover(path: Path) -> int:
     return 0
 
 
-def main(args: argparse.Namespace) -> int:
-    cmd = args.bag_command
-    if cmd == "list":
-        return cmd_list(Path(args.dir))
-    if cmd == "info":
-        return cmd_info(Path(args.episode))
-    if cmd == "label":
-        return cmd_label(Path(args.episode), args.label)
-    if cmd == "recover":
-        return cmd_recover(Path(args.path))
-    if cmd == "plot":
-        from gigabrain_runtime.hilr.plot import plot_episode
-
-        plot_episode(Path(args.episode), Path(args.out))
-        print(f"wrote {args.out}")
-        return 0
-    if cmd == "export":
-        from gigabrain_runtime.hilr.lerobot_export import export_lerobot
-
-        export_lerobot(Path(args.dir), Path(args.out), fps=args.fps)
-        return 0
-    raise ValueError(f"bag: unknown command {cmd!r}")
-
-
-def read_episode(ep: Path) -> dict[str, Any]:
-    """Deserialize an episode with the rosbags reader: per topic, a list of (t_ns, message)."""
-    from rosbags.highlevel import AnyReader
-
-    from gigabrain_runtime.hilr.recording import typestore
-
+def read_episode(ep: Path) -> dict[str, list[tuple[int, Any]]]:
+    """Every message of a finished episode, deserialized: per topic, a list of (log time ns,
+    message) in time order. ValueError for an episode without metadata.yaml (unfinished)."""
     if not (ep / METADATA).is_file():
         raise ValueError(f"episode {ep}: no metadata.yaml (run `gigabrain-runtime bag recover`)")
     out: dict[str, list[tuple[int, Any]]] = {}
-    with AnyReader([ep], default_typestore=typestore()) as reader:
-        for conn, t, raw in reader.messages():
-            out.setdefault(conn.topic, []).append((t, reader.deserialize(raw, conn.msgtype)))
+    with open_bag(ep) as bag:
+        for m in bag.messages():
+            out.setdefault(m.topic, []).append((m.log_time_ns, m.msg))
     return out

@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from gigabrain_runtime.bags import typestore
+
 SIDECAR = "episode.json"
 METADATA = "metadata.yaml"
 ROS_DISTRO = "kilted"
@@ -51,18 +53,6 @@ class TopicSpec:
     name: str  # fully qualified topic
     msgtype: str  # e.g. sensor_msgs/msg/JointState
     qos: str = "reliable"  # key of QOS_YAML
-
-
-_TYPESTORE = None
-
-
-def typestore() -> Any:
-    global _TYPESTORE
-    if _TYPESTORE is None:
-        from rosbags.typesys import Stores, get_typestore
-
-        _TYPESTORE = get_typestore(Stores.ROS2_KILTED)
-    return _TYPESTORE
 
 
 def message_definition(msgtype: str) -> tuple[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gigabrain_runtime.bags import open_bag
 from gigabrain_runtime.hilr.intervention import InterventionState
 from gigabrain_runtime.hilr.recording import (
     EpisodeInfo,
@@ -35,10 +36,8 @@ def joint_state_cdr(i: int, t_ns: int) -> bytes:
 
 
 def read_positions(ep):
-    from rosbags.highlevel import AnyReader
-
-    with AnyReader([ep], default_typestore=typestore()) as reader:
-        return [reader.deserialize(raw, c.msgtype).position[0] for c, _, raw in reader.messages()]
+    with open_bag(ep) as bag:
+        return [m.msg.position[0] for m in bag.messages()]
 
 
 def test_a_finished_episode_opens_with_the_rosbags_reader(tmp_path):

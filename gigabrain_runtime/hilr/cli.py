@@ -1,0 +1,33 @@
+"""``gigabrain-runtime bag ...``: dispatch to the episode tools (list, info, label, recover),
+the plot and the dataset export. Above them all, so none of them imports another's caller."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gigabrain_runtime.hilr import episodes
+
+
+def main(args: argparse.Namespace) -> int:
+    cmd = args.bag_command
+    if cmd == "list":
+        return episodes.cmd_list(Path(args.dir))
+    if cmd == "info":
+        return episodes.cmd_info(Path(args.episode))
+    if cmd == "label":
+        return episodes.cmd_label(Path(args.episode), args.label)
+    if cmd == "recover":
+        return episodes.cmd_recover(Path(args.path))
+    if cmd == "plot":
+        from gigabrain_runtime.hilr.plot import plot_episode  # OpenCV: only when plotting
+
+        plot_episode(Path(args.episode), Path(args.out))
+        print(f"wrote {args.out}")
+        return 0
+    if cmd == "export":
+        from gigabrain_runtime.hilr.lerobot_export import export_lerobot  # pyarrow, OpenCV
+
+        export_lerobot(Path(args.dir), Path(args.out), fps=args.fps)
+        return 0
+    raise ValueError(f"bag: unknown command {cmd!r}")
