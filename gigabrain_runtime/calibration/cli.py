@@ -178,12 +178,9 @@ def samples_from_bag(
 
 
 def run_hand_eye(args: argparse.Namespace) -> int:
-    from gigabrain_runtime.calibration.handeye import (
-        calibrate_hand_eye,
-        matrix_to_quat_xyzw,
-        rotation_angle_deg,
-    )
+    from gigabrain_runtime.calibration.handeye import calibrate_hand_eye
     from gigabrain_runtime.calibration.kinematics import ArmKinematics
+    from gigabrain_runtime.geometry import matrix_to_quat_xyzw, rotation_angle_deg
     from gigabrain_runtime.perception.camera_info import CameraInfo
 
     info_path = Path(args.camera_info)

@@ -20,7 +20,6 @@ Pure: numpy and (lazily) OpenCV; no ROS, no mujoco (flange poses come in as matr
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,16 @@ import numpy as np
 import yaml
 
 from gigabrain_runtime.calibration.intrinsics import Board, detect
+from gigabrain_runtime.geometry import (
+    matrix_to_quat_xyzw,
+    matrix_to_rotvec,
+    mean_rotation,
+    pose,
+    quat_xyzw_to_matrix,
+    rotation_angle_deg,
+    rotation_axis,
+    rotvec_to_matrix,
+)
 from gigabrain_runtime.perception.camera_info import CameraInfo
 
 SETUPS = ("eye-in-hand", "eye-to-hand")
@@ -41,90 +50,6 @@ MIN_AXIS_SPREAD = 0.01
 # distortion models OpenCV's pinhole projection implements (a fisheye would need cv2.fisheye)
 PINHOLE_MODELS = ("plumb_bob", "rational_polynomial")
 OPENCV_METHODS = ("TSAI", "PARK", "HORAUD", "ANDREFF", "DANIILIDIS")
-
-
-# ---- rotations ---------------------------------------------------------------------------------
-def rotvec_to_matrix(w: np.ndarray) -> np.ndarray:
-    w = np.asarray(w, dtype=np.float64)
-    theta = float(np.linalg.norm(w))
-    if theta < 1e-12:
-        return np.eye(3)
-    k = w / theta
-    Kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + math.sin(theta) * Kx + (1 - math.cos(theta)) * Kx @ Kx
-
-
-def matrix_to_rotvec(R: np.ndarray) -> np.ndarray:
-    angle = math.radians(rotation_angle_deg(R))
-    if angle < 1e-9:
-        return np.zeros(3)
-    if angle < 1e-3:  # sin(angle) ~ angle: read the skew part directly
-        return np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]]) / 2
-    return rotation_axis(R) * angle
-
-
-def rotation_angle_deg(R: np.ndarray) -> float:
-    return math.degrees(math.acos(float(np.clip((np.trace(R) - 1) / 2, -1.0, 1.0))))
-
-
-def rotation_axis(R: np.ndarray) -> np.ndarray:
-    """Unit rotation axis (sign arbitrary for 180 degrees)."""
-    v = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
-    n = np.linalg.norm(v)
-    if n > 1e-6:
-        return v / n
-    # near 180 degrees: the axis is the dominant column of R + I
-    M = R + np.eye(3)
-    col = M[:, int(np.argmax(np.linalg.norm(M, axis=0)))]
-    return col / np.linalg.norm(col)
-
-
-def matrix_to_quat_xyzw(R: np.ndarray) -> tuple[float, float, float, float]:
-    """Rotation matrix -> unit quaternion (x, y, z, w) with w >= 0."""
-    R = np.asarray(R, dtype=np.float64)
-    tr = np.trace(R)
-    if tr > 0:
-        s = 2 * math.sqrt(tr + 1)
-        q = [(R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, s / 4]
-    else:
-        i = int(np.argmax(np.diag(R)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2 * math.sqrt(1 + R[i, i] - R[j, j] - R[k, k])
-        q = [0.0, 0.0, 0.0, (R[k, j] - R[j, k]) / s]
-        q[i] = s / 4
-        q[j] = (R[j, i] + R[i, j]) / s
-        q[k] = (R[k, i] + R[i, k]) / s
-    q = np.asarray(q) / np.linalg.norm(q)
-    if q[3] < 0:
-        q = -q
-    return tuple(float(v) for v in q)  # type: ignore[return-value]
-
-
-def quat_xyzw_to_matrix(q: tuple[float, ...] | np.ndarray) -> np.ndarray:
-    x, y, z, w = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
-def pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3] = R
-    T[:3, 3] = np.asarray(t, dtype=np.float64).reshape(3)
-    return T
-
-
-def _mean_rotation(Rs: list[np.ndarray]) -> np.ndarray:
-    """Chordal L2 mean: the rotation nearest to the sum."""
-    U, _, Vt = np.linalg.svd(np.sum(Rs, axis=0))
-    R = U @ Vt
-    if np.linalg.det(R) < 0:
-        R = U @ np.diag([1, 1, -1]) @ Vt
-    return R
 
 
 # ---- the result --------------------------------------------------------------------------------
@@ -541,7 +466,7 @@ def _reprojection(
 def _board_from(X: np.ndarray, A: list[np.ndarray], obs: list[BoardObservation]) -> np.ndarray:
     """Y = inv(A_i) X T_i, averaged over the views."""
     Ys = [np.linalg.inv(a) @ X @ o.T_cam_board for a, o in zip(A, obs, strict=True)]
-    return pose(_mean_rotation([y[:3, :3] for y in Ys]), np.mean([y[:3, 3] for y in Ys], axis=0))
+    return pose(mean_rotation([y[:3, :3] for y in Ys]), np.mean([y[:3, 3] for y in Ys], axis=0))
 
 
 def _perturb(T: np.ndarray, d: np.ndarray) -> np.ndarray:

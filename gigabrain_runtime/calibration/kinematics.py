@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from gigabrain_runtime.calibration.handeye import pose, quat_xyzw_to_matrix
+from gigabrain_runtime.geometry import pose, quat_xyzw_to_matrix
 from gigabrain_runtime.robots.embodiment import Embodiment, get_embodiment
 from gigabrain_runtime.sim.simulator import build_mjcf, load_scene
 

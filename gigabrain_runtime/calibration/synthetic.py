@@ -102,7 +102,7 @@ class HandEyeViews:
 def _frontal(board: Board, distance_m: float, tilt: np.ndarray) -> np.ndarray:
     """T_cam_board: the board's inner-corner centre on the optical axis at ``distance_m``,
     turned by the rotation vector ``tilt``."""
-    from gigabrain_runtime.calibration.handeye import pose, rotvec_to_matrix
+    from gigabrain_runtime.geometry import pose, rotvec_to_matrix
 
     c = board.object_points().astype(np.float64).mean(axis=0)
     R = rotvec_to_matrix(tilt)
@@ -157,8 +157,9 @@ def hand_eye_views(
     camera 0.45 m from a board held 0.1 m out along the flange's z. ``noise`` is the grey-level
     standard deviation of added sensor noise. Raises ValueError for an unknown setup, or when
     too few configurations keep the board in view."""
-    from gigabrain_runtime.calibration.handeye import SETUPS, pose, rotvec_to_matrix
+    from gigabrain_runtime.calibration.handeye import SETUPS
     from gigabrain_runtime.calibration.kinematics import ArmKinematics
+    from gigabrain_runtime.geometry import pose, rotvec_to_matrix
 
     if setup not in SETUPS:
         raise ValueError(f"setup: unknown {setup!r} (known: {', '.join(SETUPS)})")

@@ -19,34 +19,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from gigabrain_runtime.geometry import look_at_xyaxes, rpy_to_quat_wxyz
 from gigabrain_runtime.robots.embodiment import Embodiment
-
-
-def rpy_to_quat(rpy: list[float]) -> np.ndarray:
-    """URDF roll-pitch-yaw (fixed axes X, Y, Z) -> quaternion (w, x, y, z)."""
-    r, p, y = (float(v) / 2 for v in rpy)
-    cr, sr, cp, sp, cy, sy = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(y), np.sin(y)
-    return np.array(
-        [
-            cr * cp * cy + sr * sp * sy,
-            sr * cp * cy - cr * sp * sy,
-            cr * sp * cy + sr * cp * sy,
-            cr * cp * sy - sr * sp * cy,
-        ]
-    )
-
-
-def look_at_xyaxes(pos: list[float], target: list[float]) -> list[float]:
-    """MuJoCo camera axes (x right, y up; it looks along -z) looking from pos at target."""
-    f = np.asarray(target, float) - np.asarray(pos, float)
-    f /= np.linalg.norm(f)
-    up = np.array([0.0, 0.0, 1.0])
-    x = np.cross(f, up)
-    if np.linalg.norm(x) < 1e-6:
-        x = np.array([1.0, 0.0, 0.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(-f, x)
-    return [*x.tolist(), *y.tolist()]
 
 
 def _fmt(values: Any) -> str:
@@ -109,7 +83,7 @@ def build_mjcf(scene: dict[str, Any], embodiment: Embodiment, image_size: int) -
         pad = "  " * depth
         attrs = f'name="{body["name"]}" pos="{_fmt(body.get("pos", [0, 0, 0]))}"'
         if "rpy" in body:
-            attrs += f' quat="{_fmt(rpy_to_quat(body["rpy"]))}"'
+            attrs += f' quat="{_fmt(rpy_to_quat_wxyz(body["rpy"]))}"'
         lines = [f'{pad}<body {attrs} gravcomp="1">']
         joint = body.get("joint")
         if joint:

@@ -24,14 +24,13 @@ from gigabrain_runtime.calibration.handeye import (
     calibrate_hand_eye,
     check_motion,
     observe,
-    pose,
     resolve_flips,
-    rotation_angle_deg,
     select_samples,
 )
 from gigabrain_runtime.calibration.intrinsics import Board
 from gigabrain_runtime.calibration.kinematics import ArmKinematics
 from gigabrain_runtime.calibration.synthetic import hand_eye_views
+from gigabrain_runtime.geometry import pose, rotation_angle_deg
 
 ROOT = Path(__file__).resolve().parents[2]
 K = np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]])
