@@ -269,8 +269,8 @@ def run_hand_eye(args: argparse.Namespace) -> int:
         if parent == kin.flange:
             d = np.linalg.inv(nominal) @ result.matrix
             print(
-                f"vs the simulation scene's {camera} mount: {np.linalg.norm(d[:3, 3]) * 1000:.1f}"
-                f" mm, {rotation_angle_deg(d[:3, :3]):.1f} deg"
+                f"vs the robot data's nominal {camera} mount: "
+                f"{np.linalg.norm(d[:3, 3]) * 1000:.1f} mm, {rotation_angle_deg(d[:3, :3]):.1f} deg"
             )
     qx, qy, qz, qw = matrix_to_quat_xyzw(result.matrix[:3, :3])
     print(
@@ -383,7 +383,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the camera's pose on the robot (T_flange_cam or T_base_cam) from board views "
         "and joint positions -> extrinsics YAML",
     )
-    h.add_argument("--robot", required=True, help="embodiment name or YAML (kinematics)")
+    h.add_argument("--robot", required=True, help="embodiment name or YAML (with kinematics)")
     h.add_argument("--camera-info", required=True, help="intrinsics YAML (calibrate camera)")
     h.add_argument(
         "--setup",
@@ -423,8 +423,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="joint and frame name prefix of one arm of a dual rig (e.g. left_): the robot's "
         "single-arm kinematics, read from prefixed joint names",
     )
-    h.add_argument("--flange", help="link the camera (or board) rides on (default: from the scene)")
-    h.add_argument("--base", help="robot base link (default: the scene's root link)")
+    h.add_argument(
+        "--flange", help="link the camera (or board) rides on (default: the camera's link)"
+    )
+    h.add_argument("--base", help="robot base link (default: the robot's root link)")
     h.add_argument("--camera", help="camera name (default: the camera_info's camera_name)")
     h.add_argument("--child-frame", help="camera frame (default: <camera>_optical_frame)")
     h.add_argument(

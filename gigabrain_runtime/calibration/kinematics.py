@@ -1,39 +1,32 @@
-"""Forward kinematics of an embodiment, from its simulation scene (``sim/data/<robot>.yaml``).
-
-The scene's joint origins are the URDF's, so the MuJoCo body frames are the URDF link frames and
-``T_base_flange`` here is what ``tf2`` reports on the robot. mujoco is imported lazily, in
-:class:`ArmKinematics`; the module itself is light.
+"""Forward kinematics of an embodiment for the calibration tools, from the robot's own data
+(``kinematics:`` in ``robots/data/<robot>.yaml``, the URDF joint origins), so ``T_base_flange``
+here is what ``tf2`` reports on the robot. Pure numpy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
-from gigabrain_runtime.geometry import pose, quat_xyzw_to_matrix
-from gigabrain_runtime.robots.embodiment import Embodiment, get_embodiment
-from gigabrain_runtime.sim.simulator import build_mjcf, load_scene
+from gigabrain_runtime.geometry import pose
+from gigabrain_runtime.robots.embodiment import EMBODIMENTS, Embodiment, get_embodiment
+from gigabrain_runtime.robots.kinematics import WORLD, Kinematics
 
-# MuJoCo cameras look along -z with y up; ROS optical frames look along +z with y down.
+# MuJoCo-convention cameras (the mounts) look along -z with y up; ROS optical frames look along
+# +z with y down.
 MJ_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])
-
-
-def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
-    """MuJoCo's (w, x, y, z) quaternion -> rotation matrix."""
-    return quat_xyzw_to_matrix(np.roll(np.asarray(q, dtype=np.float64), -1))
 
 
 class ArmKinematics:
     """``T_base_flange`` for joint positions of ``robot`` (a built-in name or a YAML path).
 
-    ``flange`` is the body whose pose is wanted (default: the body carrying ``camera`` in the
-    scene, else see :meth:`default_flange`); ``base`` the frame it is expressed in (default:
-    the scene's root body, e.g. ``base_link``).
+    ``flange`` is the link whose pose is wanted (default: the link carrying ``camera`` on the
+    robot, else see :meth:`default_flange`); ``base`` the frame it is expressed in (default:
+    the robot's root link, e.g. ``base_link``).
     ``arm_prefix`` is prepended to the embodiment's joint names when reading joint positions by
     name, for an arm of a dual rig whose joints are published as e.g. ``left_joint1``.
-    Raises ValueError for an unknown robot, body or camera.
+    Raises ValueError for a robot without kinematics, an unknown link or camera.
     """
 
     def __init__(
@@ -45,76 +38,49 @@ class ArmKinematics:
         arm_prefix: str = "",
         camera: str | None = None,
     ) -> None:
-        import mujoco
-
-        self._mj = mujoco
         self.embodiment = get_embodiment(robot) if isinstance(robot, str) else robot
-        self.scene: dict[str, Any] = load_scene(self.embodiment.name)
-        self.model = mujoco.MjModel.from_xml_string(build_mjcf(self.scene, self.embodiment, 64))
-        self.data = mujoco.MjData(self.model)
+        if self.embodiment.kinematics is None:
+            have = [n for n in EMBODIMENTS if EMBODIMENTS.get(n).kinematics is not None]
+            raise ValueError(
+                f"robot: {self.embodiment.name} has no kinematics in its robot file (have: "
+                f"{', '.join(have)}); for one arm of a dual rig use that arm's robot with "
+                "--arm-prefix"
+            )
+        self.kinematics: Kinematics = self.embodiment.kinematics
         self.arm_prefix = arm_prefix
-        roots = [b["name"] for b in self.scene["bodies"] if b["parent"] == "world"]
+        roots = [lk.name for lk in self.kinematics.links if lk.parent == WORLD]
         self.base = base or roots[0]
         self.flange = flange or self.default_flange(camera)
-        self._base_id = self._body_id(self.base, "base")
-        self._flange_id = self._body_id(self.flange, "flange")
-        jmap = self.scene.get("joint_map", {}) or {}
-        # embodiment joint -> [(qpos address, scale)] of the simulated joints it drives
-        self._qpos: dict[str, list[tuple[int, float]]] = {}
-        chain = set(self._ancestors(self._flange_id))
-        chain_joints = []
-        for j in self.embodiment.joint_names:
-            sims = jmap[j]["joints"] if j in jmap else [j]
-            scale = float(jmap[j].get("scale", 1.0)) if j in jmap else 1.0
-            entries = []
-            moves_flange = False
-            for sj in sims:
-                jid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, sj)
-                if jid < 0:
-                    raise ValueError(f"robot {self.embodiment.name}: no simulated joint {sj!r}")
-                entries.append((int(self.model.jnt_qposadr[jid]), scale))
-                moves_flange |= int(self.model.jnt_bodyid[jid]) in chain
-            self._qpos[j] = entries
-            if moves_flange:
-                chain_joints.append(j)
-        self.chain_joints = tuple(chain_joints)
+        for name, field in ((self.base, "base"), (self.flange, "flange")):
+            self._check_link(name, field)
+        above_flange = set(self.kinematics.ancestors(self.flange))
+        moved_by = {lk.joint.name: lk.name for lk in self.kinematics.links if lk.joint}
+        self.chain_joints = tuple(
+            j
+            for j in self.embodiment.joint_names
+            if any(moved_by[c] in above_flange for c in self.kinematics.drives(j)[0])
+        )
         if not self.chain_joints:
             raise ValueError(f"flange: no joint of {self.embodiment.name} moves {self.flange!r}")
 
-    # ---- scene look-ups ----------------------------------------------------------------------
-    def _body_id(self, name: str, field: str) -> int:
-        bid = self._mj.mj_name2id(self.model, self._mj.mjtObj.mjOBJ_BODY, name)
-        if bid < 0:
-            known = ", ".join(b["name"] for b in self.scene["bodies"])
-            raise ValueError(f"{field}: no body {name!r} in {self.embodiment.name} (have: {known})")
-        return int(bid)
-
-    def _ancestors(self, bid: int) -> list[int]:
-        out = [bid]
-        while bid > 0:
-            bid = int(self.model.body_parentid[bid])
-            out.append(bid)
-        return out
+    # ---- robot data look-ups -----------------------------------------------------------------
+    def _check_link(self, name: str, field: str) -> None:
+        if name not in self.kinematics.link_names:
+            known = ", ".join(self.kinematics.link_names)
+            raise ValueError(f"{field}: no link {name!r} in {self.embodiment.name} (have: {known})")
 
     def default_flange(self, camera: str | None = None) -> str:
-        """The body carrying ``camera`` in the scene when it rides on the robot; else the one
-        body that carries a camera on a moving link (a wrist camera's link). ValueError when
-        that is ambiguous (e.g. a two-armed robot): pass ``flange`` explicitly."""
-        mounts = {
-            c["name"]: c["parent"] for c in self.scene.get("cameras", []) if c["parent"] != "world"
-        }
+        """The link carrying ``camera`` on the robot; else the one link that carries a camera
+        on a moving link (a wrist camera's link). ValueError when that is ambiguous (e.g. a
+        two-armed robot): pass ``flange`` explicitly."""
+        mounts = {c.name: c.parent for c in self.kinematics.camera_mounts}
         if camera is not None and camera in mounts:
             return mounts[camera]
-        # a camera on a body that no joint moves (a head on a fixed torso) is not a flange
-        moving = {b["name"] for b in self.scene["bodies"] if b.get("joint")}
-        parents = {b["name"]: b["parent"] for b in self.scene["bodies"]}
+        # a camera on a link that no joint moves (a head on a fixed torso) is not a flange
+        moving = {lk.name for lk in self.kinematics.links if lk.joint}
 
         def moved(name: str) -> bool:
-            while name in parents:
-                if name in moving:
-                    return True
-                name = parents[name]
-            return False
+            return any(a in moving for a in self.kinematics.ancestors(name))
 
         candidates = sorted({p for p in mounts.values() if moved(p)})
         if len(candidates) != 1:
@@ -125,17 +91,14 @@ class ArmKinematics:
         return candidates[0]
 
     def camera_mount(self, camera: str) -> tuple[str, np.ndarray]:
-        """(parent body, T_parent_camera-optical) of a camera as the scene places it: a nominal
-        mount to compare a calibration against. ValueError for an unknown camera."""
-        cid = self._mj.mj_name2id(self.model, self._mj.mjtObj.mjOBJ_CAMERA, camera)
-        if cid < 0:
-            known = ", ".join(c["name"] for c in self.scene.get("cameras", []))
-            raise ValueError(f"camera: no {camera!r} in the {self.embodiment.name} scene ({known})")
-        body = self._mj.mj_id2name(
-            self.model, self._mj.mjtObj.mjOBJ_BODY, int(self.model.cam_bodyid[cid])
-        )
-        R = quat_wxyz_to_matrix(self.model.cam_quat[cid]) @ MJ_TO_OPTICAL
-        return body, pose(R, self.model.cam_pos[cid])
+        """(parent link, T_parent_camera-optical) of a camera as the robot data mounts it: a
+        nominal mount to compare a calibration against. ValueError for an unknown camera."""
+        mounts = {c.name: c for c in self.kinematics.camera_mounts}
+        if camera not in mounts:
+            known = ", ".join(mounts)
+            raise ValueError(f"camera: no {camera!r} mounted on {self.embodiment.name} ({known})")
+        T = mounts[camera].matrix
+        return mounts[camera].parent, pose(T[:3, :3] @ MJ_TO_OPTICAL, T[:3, 3])
 
     # ---- forward kinematics ------------------------------------------------------------------
     @property
@@ -161,7 +124,7 @@ class ArmKinematics:
             ]
         )
 
-    def _set(self, q: np.ndarray | Mapping[str, float]) -> None:
+    def _link_poses(self, q: np.ndarray | Mapping[str, float]) -> dict[str, np.ndarray]:
         if isinstance(q, Mapping):
             q = self.positions_from_names(list(q), list(q.values()))
         q = np.asarray(q, dtype=np.float64).reshape(-1)
@@ -172,21 +135,20 @@ class ArmKinematics:
             )
         if not np.all(np.isfinite(q)):
             raise ValueError("joint positions: contain NaN or inf")
+        chain: dict[str, float] = {}
         for j, value in zip(self.embodiment.joint_names, q, strict=True):
-            for adr, scale in self._qpos[j]:
-                self.data.qpos[adr] = value * scale
-        self._mj.mj_kinematics(self.model, self.data)
-
-    def _world(self, bid: int) -> np.ndarray:
-        return pose(self.data.xmat[bid].reshape(3, 3), self.data.xpos[bid])
+            targets, scale = self.kinematics.drives(j)
+            for c in targets:
+                chain[c] = value * scale
+        return self.kinematics.link_poses(chain)
 
     def body_pose(self, q: np.ndarray | Mapping[str, float], body: str) -> np.ndarray:
-        """T_base_body (4x4, metres) at joint positions ``q`` (embodiment order or by name)."""
-        bid = self._body_id(body, "body")
-        self._set(q)
-        return np.linalg.inv(self._world(self._base_id)) @ self._world(bid)
+        """T_base_body (4x4, metres) of link ``body`` at joint positions ``q`` (embodiment
+        order or by name)."""
+        self._check_link(body, "body")
+        poses = self._link_poses(q)
+        return np.linalg.inv(poses[self.base]) @ poses[body]
 
     def flange_pose(self, q: np.ndarray | Mapping[str, float]) -> np.ndarray:
         """T_base_flange (4x4, metres) at joint positions ``q`` (embodiment order or by name)."""
-        self._set(q)
-        return np.linalg.inv(self._world(self._base_id)) @ self._world(self._flange_id)
+        return self.body_pose(q, self.flange)

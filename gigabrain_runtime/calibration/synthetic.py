@@ -150,7 +150,7 @@ def hand_eye_views(
     robot's flange (eye-in-hand, board fixed in the base frame) or fixed in the base frame
     (eye-to-hand, board held by the flange).
 
-    Joint configurations are drawn around the scene's home pose (normal, ``spread_rad`` per
+    Joint configurations are drawn around the robot's home pose (normal, ``spread_rad`` per
     arm joint, within the embodiment's limits); configurations where the whole board is not in
     frame, or is seen at more than 55 degrees, are redrawn. Defaults: a wrist camera 6.8 cm
     from the flange turned by ~8.5 degrees, the board 0.3 m in front of it at home; a fixed
@@ -166,8 +166,8 @@ def hand_eye_views(
     rng = np.random.default_rng(seed)
     kin = ArmKinematics(robot, flange=flange)
     emb = kin.embodiment
-    home = kin.scene.get("home", {}) or {}
-    q0 = np.clip(np.array([float(home.get(j, 0.0)) for j in emb.joint_names]), emb.lower, emb.upper)
+    q0 = np.array([float(emb.home.get(j, 0.0)) for j in emb.joint_names])
+    q0 = np.clip(q0, emb.lower, emb.upper)
     chain = np.array([j in kin.chain_joints for j in emb.joint_names])
     F0 = kin.flange_pose(q0)
     if setup == "eye-in-hand":

@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 
 from gigabrain_runtime.registry import Registry
+from gigabrain_runtime.robots.kinematics import Kinematics
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,6 +163,11 @@ class Embodiment:
     joints: tuple[JointSpec, ...]
     # checkpoint family -> this robot's raw mapping onto one of its slots (see model_io)
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the kinematic chain (calibration's forward kinematics, the simulator's bodies); None for
+    # a robot nobody has described yet
+    kinematics: Kinematics | None = None
+    # a reference pose by joint name (the simulator starts there; other joints at 0)
+    home: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.embodiment_id, int) or self.embodiment_id < 0:
@@ -180,6 +186,33 @@ class Embodiment:
             raise ValueError(f"embodiment {self.name}: duplicate joint names {names}")
         for family in self.checkpoints:
             self.model_io(family)  # a bad mapping fails when the robot file is read
+        for joint, value in self.home.items():
+            if joint not in names:
+                raise ValueError(f"embodiment {self.name}: home.{joint} is not a joint")
+            spec = self.joints[names.index(joint)]
+            if not isinstance(value, (int, float)) or not spec.lower <= value <= spec.upper:
+                raise ValueError(
+                    f"embodiment {self.name}: home.{joint} must be within "
+                    f"[{spec.lower}, {spec.upper}], got {value!r}"
+                )
+        if self.kinematics is not None:
+            self._check_kinematics(self.kinematics)
+
+    def _check_kinematics(self, kin: Kinematics) -> None:
+        where = f"embodiment {self.name}: kinematics"
+        unknown = [j for j in kin.joint_map if j not in self.joint_names]
+        if unknown:
+            raise ValueError(f"{where}.joint_map: {unknown} are not joints of the robot")
+        for j in self.joint_names:
+            missing = [c for c in kin.drives(j)[0] if c not in kin.joint_names]
+            if missing:
+                raise ValueError(
+                    f"{where}: joint {j} drives no chain joint {missing} (add it to the links "
+                    "or map it in joint_map)"
+                )
+        strangers = [c.name for c in kin.camera_mounts if c.name not in self.cameras]
+        if strangers:
+            raise ValueError(f"{where}.camera_mounts: {strangers} are not in cameras")
 
     def model_io(self, family: str = RUNTIME_FAMILY) -> ModelIO:
         """This robot's mapping onto a model of ``family``. ValueError naming the field when the
@@ -283,7 +316,16 @@ class Embodiment:
     def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> Embodiment:
         if not isinstance(data, dict):
             raise ValueError(f"{source}: expected a mapping at top level")
-        known = {"name", "embodiment_id", "description", "cameras", "joints", "checkpoints"}
+        known = {
+            "name",
+            "embodiment_id",
+            "description",
+            "cameras",
+            "joints",
+            "checkpoints",
+            "kinematics",
+            "home",
+        }
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"{source}: unknown fields {sorted(unknown)}")
@@ -305,6 +347,10 @@ class Embodiment:
             cameras=tuple(str(c) for c in data["cameras"]),
             joints=tuple(joints),
             checkpoints=_checkpoints(data.get("checkpoints"), source),
+            kinematics=Kinematics.from_dict(data["kinematics"], source=source)
+            if "kinematics" in data
+            else None,
+            home=_home(data.get("home"), source),
         )
 
     @classmethod
@@ -322,6 +368,14 @@ def _checkpoints(raw: Any, source: str) -> dict[str, dict[str, Any]]:
             f"(slot, cameras, dims), got {raw!r}"
         )
     return {str(k): dict(v) for k, v in raw.items()}
+
+
+def _home(raw: Any, source: str) -> dict[str, float]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{source}: home must map joint names to positions, got {raw!r}")
+    return {str(k): v for k, v in raw.items()}
 
 
 def positions_by_name(

@@ -1,10 +1,10 @@
 """MuJoCo simulation of an embodiment from scene data: MJCF generation, stepping, cameras.
 
-Pure Python + mujoco (no ROS). Scene files (``sim/data/<robot>.yaml``) describe bodies with
-URDF-style joint origins (pos + rpy) and axes, primitive geoms, a map from embodiment joints to
-simulated joints, a home pose, position-servo gains, objects and cameras. Rendering runs off
-screen (OSMesa on machines without a GPU) in whichever thread calls :meth:`Simulator.render`,
-on its own copy of the state, so physics never waits for a frame.
+Pure Python + mujoco (no ROS). The robot's bodies, joints, home pose and camera mounts are its
+own data (``robots/data/<robot>.yaml``, ``kinematics``); a scene file (``sim/data/<robot>.yaml``)
+adds primitive geoms per link, where the robot stands, position-servo gains, objects and world
+cameras. Rendering runs off screen (OSMesa on machines without a GPU) in whichever thread calls
+:meth:`Simulator.render`, on its own copy of the state, so physics never waits for a frame.
 """
 
 from __future__ import annotations
@@ -36,7 +36,12 @@ class JointLink:
     scale: float
 
 
-def load_scene(robot: str) -> dict[str, Any]:
+def load_scene(embodiment: Embodiment) -> dict[str, Any]:
+    """The scene file ``sim/data/<robot>.yaml`` with the robot's own data merged in: bodies
+    (its kinematic links, placed at ``robot_pos``, with the scene's ``geoms``), ``joint_map``,
+    ``home`` and its camera mounts after the scene's world cameras. ValueError when the robot
+    has no scene or no kinematics."""
+    robot = embodiment.name
     path = resources.files("gigabrain_runtime.sim") / "data" / f"{robot}.yaml"
     if not path.is_file():
         known = sorted(
@@ -45,7 +50,43 @@ def load_scene(robot: str) -> dict[str, Any]:
             if p.name.endswith(".yaml")
         )
         raise ValueError(f"robot: no simulation scene for {robot!r} (have: {', '.join(known)})")
-    return yaml.safe_load(path.read_text())
+    kin = embodiment.kinematics
+    if kin is None:
+        raise ValueError(f"robot {robot}: no kinematics in its robot file, nothing to simulate")
+    scene = yaml.safe_load(path.read_text())
+    geoms = scene.pop("geoms", {}) or {}
+    unknown = sorted(set(geoms) - set(kin.link_names))
+    if unknown:
+        raise ValueError(f"scene {robot}: geoms for links the robot does not have: {unknown}")
+    root_pos = np.asarray(scene.pop("robot_pos", [0.0, 0.0, 0.0]), dtype=np.float64)
+    bodies = []
+    for link in kin.links:
+        body: dict[str, Any] = {"name": link.name, "parent": link.parent, "pos": list(link.pos)}
+        if link.parent == "world":
+            body["pos"] = (root_pos + link.pos).tolist()
+        if link.rpy is not None:
+            body["rpy"] = list(link.rpy)
+        if link.joint is not None:
+            j = link.joint
+            body["joint"] = {"name": j.name, "type": j.type, "axis": list(j.axis)}
+            if j.range is not None:
+                body["joint"]["range"] = list(j.range)
+        body["geoms"] = geoms.get(link.name, [])
+        bodies.append(body)
+    scene["bodies"] = bodies
+    scene["joint_map"] = {
+        name: {"joints": list(joints), "scale": scale}
+        for name, (joints, scale) in kin.joint_map.items()
+    }
+    scene["home"] = dict(embodiment.home)
+    scene["cameras"] = [
+        *scene.get("cameras", []),
+        *(
+            {"name": c.name, "parent": c.parent, "pos": list(c.pos), "xyaxes": list(c.axes)}
+            for c in kin.camera_mounts
+        ),
+    ]
+    return scene
 
 
 def build_mjcf(scene: dict[str, Any], embodiment: Embodiment, image_size: int) -> str:
@@ -175,7 +216,7 @@ class Simulator:
         self._mj = mujoco
         self.embodiment = embodiment
         self.image_size = image_size
-        self.scene = load_scene(embodiment.name)
+        self.scene = load_scene(embodiment)
         self.xml = build_mjcf(self.scene, embodiment, image_size)
         self.model = mujoco.MjModel.from_xml_string(self.xml)
         self.data = mujoco.MjData(self.model)
