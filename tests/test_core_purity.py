@@ -1,32 +1,59 @@
-"""The core never imports rclpy, and importing the package pulls in no heavy dependency."""
+"""The core never imports rclpy or the package's ROS layer, and importing the package pulls in no
+heavy dependency."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers import imports_of, package_modules
+
 PACKAGE = Path(__file__).resolve().parents[1] / "gigabrain_runtime"
+# Folders of the ROS layer: what lives here may use rclpy and the ROS message packages. Add a
+# folder here when it holds ROS nodes; everything else is the core.
+ROS_LAYER = ("ros", "standins")
+# Command-line entry points may import the ROS layer inside the function of the command that
+# needs it (`gigabrain-runtime demo`, `calibrate joints` capturing live), never at module level.
+ENTRY_POINTS = ("cli.py", "__main__.py")
 
 
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
+def _core_modules() -> dict[str, Path]:
+    return {
+        m: p
+        for m, p in package_modules().items()
+        if p.relative_to(PACKAGE).parts[0] not in ROS_LAYER
+    }
+
+
+def _is_ros(target: str) -> bool:
+    top = target.split(".")[0]
+    return top == "rclpy" or top.endswith(("_msgs", "_interfaces")) or top.startswith("rosidl")
 
 
 def test_core_modules_never_import_rclpy():
     offenders = [
-        str(p.relative_to(PACKAGE))
-        for p in PACKAGE.rglob("*.py")
-        if "ros" not in p.relative_to(PACKAGE).parts and "rclpy" in _imports(p)
+        f"{imp.source}:{imp.line} {imp.target}"
+        for m, p in _core_modules().items()
+        for imp in imports_of(m, p)
+        if _is_ros(imp.target)
     ]
-    assert offenders == [], f"rclpy imported outside gigabrain_runtime/ros/: {offenders}"
+    assert offenders == [], f"rclpy or ROS messages imported outside {ROS_LAYER}: {offenders}"
+
+
+def test_core_modules_never_import_the_ros_layer():
+    layer = tuple(f"gigabrain_runtime.{f}" for f in ROS_LAYER)
+    offenders = [
+        f"{imp.source}:{imp.line} {imp.target}"
+        for m, p in _core_modules().items()
+        for imp in imports_of(m, p)
+        if imp.target in layer or imp.target.startswith(tuple(f"{f}." for f in layer))
+        if not (imp.lazy and p.name in ENTRY_POINTS)
+    ]
+    assert offenders == [], (
+        f"the core imports the ROS layer ({', '.join(ROS_LAYER)}); only a command's function "
+        f"in {' or '.join(ENTRY_POINTS)} may, lazily: {offenders}"
+    )
 
 
 def test_package_imports_without_rclpy_tensorrt_or_torch():

@@ -298,6 +298,8 @@ def run_joints(args: argparse.Namespace) -> int:
     if args.bag:
         msgs = joint_samples_from_bag(Path(args.bag), args.topic)
     else:
+        # the calibration tools' only ROS dependency, loaded when capturing live: an entry
+        # point's lazy import (tests/test_core_purity.py allows it in cli.py only)
         from gigabrain_runtime.ros.capture import joint_states
 
         print(f"capturing {args.topic} for {args.seconds:g} s: hold the arm at the reference pose")
