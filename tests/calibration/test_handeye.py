@@ -265,7 +265,8 @@ def write_bag(v, path: Path) -> int:
     """An episode as the recorder writes it: each pose reached by a 0.3 s move and held, joint
     states at 100 Hz, three frames per pose (one mid-move) and a last frame after the joint
     stream stopped. Returns the number of frames."""
-    from gigabrain_runtime.hilr.recording import EpisodeInfo, EpisodeWriter, TopicSpec, typestore
+    from gigabrain_runtime.bags import typestore
+    from gigabrain_runtime.hilr.recording import EpisodeInfo, EpisodeWriter, TopicSpec
 
     ts = typestore()
     T = ts.types

@@ -52,7 +52,8 @@ def test_writing_one_arm_keeps_the_other_arms_entries(tmp_path):
 
 
 def test_cli_from_a_bag_of_the_drivers_topic(tmp_path, capsys):
-    from gigabrain_runtime.hilr.recording import EpisodeInfo, EpisodeWriter, TopicSpec, typestore
+    from gigabrain_runtime.bags import typestore
+    from gigabrain_runtime.hilr.recording import EpisodeInfo, EpisodeWriter, TopicSpec
 
     ts = typestore()
     T = ts.types

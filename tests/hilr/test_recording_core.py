@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gigabrain_runtime.bags import open_bag
+from gigabrain_runtime.bags import open_bag, typestore
 from gigabrain_runtime.hilr.intervention import InterventionState
 from gigabrain_runtime.hilr.recording import (
     EpisodeInfo,
@@ -13,7 +13,6 @@ from gigabrain_runtime.hilr.recording import (
     TopicSpec,
     read_sidecar,
     recover_episode,
-    typestore,
     unfinished_episodes,
 )
 
