@@ -523,6 +523,18 @@ def run_ros_node(argv: list[str]) -> int:
     return int(module.main([f"gigabrain-runtime-{argv[0]}", *argv[1:]]))
 
 
+def cmd_params(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.params.nodes import tables, with_readme_tables
+
+    if args.readme:
+        path = Path(args.readme)
+        path.write_text(with_readme_tables(path.read_text()))
+        print(f"updated the parameter tables in {path}")
+        return 0
+    print(tables(args.nodes), end="")
+    return 0
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     from gigabrain_runtime.launching.launch_file import load_launch
     from gigabrain_runtime.launching.runner import run_launch
@@ -719,6 +731,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_launch)
 
     sub.add_parser("node", help="run one ROS 2 node: node {vla,executor,sim} [--ros-args ...]")
+
+    p = sub.add_parser("params", help="the nodes' parameters (name, type, default, range)")
+    p.add_argument("nodes", nargs="*", help="node names (default: every node)")
+    p.add_argument("--readme", metavar="FILE", help="rewrite the parameter tables in FILE")
+    p.set_defaults(func=cmd_params)
 
     p = sub.add_parser("demo", help="the whole graph on a simulated robot (the README's main job)")
     p.add_argument("--robot", default="piper", help="piper | g1")

@@ -18,7 +18,7 @@ import numpy as np
 @dataclass(frozen=True, kw_only=True)
 class SyncConfig:
     stamp_tolerance_s: float = 0.1
-    max_image_age_s: float = 0.25
+    max_image_age_s: float = 0.15
     max_state_age_s: float = 0.1
 
     def __post_init__(self) -> None:

@@ -15,10 +15,10 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
-from gigabrain_runtime.control.blending import BLEND_MODES
 from gigabrain_runtime.control.executor import ChunkExecutor, ExecState, ExecutorConfig
 from gigabrain_runtime.control.pacing import DeadlinePacer
 from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
+from gigabrain_runtime.params.nodes import ExecutorParams
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import joint_command, joint_positions, trajectory_to_chunk
@@ -28,7 +28,7 @@ from gigabrain_runtime.ros.node_utils import (
     publish_or_stop,
     run_node,
 )
-from gigabrain_runtime.ros.params import declare
+from gigabrain_runtime.ros.params import declare_params
 
 # from full speed a PiPER joint (3 rad/s at 5 rad/s^2) needs 0.6 s to brake to rest
 SHUTDOWN_TIMEOUT_S = 1.0
@@ -37,97 +37,21 @@ SHUTDOWN_TIMEOUT_S = 1.0
 class ExecutorNode(Node):
     def __init__(self) -> None:
         super().__init__("executor")
-        robot = declare(self, "robot", "piper", "embodiment name or YAML path", read_only=True)
-        self.embodiment = get_embodiment(robot)
+        p = declare_params(self, ExecutorParams)
+        self.embodiment = get_embodiment(p.robot)
         cfg = ExecutorConfig(
-            control_hz=declare(
-                self, "control_hz", 50.0, "command rate (Hz)", read_only=True, lo=1.0, hi=500.0
-            ),
-            blend_mode=declare(
-                self,
-                "blend_mode",
-                "crossfade",
-                "chunk overlap blending",
-                read_only=True,
-                choices=BLEND_MODES,
-            ),
-            blend_s=declare(
-                self, "blend_s", 0.2, "crossfade window (s)", read_only=True, lo=0.0, hi=2.0
-            ),
-            ensemble_k=declare(
-                self,
-                "ensemble_k",
-                0.5,
-                "temporal ensembling decay per chunk",
-                read_only=True,
-                lo=0.0,
-                hi=10.0,
-            ),
-            chunk_timeout_s=declare(
-                self,
-                "chunk_timeout_s",
-                0.5,
-                "watchdog: hold when no chunk for this long (s)",
-                read_only=True,
-                lo=0.01,
-                hi=10.0,
-            ),
-            state_timeout_s=declare(
-                self,
-                "state_timeout_s",
-                0.1,
-                "watchdog: hold when joint state older than this (s)",
-                read_only=True,
-                lo=0.005,
-                hi=10.0,
-            ),
-            velocity_scale=declare(
-                self,
-                "velocity_scale",
-                1.0,
-                "fraction of the embodiment velocity limits",
-                read_only=True,
-                lo=0.01,
-                hi=1.0,
-            ),
-            stop_decel_scale=declare(
-                self,
-                "stop_decel_scale",
-                20.0,
-                "watchdog braking, x the acceleration limits",
-                read_only=True,
-                lo=1.0,
-                hi=50.0,
-            ),
-            takeover_blend_s=declare(
-                self,
-                "takeover_blend_s",
-                0.3,
-                "minimum-jerk fade to the operator at takeover (s)",
-                read_only=True,
-                lo=0.0,
-                hi=5.0,
-            ),
-            teleop_timeout_s=declare(
-                self,
-                "teleop_timeout_s",
-                0.2,
-                "hold when teleop commands are older than this (s)",
-                read_only=True,
-                lo=0.01,
-                hi=10.0,
-            ),
+            control_hz=p.control_hz,
+            blend_mode=p.blend_mode,
+            blend_s=p.blend_s,
+            ensemble_k=p.ensemble_k,
+            chunk_timeout_s=p.chunk_timeout_s,
+            state_timeout_s=p.state_timeout_s,
+            velocity_scale=p.velocity_scale,
+            stop_decel_scale=p.stop_decel_scale,
+            takeover_blend_s=p.takeover_blend_s,
+            teleop_timeout_s=p.teleop_timeout_s,
         )
-        self.rt_priority = declare(
-            self,
-            "realtime_priority",
-            0,
-            "SCHED_FIFO priority of the control thread where permitted (0: normal scheduling; "
-            "40 is a good value on a robot computer with rtprio granted)",
-            read_only=True,
-            lo=0,
-            hi=99,
-        )
+        self.rt_priority = p.realtime_priority
         self.config = cfg
         self.core = ChunkExecutor(self.embodiment, cfg)
         self._lock = threading.Lock()

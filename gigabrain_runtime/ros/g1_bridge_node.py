@@ -24,6 +24,7 @@ from std_msgs.msg import Bool
 
 from gigabrain_runtime.control.pacing import DeadlinePacer
 from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
+from gigabrain_runtime.params.nodes import ARM_SDK_FILE_FIELDS, G1BridgeParams
 from gigabrain_runtime.robots.arm_sdk import ArmSdkBridge, ArmSdkConfig, BridgeState, JointReading
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.robots.joint_calibration import JointCalibration
@@ -36,94 +37,28 @@ from gigabrain_runtime.ros.node_utils import (
     publish_or_stop,
     run_node,
 )
-from gigabrain_runtime.ros.params import declare
+from gigabrain_runtime.ros.params import declare_field, declare_params
 
 
 class G1BridgeNode(WorkerThreads, Node):
     def __init__(self) -> None:
         super().__init__("g1_bridge")
-        robot = declare(self, "robot", "g1", "embodiment name or YAML path", read_only=True)
-        mapping = declare(
-            self,
-            "arm_sdk_config",
-            "",
-            "joint -> motor mapping, gains and ramp defaults (YAML; '' = the packaged "
-            "robots/interfaces/g1_arm_sdk.yaml)",
-            read_only=True,
+        # the arm_sdk_config file's rate, ramps and timeouts are those parameters' defaults
+        base = ArmSdkConfig.load(declare_field(self, G1BridgeParams, "arm_sdk_config") or None)
+        p = declare_params(
+            self, G1BridgeParams, defaults={k: getattr(base, k) for k in ARM_SDK_FILE_FIELDS}
         )
-        base = ArmSdkConfig.load(mapping or None)
-        cfg = replace(
-            base,
-            command_hz=declare(
-                self, "command_hz", base.command_hz, "arm_sdk rate (Hz)", read_only=True,
-                lo=1.0, hi=500.0,
-            ),
-            ramp_in_s=declare(
-                self, "ramp_in_s", base.ramp_in_s, "blend weight 0 -> 1 time (s)",
-                read_only=True, lo=0.1, hi=30.0,
-            ),
-            ramp_out_s=declare(
-                self, "ramp_out_s", base.ramp_out_s,
-                "blend weight 1 -> 0 time (s); at most 4 s so a shutdown ramp ends before a "
-                "launcher's SIGTERM/SIGKILL grace (5 s) runs out",
-                read_only=True, lo=0.1, hi=4.0,
-            ),
-            command_timeout_s=declare(
-                self, "command_timeout_s", base.command_timeout_s,
-                "ramp out when no valid joint_command for this long (s)",
-                read_only=True, lo=0.02, hi=5.0,
-            ),
-            state_timeout_s=declare(
-                self, "state_timeout_s", base.state_timeout_s,
-                "ramp out when no valid LowState_ for this long (s)",
-                read_only=True, lo=0.005, hi=5.0,
-            ),
-        )  # fmt: skip
-        dds_domain = declare(
-            self, "dds_domain", 0, "CycloneDDS domain of the robot (G1: 0)", read_only=True,
-            lo=0, hi=232,
-        )  # fmt: skip
-        network_interface = declare(
-            self,
-            "network_interface",
-            "",
-            "interface on the robot's network (192.168.123.x), '' = CycloneDDS's default",
-            read_only=True,
-        )
-        self.state_hz = declare(
-            self,
-            "state_hz",
-            100.0,
-            "joint_states rate (Hz); every LowState_ (500 Hz) is still read and CRC-checked",
-            read_only=True,
-            lo=1.0,
-            hi=1000.0,
-        )
-        calibration_path = declare(
-            self, "joints_calibration", "", "joints.yaml ('' = identity)", read_only=True
-        )
-        self.rt_priority = declare(
-            self,
-            "realtime_priority",
-            0,
-            "SCHED_FIFO priority of the arm_sdk thread where permitted (0: normal scheduling)",
-            read_only=True,
-            lo=0,
-            hi=99,
-        )
-        check_crc = declare(
-            self,
-            "lowstate_crc_check",
-            True,
-            "drop LowState_ whose CRC is wrong (false: count them but use them - only to "
-            "diagnose a robot whose firmware fills the CRC differently)",
-            read_only=True,
-        )
-        self.embodiment = get_embodiment(robot)
+        cfg = replace(base, **{k: getattr(p, k) for k in ARM_SDK_FILE_FIELDS})
+        self.state_hz = p.state_hz
+        self.rt_priority = p.realtime_priority
+        dds_domain, network_interface = p.dds_domain, p.network_interface
+        self.embodiment = get_embodiment(p.robot)
         names = self.embodiment.joint_names
-        calibration = JointCalibration.load(calibration_path, names)
+        calibration = JointCalibration.load(p.joints_calibration, names)
         self.config = cfg
-        self.core = ArmSdkBridge(cfg, self.embodiment, calibration, check_state_crc=check_crc)
+        self.core = ArmSdkBridge(
+            cfg, self.embodiment, calibration, check_state_crc=p.lowstate_crc_check
+        )
         try:
             self._link = DdsLink(
                 dds_domain, network_interface, read=TOPIC_LOWSTATE, write=TOPIC_ARM_SDK

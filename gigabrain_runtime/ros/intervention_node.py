@@ -15,31 +15,24 @@ from std_msgs.msg import Bool
 
 from gigabrain_runtime.diagnostics.stats import Level, Status
 from gigabrain_runtime.hilr.intervention import InterventionState
+from gigabrain_runtime.params.nodes import InterventionParams
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, run_node
-from gigabrain_runtime.ros.params import declare
+from gigabrain_runtime.ros.params import declare_params
 
 
 class InterventionNode(Node):
     def __init__(self) -> None:
         super().__init__("intervention")
-        self.deadman = declare(
-            self,
-            "deadman_button",
-            -1,
-            "joystick button index held for takeover (-1: no joystick)",
-            read_only=True,
-            lo=-1,
-            hi=63,
-        )
-        joy_topic = declare(self, "joy_topic", "/joy", "sensor_msgs/Joy topic", read_only=True)
+        p = declare_params(self, InterventionParams)
+        self.deadman = p.deadman_button
         self.state = InterventionState()
         self._pub = self.create_publisher(Bool, "intervention/active", qos.LATCHED)
         self._engage_subs = qos.latched_subscriptions(
             self, Bool, "intervention/engage", self._on_engage
         )
         if self.deadman >= 0:
-            self.create_subscription(Joy, joy_topic, self._on_joy, qos.SENSOR)
+            self.create_subscription(Joy, p.joy_topic, self._on_joy, qos.SENSOR)
         self._publish()
         self.create_timer(1.0, self._publish)  # keeps volatile late joiners informed too
         DiagnosticsPublisher(self, self._diagnostics)

@@ -16,11 +16,12 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
+from gigabrain_runtime.params.nodes import OperatorParams
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import joint_command, joint_positions
 from gigabrain_runtime.ros.node_utils import run_node
-from gigabrain_runtime.ros.params import declare
+from gigabrain_runtime.ros.params import declare_params
 from gigabrain_runtime.sim.expert import ExpertOperator, Waypoint, pick_and_place
 from gigabrain_runtime.sim.simulator import Simulator
 
@@ -28,11 +29,8 @@ from gigabrain_runtime.sim.simulator import Simulator
 class OperatorNode(Node):
     def __init__(self) -> None:
         super().__init__("operator")
-        robot = declare(self, "robot", "piper", "simulated embodiment", read_only=True)
-        rate = declare(
-            self, "rate_hz", 50.0, "teleop command rate (Hz)", read_only=True, lo=1.0, hi=1000.0
-        )
-        self.embodiment = get_embodiment(robot)
+        p = declare_params(self, OperatorParams)
+        self.embodiment = get_embodiment(p.robot)
         os.nice(5)  # a stand-in for a person: never ahead of the control loop for the CPU
         sim = Simulator(self.embodiment)  # kinematics only: never renders
         try:
@@ -48,7 +46,7 @@ class OperatorNode(Node):
         self._pub = self.create_publisher(JointState, "teleop/joint_command", qos.SENSOR)
         self.create_subscription(JointState, "joint_states", self._on_state, qos.SENSOR)
         qos.latched_subscriptions(self, Bool, "intervention/active", self._on_active)
-        self.create_timer(1.0 / rate, self._tick)
+        self.create_timer(1.0 / p.rate_hz, self._tick)
 
     def _on_state(self, msg: JointState) -> None:
         try:

@@ -31,6 +31,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
 from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
+from gigabrain_runtime.params.nodes import PiperBridgeParams
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.robots.joint_calibration import JointCalibration
 from gigabrain_runtime.robots.piper_ros import (
@@ -42,7 +43,7 @@ from gigabrain_runtime.robots.piper_ros import (
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import joint_positions, s_to_stamp, stamp_to_s
 from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, run_node
-from gigabrain_runtime.ros.params import declare
+from gigabrain_runtime.ros.params import declare_params, on_set_params
 
 
 def _driver_topic(namespace: str, name: str) -> str:
@@ -69,92 +70,19 @@ class _Arm:
 class PiperBridgeNode(Node):
     def __init__(self) -> None:
         super().__init__("piper_bridge")
-        robot = declare(self, "robot", "piper", "embodiment name or YAML path", read_only=True)
-        namespaces = declare(
-            self,
-            "arm_namespaces",
-            [""],
-            "driver namespace per arm: '' = this node's namespace, 'left' relative, '/left' "
-            "absolute",
-            read_only=True,
-        )
-        prefixes = declare(
-            self,
-            "arm_prefixes",
-            [""],
-            "joint-name prefix of each arm in the embodiment (e.g. left_, right_)",
-            read_only=True,
-        )
+        p = declare_params(self, PiperBridgeParams)
         self.driver = PiperDriverConfig(
-            speed_percent=declare(
-                self,
-                "speed_percent",
-                100,
-                "arm speed the driver sets with each command (velocity[6], 1-100 %); the "
-                "executor's limits are the primary velocity bound",
-                read_only=True,
-                lo=1,
-                hi=100,
-            ),
-            gripper_effort_nm=float(
-                declare(
-                    self,
-                    "gripper_effort",
-                    1.0,
-                    "gripper torque sent in effort[6] (N m, 0.5-3)",
-                    read_only=True,
-                    lo=0.5,
-                    hi=3.0,
-                )
-            ),
+            speed_percent=p.speed_percent, gripper_effort_nm=p.gripper_effort
         )
-        calibration = declare(
-            self, "joints_calibration", "", "joints.yaml (offsets/signs); '' = none", read_only=True
-        )
-        self.enable_on_start = declare(
-            self, "enable_on_start", True, "send enable_flag=true to each driver", read_only=True
-        )
-        self.enable_settle_s = declare(
-            self,
-            "enable_settle_s",
-            0.3,
-            "wait after enabling before commanding (s)",
-            lo=0.0,
-            hi=5.0,
-        )
-        self.disable_on_shutdown = declare(
-            self,
-            "disable_on_shutdown",
-            False,
-            "send enable_flag=false on shutdown (the arm then sags: only with the arm at rest "
-            "on a support)",
-            read_only=True,
-        )
-        self.state_timeout_s = declare(
-            self, "state_timeout_s", 0.1, "arm state older than this is stale (s)", lo=0.005, hi=2.0
-        )
-        self.leader_timeout_s = declare(
-            self, "leader_timeout_s", 0.2, "leader-arm sample freshness (s)", lo=0.005, hi=2.0
-        )
-        self.shutdown_grace_s = declare(
-            self,
-            "shutdown_grace_s",
-            1.5,
-            "on shutdown, forward the executor's braking stream for at most this long (s)",
-            lo=0.0,
-            hi=10.0,
-        )
-        if len(namespaces) != len(prefixes):
-            raise ValueError(
-                f"arm_namespaces ({list(namespaces)}) and arm_prefixes ({list(prefixes)}) must "
-                "have one entry per arm"
-            )
-        self.embodiment = get_embodiment(robot)
-        self.split = ArmSplit.from_embodiment(self.embodiment, tuple(prefixes))
-        self.calibration = JointCalibration.load(calibration, self.embodiment.joint_names)
+        self.enable_on_start = p.enable_on_start
+        self.disable_on_shutdown = p.disable_on_shutdown
+        self._set_timing(p, set())
+        self.embodiment = get_embodiment(p.robot)
+        self.split = ArmSplit.from_embodiment(self.embodiment, p.arm_prefixes)
+        self.calibration = JointCalibration.load(p.joints_calibration, self.embodiment.joint_names)
 
         self._lock = threading.Lock()
-        self.arms = [_Arm(ns) for ns in namespaces]
+        self.arms = [_Arm(ns) for ns in p.arm_namespaces]
         self._errors: dict[str, str] = {}
         self.dropped_commands = 0
         self.commands_in = 0
@@ -189,15 +117,23 @@ class PiperBridgeNode(Node):
                 self.create_publisher(Bool, _driver_topic(ns, "enable_flag"), qos.DRIVER)
             )
         self.create_timer(0.1, self._enable_arms)
+        on_set_params(self, p, self._set_timing)
         DiagnosticsPublisher(self, self._diagnostics)
         where = ", ".join(
-            f"{p or '(no prefix)'} -> {self._ctrl_pubs[i].topic_name}"
-            for i, p in enumerate(self.split.prefixes)
+            f"{prefix or '(no prefix)'} -> {self._ctrl_pubs[i].topic_name}"
+            for i, prefix in enumerate(self.split.prefixes)
         )
         self.get_logger().info(
             f"piper bridge for {self.embodiment.name}: {where}; speed {self.driver.speed_percent}%"
-            + ("" if self.calibration.is_identity else f"; calibration {calibration}")
+            + ("" if self.calibration.is_identity else f"; calibration {p.joints_calibration}")
         )
+
+    def _set_timing(self, new: PiperBridgeParams, names: set[str]) -> None:
+        """The parameters that may change while the bridge runs."""
+        self.enable_settle_s = new.enable_settle_s
+        self.state_timeout_s = new.state_timeout_s
+        self.leader_timeout_s = new.leader_timeout_s
+        self.shutdown_grace_s = new.shutdown_grace_s
 
     # ---- enable ------------------------------------------------------------------------------
     def _enable_arms(self) -> None:

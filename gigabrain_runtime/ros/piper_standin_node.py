@@ -33,65 +33,30 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool
 
 from gigabrain_runtime.diagnostics.stats import Status
+from gigabrain_runtime.params.nodes import PiperStandinParams
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.robots.joint_calibration import JointCalibration
 from gigabrain_runtime.robots.piper_ros import DRIVER_JOINTS, GRIPPER_INDEX
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import s_to_stamp
 from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, run_node
-from gigabrain_runtime.ros.params import declare
-
-HOME = (0.0, 0.6, -0.6, 0.0, 0.4, 0.0, 0.04)  # a pose well inside the limits, gripper half open
+from gigabrain_runtime.ros.params import declare_params
 
 
 class PiperStandinNode(Node):
     def __init__(self) -> None:
         super().__init__("piper_single_ctrl")
-        self.rate_hz = declare(
-            self, "rate_hz", 200.0, "state rate (Hz)", read_only=True, lo=1.0, hi=1000.0
-        )
-        self.max_speed = declare(
-            self, "max_speed_rad_s", 3.0, "joint speed at 100 %", read_only=True, lo=0.1, hi=10.0
-        )
-        start = declare(
-            self, "start", list(HOME), "start pose: joint1..6 (rad), gripper (m)", read_only=True
-        )
-        self.leader = declare(
-            self, "leader", False, "play a leader arm on joint_ctrl", read_only=True
-        )
-        cams = declare(
-            self, "camera_topics", [""], "stand-in camera topics ('' = none)", read_only=True
-        )
-        cam_hz = declare(
-            self, "camera_hz", 15.0, "stand-in camera rate", read_only=True, lo=1.0, hi=60.0
-        )
-        self.command_period_s = declare(
-            self,
-            "command_period_s",
-            0.02,
-            "the sender's command period, for the velocity audit (s)",
-            read_only=True,
-            lo=0.001,
-            hi=1.0,
-        )
-        self.report_path = declare(
-            self, "report", "", "write the audit here as JSON at exit", read_only=True
-        )
-        encoder = declare(
-            self,
-            "encoder_calibration",
-            "",
-            "joints.yaml describing this arm's encoder offsets (the audit checks true angles "
-            "against the limits); '' = a perfectly zeroed arm",
-            read_only=True,
-        )
-        if len(start) != 7:
-            raise ValueError(f"start: expected 7 values (joint1..6, gripper), got {len(start)}")
+        p = declare_params(self, PiperStandinParams)
+        self.rate_hz = p.rate_hz
+        self.max_speed = p.max_speed_rad_s
+        self.leader = p.leader
+        self.command_period_s = p.command_period_s
+        self.report_path = p.report
         self.limits = get_embodiment("piper")  # the URDF limits the audit checks against
-        self.encoder = JointCalibration.load(encoder, self.limits.joint_names)
+        self.encoder = JointCalibration.load(p.encoder_calibration, self.limits.joint_names)
 
         self._lock = threading.Lock()
-        self.q = np.array(start, dtype=np.float64)
+        self.q = np.array(p.start, dtype=np.float64)
         self.start_pose = self.q.copy()
         self.target = self.q.copy()
         self.speed_percent = 100.0
@@ -122,12 +87,12 @@ class PiperStandinNode(Node):
         self.create_subscription(JointState, "joint_ctrl_single", self._on_command, qos.DRIVER)
         self.create_subscription(Bool, "enable_flag", self._on_enable, qos.DRIVER)
         self.create_timer(1.0 / self.rate_hz, self._tick)
-        self._cams = [c for c in cams if c]
+        self._cams = [c for c in p.camera_topics if c]
         if self._cams:
             self._cam_pubs = [self.create_publisher(Image, c, qos.SENSOR) for c in self._cams]
             self._frames = _frames(640, 480)
             self._frame_i = 0
-            self.create_timer(1.0 / cam_hz, self._publish_frames)
+            self.create_timer(1.0 / p.camera_hz, self._publish_frames)
         DiagnosticsPublisher(self, self._diagnostics)
         self.get_logger().info(
             f"piper_ros stand-in at {self.rate_hz:g} Hz (leader arm: {self.leader}, cameras: "

@@ -16,7 +16,6 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
@@ -31,10 +30,11 @@ from gigabrain_runtime.hilr.recording import (
     recover_episode,
     unfinished_episodes,
 )
+from gigabrain_runtime.params.nodes import RecorderParams
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, run_node
-from gigabrain_runtime.ros.params import declare
+from gigabrain_runtime.ros.params import declare_params, on_set_params
 
 OUTCOMES = ("success", "failure", "abort")
 
@@ -63,62 +63,16 @@ def _qos_profile(kind: str):  # noqa: ANN202
 class RecorderNode(Node):
     def __init__(self) -> None:
         super().__init__("recorder")
-        robot = declare(
-            self, "robot", "piper", "embodiment (its cameras are recorded)", read_only=True
-        )
-        self.record_dir = Path(
-            declare(
-                self,
-                "record_dir",
-                "recordings",
-                "one episode directory per episode under here",
-                read_only=True,
-            )
-        )
-        self.auto_start = declare(
-            self,
-            "auto_start",
-            False,
-            "start an episode at launch, without waiting for 'start'",
-            read_only=True,
-        )
-        self.operator = declare(self, "operator", "", "operator name for the episode metadata")
-        self.engine = declare(
-            self,
-            "engine",
-            "",
-            "engine directory (its manifest hash is stored with each episode)",
-            read_only=True,
-        )
-        self.min_free_mb = declare(
-            self,
-            "min_free_mb",
-            200.0,
-            "stop recording below this much free disk (MB); settable at run time (a quota)",
-            lo=0.0,
-            hi=1e12,
-        )
-        self.flush_s = declare(
-            self,
-            "flush_s",
-            0.5,
-            "chunk flush period: the most a crash loses (s)",
-            read_only=True,
-            lo=0.05,
-            hi=10.0,
-        )
-        niceness = declare(
-            self,
-            "nice",
-            10,
-            "lower this process's CPU priority by this much: recording yields to control",
-            read_only=True,
-            lo=0,
-            hi=19,
-        )
-        if niceness:
-            os.nice(niceness)
-        self.embodiment = get_embodiment(robot)
+        p = declare_params(self, RecorderParams)
+        self.record_dir = Path(p.record_dir)
+        self.auto_start = p.auto_start
+        self.operator = p.operator
+        self.engine = p.engine
+        self.min_free_mb = p.min_free_mb
+        self.flush_s = p.flush_s
+        if p.nice:
+            os.nice(p.nice)
+        self.embodiment = get_embodiment(p.robot)
         self.record_dir.mkdir(parents=True, exist_ok=True)
         self.recovered = []
         for ep in unfinished_episodes(self.record_dir):
@@ -149,7 +103,7 @@ class RecorderNode(Node):
         qos.latched_subscriptions(self, Bool, "intervention/active", self._on_intervention)
         qos.latched_subscriptions(self, String, "instruction", self._on_instruction)
         self.create_timer(self.flush_s, self._housekeeping)
-        self.add_on_set_parameters_callback(self._on_params)
+        on_set_params(self, p, self._on_params)
         DiagnosticsPublisher(self, self._diagnostics)
         if self.auto_start:
             self.start_episode()
@@ -273,15 +227,9 @@ class RecorderNode(Node):
         if self.writer is not None and not self.writer.info.instruction:
             self.writer.info.instruction = msg.data
 
-    def _on_params(self, params: list) -> Any:  # noqa: ANN401
-        from gigabrain_runtime.ros.params import accept
-
-        for p in params:
-            if p.name == "min_free_mb":
-                self.min_free_mb = float(p.value)
-            elif p.name == "operator":
-                self.operator = str(p.value)
-        return accept()
+    def _on_params(self, new: RecorderParams, names: set[str]) -> None:
+        self.min_free_mb = new.min_free_mb
+        self.operator = new.operator
 
     # ---- disk --------------------------------------------------------------------------------
     def _free_mb(self) -> float:

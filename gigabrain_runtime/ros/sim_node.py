@@ -16,6 +16,7 @@ from sensor_msgs.msg import Image, JointState
 
 from gigabrain_runtime.control.pacing import DeadlinePacer
 from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
+from gigabrain_runtime.params.nodes import SimParams
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import joint_command, joint_positions, rgb_to_image
@@ -25,31 +26,18 @@ from gigabrain_runtime.ros.node_utils import (
     publish_or_stop,
     run_node,
 )
-from gigabrain_runtime.ros.params import declare
+from gigabrain_runtime.ros.params import declare_params
 from gigabrain_runtime.sim.simulator import Simulator
 
 
 class SimNode(WorkerThreads, Node):
     def __init__(self) -> None:
         super().__init__("sim")
-        robot = declare(self, "robot", "piper", "embodiment to simulate", read_only=True)
-        self.state_hz = declare(
-            self, "state_hz", 100.0, "joint state rate (Hz)", read_only=True, lo=1.0, hi=1000.0
-        )
-        self.camera_hz = declare(
-            self, "camera_hz", 15.0, "camera rate (Hz)", read_only=True, lo=0.1, hi=120.0
-        )
-        image_size = declare(
-            self,
-            "image_size",
-            224,
-            "rendered image size (px, square)",
-            read_only=True,
-            lo=16,
-            hi=2048,
-        )
-        self.embodiment = get_embodiment(robot)
-        self.sim = Simulator(self.embodiment, image_size=image_size)
+        p = declare_params(self, SimParams)
+        self.state_hz = p.state_hz
+        self.camera_hz = p.camera_hz
+        self.embodiment = get_embodiment(p.robot)
+        self.sim = Simulator(self.embodiment, image_size=p.image_size)
         self._state_pub = self.create_publisher(JointState, "joint_states", qos.SENSOR)
         self._image_pubs = {
             cam: self.create_publisher(Image, f"cameras/{cam}/image_raw", qos.SENSOR)
@@ -68,8 +56,8 @@ class SimNode(WorkerThreads, Node):
             threading.Thread(target=self._camera_loop, name="cameras", daemon=True),
         ]
         self.get_logger().info(
-            f"sim: {robot}, joint states {self.state_hz:g} Hz, cameras "
-            f"{list(self.embodiment.cameras)} {self.camera_hz:g} Hz at {image_size} px"
+            f"sim: {p.robot}, joint states {self.state_hz:g} Hz, cameras "
+            f"{list(self.embodiment.cameras)} {self.camera_hz:g} Hz at {p.image_size} px"
         )
 
     def _on_command(self, msg: JointState) -> None:

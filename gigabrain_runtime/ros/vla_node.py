@@ -35,9 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import CameraInfo as CameraInfoMsg
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -50,6 +48,7 @@ from gigabrain_runtime.inference.factory import open_backend
 from gigabrain_runtime.inference.manifest import EngineManifest
 from gigabrain_runtime.inference.policy_loop import PolicyLoop, PolicyLoopConfig, PolicyOutput
 from gigabrain_runtime.inference.types import ActionChunk, Mode
+from gigabrain_runtime.params.nodes import VlaParams
 from gigabrain_runtime.perception.camera_info import CameraInfo, load_calibrations
 from gigabrain_runtime.perception.frames import FramePipeline
 from gigabrain_runtime.perception.overlay import draw_trajectory, format_label
@@ -69,9 +68,7 @@ from gigabrain_runtime.ros.node_utils import (
     publish_or_stop,
     run_node,
 )
-from gigabrain_runtime.ros.params import accept, declare, reject
-
-MODES = tuple(m.value for m in Mode)
+from gigabrain_runtime.ros.params import declare_params, on_set_params
 
 
 @dataclass
@@ -122,139 +119,38 @@ class _NodeClock:
 class VlaNode(WorkerThreads, Node):
     def __init__(self) -> None:
         super().__init__("vla")
-        engine = declare(
-            self, "engine", "engines/tiny", "engine directory (manifest.json)", read_only=True
-        )
-        backend = declare(
-            self, "backend", "", "backend override ('' = the manifest's)", read_only=True
-        )
-        self.robot = declare(
-            self, "robot", "piper", "embodiment name in the engine", read_only=True
-        )
-        mode = declare(
-            self,
-            "mode",
-            "efficient",
-            "efficient | standard (switchable at run time)",
-            choices=MODES,
-        )
-        self.inference_hz = declare(
-            self, "inference_hz", 10.0, "chunk rate (Hz)", read_only=True, lo=0.1, hi=100.0
-        )
-        self.control_hz = declare(
-            self,
-            "control_hz",
-            50.0,
-            "executor rate: spacing of chunk points (Hz)",
-            read_only=True,
-            lo=1.0,
-            hi=500.0,
-        )
-        self.world_model_hz = declare(
-            self, "world_model_hz", 2.0, "world model rate (Hz)", read_only=True, lo=0.01, hi=100.0
-        )
-        max_world_model_age_s = declare(
-            self,
-            "max_world_model_age_s",
-            1.0,
-            "older predictions are ignored (s)",
-            lo=0.01,
-            hi=60.0,
-        )
+        p = declare_params(self, VlaParams)
+        self.robot = p.robot
+        self.inference_hz = p.inference_hz
+        self.control_hz = p.control_hz
+        self.world_model_hz = p.world_model_hz
+        self.overlay = p.overlay
+        self.overlay_hz = p.overlay_hz
         sync = SyncConfig(
-            stamp_tolerance_s=declare(
-                self,
-                "stamp_tolerance_s",
-                0.1,
-                "max spread of input stamps (s)",
-                read_only=True,
-                lo=0.001,
-                hi=10.0,
-            ),
-            max_image_age_s=declare(
-                self,
-                "max_image_age_s",
-                0.15,
-                "a frame older than this is never used (s)",
-                read_only=True,
-                lo=0.01,
-                hi=10.0,
-            ),
-            max_state_age_s=declare(
-                self,
-                "max_state_age_s",
-                0.1,
-                "a joint state older than this is never used (s)",
-                read_only=True,
-                lo=0.005,
-                hi=10.0,
-            ),
-        )
-        instruction = declare(self, "instruction", "", "task instruction (topic overrides)")
-        threads = declare(
-            self,
-            "threads",
-            0,
-            "onnxruntime CPU threads (0 = all cores)",
-            read_only=True,
-            lo=0,
-            hi=256,
+            stamp_tolerance_s=p.stamp_tolerance_s,
+            max_image_age_s=p.max_image_age_s,
+            max_state_age_s=p.max_state_age_s,
         )
 
-        calibration_dir = declare(
-            self,
-            "calibration_dir",
-            "",
-            "folder of <cam>.yaml camera_info files ('' = none)",
-            read_only=True,
-        )
-        undistort = declare(
-            self,
-            "undistort",
-            False,
-            "undistort frames with their calibration before the model sees them",
-            read_only=True,
-        )
-        publish_camera_info = declare(
-            self,
-            "publish_camera_info",
-            True,
-            "publish cameras/<cam>/camera_info with each frame of a calibrated camera",
-            read_only=True,
-        )
-        self.overlay = declare(
-            self,
-            "overlay",
-            True,
-            "draw each chunk's trajectory on cameras/<first cam>/policy_overlay (when subscribed)",
-        )
-        self.overlay_hz = declare(
-            self,
-            "overlay_hz",
-            0.0,
-            "most overlay images per second (0 = one per chunk)",
-            lo=0.0,
-            hi=100.0,
-        )
-
-        engine_path = Path(engine)
+        engine_path = Path(p.engine)
         model_cfg = EngineManifest.read(engine_path).config
-        if Mode.parse(mode) is Mode.STANDARD and not model_cfg.variant.has_world_model:
+        if Mode.parse(p.mode) is Mode.STANDARD and not model_cfg.variant.has_world_model:
             raise ValueError(
-                f"mode: standard needs a world model; engine {engine} "
+                f"mode: standard needs a world model; engine {p.engine} "
                 f"({model_cfg.variant.name}) runs efficient only"
             )
-        kwargs = {"threads": threads} if threads and backend in ("", "onnxruntime") else {}
-        self.backend = open_backend(engine_path, backend or None, **kwargs)
+        onnxruntime = p.backend in ("", "onnxruntime")
+        kwargs = {"threads": p.threads} if p.threads and onnxruntime else {}
+        self.backend = open_backend(engine_path, p.backend or None, **kwargs)
         self.loop = PolicyLoop(
             self.backend,
             PolicyLoopConfig(
                 robot=self.robot,
-                mode=mode,
-                instruction=instruction,
+                mode=p.mode,
+                instruction=p.instruction,
                 inference_hz=self.inference_hz,
                 control_hz=self.control_hz,
-                max_world_model_age_s=max_world_model_age_s,
+                max_world_model_age_s=p.max_world_model_age_s,
                 sync=sync,
             ),
             _NodeClock(self),
@@ -265,10 +161,10 @@ class VlaNode(WorkerThreads, Node):
         self.image_size = model_cfg.vision.image_size
         # the letterbox filter of the checkpoint's own pipeline (PIL bilinear for GigaBrain-0)
         self.image_resize = model_cfg.variant.image_resize
-        self._calibration_dir = calibration_dir
-        self._undistort = undistort
+        self._calibration_dir = p.calibration_dir
+        self._undistort = p.undistort
         self._calibrations = self._load_calibrations(
-            calibration_dir, undistort, publish_camera_info
+            p.calibration_dir, p.undistort, p.publish_camera_info
         )
 
         self._lock = threading.Lock()
@@ -300,7 +196,7 @@ class VlaNode(WorkerThreads, Node):
         self._instruction_subs = qos.latched_subscriptions(
             self, String, "instruction", self._on_instruction
         )
-        self.add_on_set_parameters_callback(self._on_params)
+        on_set_params(self, p, self._on_params)
         self.create_timer(0.01, self._input_watchdog)
         DiagnosticsPublisher(self, self._diagnostics)
 
@@ -417,34 +313,18 @@ class VlaNode(WorkerThreads, Node):
     def _on_instruction(self, msg: String) -> None:
         self.loop.set_instruction(msg.data)
 
-    def _on_params(self, params: list[Parameter]) -> SetParametersResult:
-        for p in params:
-            if p.name == "mode":
-                if p.value not in MODES:
-                    return reject(f"mode: {p.value!r} is not one of {', '.join(MODES)}")
-                if p.value == Mode.STANDARD.value and not self.loop.has_world_model:
-                    return reject("mode: standard needs a world model; this engine has none")
-            elif p.name == "instruction" and not isinstance(p.value, str):
-                return reject("instruction: must be a string")
-            elif p.name == "overlay" and not isinstance(p.value, bool):
-                return reject("overlay: must be a bool")
-            elif p.name == "overlay_hz" and (
-                not isinstance(p.value, float) or not 0.0 <= p.value <= 100.0
-            ):
-                return reject(f"overlay_hz: {p.value!r} is not in [0, 100]")
-        for p in params:
-            if p.name == "mode":
-                self.loop.set_mode(p.value)
-                self.get_logger().info(f"mode -> {self.loop.mode.value}")
-            elif p.name == "instruction":
-                self.loop.set_instruction(p.value)
-            elif p.name == "max_world_model_age_s":
-                self.loop.set_max_world_model_age(float(p.value))
-            elif p.name == "overlay":
-                self.overlay = bool(p.value)
-            elif p.name == "overlay_hz":
-                self.overlay_hz = float(p.value)
-        return accept()
+    def _on_params(self, new: VlaParams, names: set[str]) -> None:
+        """A run-time change the schema accepted (ValueError refuses it: standard mode on an
+        engine without world model)."""
+        if "mode" in names:
+            self.loop.set_mode(new.mode)
+            self.get_logger().info(f"mode -> {self.loop.mode.value}")
+        if "instruction" in names:
+            self.loop.set_instruction(new.instruction)
+        if "max_world_model_age_s" in names:
+            self.loop.set_max_world_model_age(new.max_world_model_age_s)
+        self.overlay = new.overlay
+        self.overlay_hz = new.overlay_hz
 
     def _input_watchdog(self) -> None:
         """At 100 Hz: the moment an input goes stale, tell the executor to stop (an empty
