@@ -131,7 +131,7 @@ def test_tampered_graph_is_refused(tmp_path, tiny_engine):
 
 
 def test_ensure_engine_reuses_a_matching_engine_and_reexports_a_broken_one(
-    tmp_path, tiny_engine, tiny_split_engine, tiny_cfg
+    tmp_path, tiny_engine, tiny_split_engine, tiny_cfg, torch_backend
 ):
     import shutil
 
@@ -147,3 +147,15 @@ def test_ensure_engine_reuses_a_matching_engine_and_reexports_a_broken_one(
     (broken / "prefix_standard.onnx").unlink()
     ensure_engine(tiny_cfg, broken, layout="split", log=logs.append)
     assert len(logs) == 1 and (broken / "prefix_standard.onnx").is_file()
+    # what the demo exports by default: graphs through onnxscript's optimiser, same actions
+    from gigabrain_runtime.inference.onnxruntime_backend import OnnxRuntimeBackend
+
+    assert EngineManifest.read(broken).extra["graph_optimized"] is True
+    optimised = OnnxRuntimeBackend(broken)
+    obs = make_observation("piper_dual", seed=11)
+    noise = np.random.default_rng(6).standard_normal((50, 32)).astype(np.float32)
+    np.testing.assert_allclose(
+        optimised.infer(obs, noise=noise).actions,
+        torch_backend.infer(obs, noise=noise).actions,
+        atol=ATOL,
+    )

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32
 from trajectory_msgs.msg import JointTrajectory
+
+from tests.ros.harness import Inbox, Spinner, fresh_domain, stamp_rate  # noqa: F401 (re-exported)
 
 RELIABLE = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, depth=10)
 # the observer keeps a deep queue: this process also publishes 0.9 MB frames, and a command it
@@ -25,20 +25,7 @@ LATCHED = QoSProfile(
 )
 
 
-_DOMAIN_OFFSET = [0]
-
-
-def fresh_domain() -> int:
-    """A DDS domain of its own for one test module's graph (and its child processes), so
-    processes from another module can never be discovered by this one."""
-    import os
-
-    base = int(os.environ.get("ROS_DOMAIN_ID", "1"))
-    _DOMAIN_OFFSET[0] += 1
-    return (base + 7 * _DOMAIN_OFFSET[0]) % 100 + 1
-
-
-class FakeRobot(Node):
+class FakeRobot(Node, Inbox):
     def __init__(
         self,
         ns: str,
@@ -51,7 +38,8 @@ class FakeRobot(Node):
         state_hz: float = 100.0,
         positions: np.ndarray | None = None,
     ) -> None:
-        super().__init__("fake_robot", namespace=ns)
+        Node.__init__(self, "fake_robot", namespace=ns)
+        Inbox.__init__(self)
         self.joints = joints
         self.cameras = {c: True for c in cameras}  # camera -> publishing?
         self.encoding = {c: "rgb8" for c in cameras}
@@ -59,8 +47,8 @@ class FakeRobot(Node):
         self.state_names = list(joints)
         self.positions = np.zeros(len(joints)) if positions is None else positions.copy()
         self.follow_commands = True
-        self.lock = threading.Lock()
-        self.received: dict[str, list] = defaultdict(list)
+        self.states_published = 0
+        self.frames_published = {c: 0 for c in cameras}
         rng = np.random.default_rng(0)
         self._frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8).tobytes()
         self._img_pubs = {
@@ -108,13 +96,6 @@ class FakeRobot(Node):
         for t in self._threads:
             t.join(timeout=2)
 
-    def _rec(self, key: str):  # noqa: ANN202
-        def cb(msg) -> None:  # noqa: ANN001
-            with self.lock:
-                self.received[key].append((time.monotonic(), msg))
-
-        return cb
-
     def _on_command(self, msg: JointState) -> None:
         with self.lock:
             self.received["joint_command"].append((time.monotonic(), msg))
@@ -135,6 +116,7 @@ class FakeRobot(Node):
                 self._frame[: w * h * ch] if w * h * ch <= len(self._frame) else bytes(w * h * ch)
             )
             self._img_pubs[cam].publish(msg)
+            self.frames_published[cam] += 1
 
     def _publish_state(self) -> None:
         msg = JointState()
@@ -144,45 +126,4 @@ class FakeRobot(Node):
             pos = list(self.positions)
         msg.position = pos[: len(msg.name)] + [0.0] * max(0, len(msg.name) - len(pos))
         self._state_pub.publish(msg)
-
-    # ---- helpers for tests ----
-    def since(self, key: str, t0: float) -> list:
-        with self.lock:
-            return [(t, m) for t, m in self.received[key] if t >= t0]
-
-    def diag_values(self, name_part: str) -> dict[str, str] | None:
-        with self.lock:
-            items = list(self.received["diagnostics"])
-        for _, arr in reversed(items):
-            for st in arr.status:
-                if name_part in st.name:
-                    d = {kv.key: kv.value for kv in st.values}
-                    d["_level"] = str(st.level[0] if isinstance(st.level, bytes) else st.level)
-                    d["_message"] = st.message
-                    return d
-        return None
-
-
-class Spinner:
-    def __init__(self, node: Node) -> None:
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.executor.shutdown()
-        self.thread.join(timeout=2)
-
-
-def rate(samples: list, t0: float, t1: float) -> float:
-    n = sum(1 for t, _ in samples if t0 <= t <= t1)
-    return n / (t1 - t0)
-
-
-def stamp_rate(samples: list, skip_s: float = 0.5) -> float:
-    """Messages per second by their header stamps (when they were sent), over the samples
-    after the first ``skip_s`` seconds of the window."""
-    stamps = sorted(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in samples)
-    stamps = [s for s in stamps if s >= stamps[0] + skip_s]
-    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+        self.states_published += 1

@@ -8,12 +8,10 @@ the overlay. The tests run in order and each leaves the node as it found it.
 
 from __future__ import annotations
 
-import gc
 import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,23 +28,14 @@ from gigabrain_runtime.perception.images import letterbox, resize_with_pad  # no
 from gigabrain_runtime.perception.overlay import END_RGB, to_image_pixels  # noqa: E402
 from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402
 from gigabrain_runtime.ros.convert import camera_info_from_msg, camera_info_to_msg  # noqa: E402
-from tests.ros.fake_robot import FakeRobot, Spinner, fresh_domain  # noqa: E402
+from tests.ros.fake_robot import FakeRobot  # noqa: E402
+from tests.ros.harness import ROOT, fresh_domain, graph, wait_for  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 PIPER = get_embodiment("piper")
 MID = (PIPER.lower + PIPER.upper) / 2
 K = np.array([[520.0, 0.0, 318.0], [0.0, 515.0, 243.0], [0.0, 0.0, 1.0]])
 D = np.array([-0.28, 0.09, 0.001, -0.0015, 0.0])
 CALIBRATION = CameraInfo.from_intrinsics("cam_high", 640, 480, K, D)
-
-
-def wait_for(predicate, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _stamp(msg) -> tuple[int, int]:
@@ -120,36 +109,26 @@ def calibrated(tiny_engine, tmp_path_factory):
     base = tmp_path_factory.mktemp("calibrated_vla")
     CALIBRATION.write(base / "calibration" / "cam_high.yaml")
     log = base / "vla.log"
-    domain = fresh_domain()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gigabrain_runtime",
-            "node",
-            "vla",
-            "--ros-args",
-            "-r",
-            "__ns:=/piper",
-            "-p",
-            f"engine:={tiny_engine}",
-            "-p",
-            f"calibration_dir:={base / 'calibration'}",
-            "-p",
-            "undistort:=true",
-        ],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-        env={**os.environ, "ROS_DOMAIN_ID": str(domain)},
-    )
-    gc.collect()
-    gc.freeze()
-    rclpy.init(domain_id=domain)
-    robot = CameraRobot("/piper", PIPER.cameras, PIPER.joint_names, positions=MID)
-    robot.follow_commands = False
-    spinner = Spinner(robot)
-    try:
+    with graph() as g:
+        proc = g.launch(
+            [
+                "node",
+                "vla",
+                "--ros-args",
+                "-r",
+                "__ns:=/piper",
+                "-p",
+                f"engine:={tiny_engine}",
+                "-p",
+                f"calibration_dir:={base / 'calibration'}",
+                "-p",
+                "undistort:=true",
+            ],
+            log,
+        )
+        robot = CameraRobot("/piper", PIPER.cameras, PIPER.joint_names, positions=MID)
+        robot.follow_commands = False
+        g.spin(robot, on_close=robot.stop)
         wait_for(
             lambda: len(robot.since("action_chunk", 0)) >= 3 or proc.poll() is not None,
             90,
@@ -157,16 +136,6 @@ def calibrated(tiny_engine, tmp_path_factory):
         )
         assert proc.poll() is None, log.read_text()[-3000:]
         yield robot, proc, log
-    finally:
-        robot.stop()
-        spinner.stop()
-        robot.destroy_node()
-        rclpy.shutdown()
-        proc.send_signal(2)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_camera_info_arrives_with_each_frames_header_and_the_calibration(calibrated):
@@ -239,55 +208,50 @@ def test_the_overlay_draws_the_trajectory_on_the_undistorted_first_camera(calibr
     thick = round(480 / 240)  # the overlay's line width at 640x480
     radius = 2 * thick + 1 + thick  # the first (largest) dot
     assert dist.max() < radius + 1.5, dist.max()  # + anti-aliasing
-    wait_for(lambda: robot.diag_values("overlay") is not None, 5, "the vla's /diagnostics")
-    assert robot.diag_values("overlay")["errors"] == "0"
+    assert robot.diag("overlay", since=time.monotonic())["errors"] == "0"
 
 
 def test_undistorting_keeps_chunks_flowing_and_the_uncalibrated_camera_is_reported(calibrated):
     robot, proc, _ = calibrated
     t0 = time.monotonic()
-    wait_for(lambda: len(robot.since("action_chunk", t0)) >= 5, 15, "chunks")
-    wait_for(lambda: robot.diag_values("calibration"), 5, "calibration diagnostics")
-    cal = robot.diag_values("calibration")
+    robot.wait_count("action_chunk", 5, since=t0)
+    cal = robot.diag("calibration", since=t0)
     assert cal["undistort"] == "true" and cal["cam_high"] == "cam_high.yaml 640x480"
     assert cal["cam_wrist"] == "none"
     assert cal["_level"] == "1" and "cam_wrist: no calibration" in cal["_message"]
-    assert robot.diag_values("inference")["_level"] == "0"
-    assert int(robot.diag_values("overlay")["published"]) > 0
+    assert robot.diag("inference", since=t0)["_level"] == "0"
+    assert int(robot.diag("overlay", since=t0)["published"]) > 0
     assert proc.poll() is None
 
 
 def test_a_frame_size_that_disagrees_with_the_calibration_is_reported_and_used(calibrated):
     robot, proc, _ = calibrated
+    t_change = time.monotonic()
     robot.size["cam_high"] = (320, 240)
     try:
-        wait_for(
-            lambda: "320x240 frames" in robot.diag_values("calibration")["_message"],
-            10,
-            "size mismatch diagnostic",
-        )
+        robot.diag("calibration", since=t_change, where=lambda d: "320x240 frames" in d["_message"])
         t0 = time.monotonic()
-        wait_for(lambda: len(robot.since("action_chunk", t0)) >= 3, 15, "chunks with 320x240")
+        robot.wait_count("action_chunk", 3, since=t0)
         wait_for(lambda: any(m.width == 320 for _, m in robot.since("overlay", t0)), 10, "overlay")
         assert not robot.since("camera_info", t0 + 0.5)  # it would not describe these frames
     finally:
         robot.size["cam_high"] = (640, 480)
     t1 = time.monotonic()
     wait_for(lambda: robot.since("camera_info", t1), 10, "camera_info again")
-    wait_for(lambda: "320x240" not in robot.diag_values("calibration")["_message"], 10, "recovery")
+    robot.diag("calibration", since=t1, where=lambda d: "320x240" not in d["_message"])
     assert proc.poll() is None
 
 
 def test_nothing_is_drawn_while_nobody_subscribes_to_the_overlay(calibrated):
     robot, proc, _ = calibrated
     robot.destroy_subscription(robot.overlay_sub)
-    wait_for(lambda: robot.diag_values("overlay")["subscribers"] == "0", 5, "no subscriber")
-    time.sleep(1.2)  # a chunk handed over just before may still be drawn: skip past it
-    drawn = robot.diag_values("overlay")["published"]
-    t0 = time.monotonic()
-    wait_for(lambda: len(robot.since("action_chunk", t0)) >= 5, 15, "chunks")
-    time.sleep(1.1)  # diagnostics (1 Hz) from after those chunks
-    assert robot.diag_values("overlay")["published"] == drawn
+    robot.diag("overlay", since=time.monotonic(), where=lambda d: d["subscribers"] == "0")
+    # a chunk handed over just before may still be drawn: count from a diagnostic sent after
+    # the chunks that followed, then again after more chunks
+    robot.wait_count("action_chunk", 3, since=time.monotonic())
+    drawn = robot.diag("overlay", since=time.monotonic())["published"]
+    robot.wait_count("action_chunk", 5, since=time.monotonic())
+    assert robot.diag("overlay", since=time.monotonic())["published"] == drawn
     assert proc.poll() is None
 
 

@@ -9,11 +9,8 @@ engaged (weight 1) for the next, and the last one stops the bridge.
 from __future__ import annotations
 
 import array
-import gc
 import os
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -35,9 +32,9 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E
 from gigabrain_runtime.robots.arm_sdk import ArmSdkConfig  # noqa: E402
 from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402
 from gigabrain_runtime.standins.fake_g1 import FakeG1, FakeG1Config, format_summary  # noqa: E402
-from tests.ros.fake_robot import LATCHED, OBSERVER, RELIABLE, Spinner, fresh_domain  # noqa: E402
+from tests.ros.fake_robot import LATCHED, OBSERVER, RELIABLE  # noqa: E402
+from tests.ros.harness import ROOT, Graph, Inbox, median_period, wait_for  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 G1 = get_embodiment("g1")
 RAMP_S = 0.5
 # CycloneDDS on loopback only, unicast discovery: nothing leaves this machine
@@ -49,37 +46,29 @@ LOCALHOST_DDS = (
 )
 
 
-def wait_for(predicate, timeout, what, log=None):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.02)
-    tail = f"\n{Path(log).read_text()[-3000:]}" if log else ""
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}{tail}")
-
-
-class Observer(Node):
+class Observer(Node, Inbox):
     """What a user's tools see on /g1: joint states, diagnostics; and the e-stop button."""
 
     def __init__(self) -> None:
-        super().__init__("g1_observer", namespace="/g1")
-        self.states: list[JointState] = []
-        self.diagnostics: list[DiagnosticArray] = []
+        Node.__init__(self, "g1_observer", namespace="/g1")
+        Inbox.__init__(self)
         self.create_subscription(
-            JointState, "joint_states", self.states.append, qos_profile_sensor_data
+            JointState, "joint_states", self._rec("joint_states"), qos_profile_sensor_data
         )
-        self.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, OBSERVER)
+        self.create_subscription(
+            DiagnosticArray, "/diagnostics", self._rec("diagnostics"), OBSERVER
+        )
         self.estop = self.create_publisher(Bool, "estop", LATCHED)
         self.chunks = self.create_publisher(JointTrajectory, "action_chunk", RELIABLE)
         self.commands = self.create_publisher(JointState, "joint_command", RELIABLE)
 
-    def bridge_diagnostics(self) -> dict[str, str]:
-        for arr in reversed(list(self.diagnostics)):
-            for st in arr.status:
-                if "g1_bridge" in st.name:
-                    return {kv.key: kv.value for kv in st.values} | {"_message": st.message}
-        return {}
+    @property
+    def states(self) -> list[JointState]:
+        return self.msgs("joint_states")
+
+    def bridge(self, since: float, where=lambda d: True) -> dict[str, str]:  # noqa: ANN001
+        """A g1_bridge diagnostic sent after ``since`` that satisfies ``where``."""
+        return self.diag("g1_bridge", since=since, where=where)
 
     def chunk(self, target: np.ndarray) -> JointTrajectory:
         msg = JointTrajectory()
@@ -99,48 +88,32 @@ class Observer(Node):
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     base = tmp_path_factory.mktemp("g1")
-    ros_domain = fresh_domain()
-    dds_domain = 100 + ros_domain  # the robot's DDS domain: never one a ROS test uses
+    g = Graph()
+    dds_domain = 100 + g.domain  # the robot's DDS domain: never one a ROS test uses
     old_uri = os.environ.get("CYCLONEDDS_URI")
     os.environ["CYCLONEDDS_URI"] = LOCALHOST_DDS
-    env = {**os.environ, "ROS_DOMAIN_ID": str(ros_domain)}
     interface = replace(ArmSdkConfig.load(), ramp_in_s=RAMP_S, ramp_out_s=RAMP_S)
     fake = FakeG1(FakeG1Config(domain_id=dds_domain, corrupt_crc_every=100), interface=interface)
     fake.start()
-    node = [sys.executable, "-m", "gigabrain_runtime", "node"]
     bridge_log, executor_log = base / "bridge.log", base / "executor.log"
-    bridge = subprocess.Popen(
-        [*node, "g1_bridge", "--ros-args", "-r", "__ns:=/g1", "-p", f"dds_domain:={dds_domain}",
-         "-p", f"ramp_in_s:={RAMP_S}", "-p", f"ramp_out_s:={RAMP_S}"],
-        stdout=bridge_log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT, env=env,
-    )  # fmt: skip
-    executor = subprocess.Popen(
-        [*node, "executor", "--ros-args", "-r", "__ns:=/g1", "-p", "robot:=g1"],
-        stdout=executor_log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT, env=env,
-    )  # fmt: skip
-    gc.collect()
-    gc.freeze()
-    rclpy.init(domain_id=ros_domain)
-    observer = Observer()
-    spinner = Spinner(observer)
     try:
+        bridge = g.launch(
+            ["node", "g1_bridge", "--ros-args", "-r", "__ns:=/g1",
+             "-p", f"dds_domain:={dds_domain}",
+             "-p", f"ramp_in_s:={RAMP_S}", "-p", f"ramp_out_s:={RAMP_S}"],
+            bridge_log,
+        )  # fmt: skip
+        executor = g.launch(
+            ["node", "executor", "--ros-args", "-r", "__ns:=/g1", "-p", "robot:=g1"], executor_log
+        )
+        observer = g.spin(Observer())
         wait_for(lambda: fake.weight >= 1.0, 60, "the arm_sdk weight to reach 1", bridge_log)
         yield SimpleNamespace(
             fake=fake, bridge=bridge, executor=executor, observer=observer, log=bridge_log
         )
     finally:
         print(format_summary(fake.summary()))
-        spinner.stop()
-        observer.destroy_node()
-        rclpy.shutdown()
-        for proc in (executor, bridge):
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGCONT)
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        g.close()
         fake.stop()
         if old_uri is None:
             os.environ.pop("CYCLONEDDS_URI", None)
@@ -170,6 +143,12 @@ def assert_no_violations(fake):
     assert s["violations"] == 0 and s["crc_failures"] == 0, s["first_violations"]
 
 
+def _at_zero(fake, t0) -> bool:
+    """The weight has reached 0, and the trace holds the message that says so."""
+    trace = since(fake, t0)
+    return fake.weight == 0.0 and bool(trace) and trace[-1][1] == 0.0
+
+
 def assert_ramped_out_holding(fake, t0):
     """From t0: the weight fell to 0 no faster than the ramp allows, holding one position."""
     trace = since(fake, t0)
@@ -188,22 +167,20 @@ def assert_ramped_out_holding(fake, t0):
 def test_arm_sdk_streams_at_50_hz_and_ramps_in_at_the_configured_slope(loop):
     fake = loop.fake
     t0 = time.monotonic()
-    time.sleep(2.0)
-    n = len(since(fake, t0))
-    assert 45 <= n / (time.monotonic() - t0) <= 55
+    trace = wait_for(lambda: got if len(got := since(fake, t0)) >= 100 else None, 20, "arm_sdk")
+    assert 0.018 <= median_period([t for t, _, _ in trace]) <= 0.022  # 50 Hz
     s = fake.summary()
     assert s["ramp_in_s"] >= 0.9 * RAMP_S
     assert s["max_weight_step_up"] <= s["allowed_weight_step_up"]
     assert_no_violations(fake)
-    wait_for(lambda: loop.observer.bridge_diagnostics(), 10, "the bridge's diagnostics")
-    d = loop.observer.bridge_diagnostics()
+    d = loop.observer.bridge(since=t0)
     assert d["state"] == "active" and float(d["weight"]) == 1.0
     assert d["arm_sdk_subscribers"] == "1"  # the fake robot's reader
 
 
 def test_joint_states_and_commands_reach_the_right_motors(loop):
     fake, obs = loop.fake, loop.observer
-    wait_for(lambda: len(obs.states) > 10, 10, "joint_states")
+    obs.wait_count("joint_states", 10)
     state = obs.states[-1]
     assert list(state.name) == list(G1.joint_names)
     np.testing.assert_allclose(state.position, fake.arm_positions(), atol=0.01)
@@ -230,21 +207,20 @@ def test_invalid_commands_and_corrupt_lowstate_are_dropped_and_reported(loop):
     short = JointState(name=list(G1.joint_names[:-1]), position=[0.0] * (G1.dof - 1))
     beyond = JointState(name=list(G1.joint_names), position=list(obs.states[-1].position))
     beyond.position[G1.joint_names.index("left_elbow_joint")] = 3.0  # limit 2.09 rad
+    t0 = time.monotonic()
     for _ in range(3):
         obs.commands.publish(short)
         obs.commands.publish(beyond)
-        time.sleep(0.05)
 
-    def reported():
-        d = obs.bridge_diagnostics()
+    def reported(d: dict[str, str]) -> bool:
         return (
             int(d.get("commands_invalid_names", 0)) >= 1
             and int(d.get("commands_invalid_limits", 0)) >= 1
             and int(d.get("lowstate_crc_failures", 0)) >= 1  # the fake corrupts 1 in 100
         )
 
-    wait_for(reported, 10, "the bridge to report dropped commands and bad CRCs")
-    assert "left_elbow_joint" in obs.bridge_diagnostics()["last_invalid_command"]
+    d = obs.bridge(since=t0, where=reported)
+    assert "left_elbow_joint" in d["last_invalid_command"]
     assert fake.weight == 1.0  # the executor's valid stream kept the arms engaged
     assert_no_violations(fake)  # nothing beyond a limit reached the robot
 
@@ -253,12 +229,13 @@ def test_estop_ramps_out_holding_position_and_release_ramps_back_in(loop):
     fake, obs = loop.fake, loop.observer
     t0 = time.monotonic()
     obs.estop.publish(Bool(data=True))
-    wait_for(lambda: fake.weight == 0.0, 10, "the e-stop ramp-out", loop.log)
-    time.sleep(0.1)
-    assert_ramped_out_holding(fake, t0)
-    wait_for(lambda: obs.bridge_diagnostics().get("reason") == "e-stop engaged", 3, "diagnostics")
-    assert obs.bridge_diagnostics()["ramp_outs_estop"] == "1"
-    obs.estop.publish(Bool(data=False))
+    try:
+        wait_for(lambda: _at_zero(fake, t0), 10, "the e-stop ramp-out", loop.log)
+        assert_ramped_out_holding(fake, t0)
+        d = obs.bridge(since=t0, where=lambda d: d.get("reason") == "e-stop engaged")
+        assert d["ramp_outs_estop"] == "1"
+    finally:
+        obs.estop.publish(Bool(data=False))
     wait_for(lambda: fake.weight == 1.0, 10, "the ramp back in after release", loop.log)
     assert_no_violations(fake)
 
@@ -268,8 +245,7 @@ def test_losing_the_executor_ramps_out_and_its_return_ramps_back_in(loop):
     t0 = time.monotonic()
     os.kill(loop.executor.pid, signal.SIGSTOP)  # a hung executor: no more joint_command
     try:
-        wait_for(lambda: fake.weight == 0.0, 10, "the command-loss ramp-out", loop.log)
-        time.sleep(0.1)
+        wait_for(lambda: _at_zero(fake, t0), 10, "the command-loss ramp-out", loop.log)
     finally:
         os.kill(loop.executor.pid, signal.SIGCONT)
     assert_ramped_out_holding(fake, t0)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +14,9 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 
 from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402
-from tests.ros.fake_robot import FakeRobot, Spinner, fresh_domain, rate  # noqa: E402
+from tests.ros.fake_robot import FakeRobot  # noqa: E402
+from tests.ros.harness import fresh_domain, graph, median_period, stamp_s  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 PIPER = get_embodiment("piper")
 
 
@@ -55,52 +53,35 @@ launch:
       - {{from: joint_command, to: arm/target}}
 """)
     log = tmp_path / "launch.log"
-    domain = fresh_domain()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gigabrain_runtime", "launch", str(launch), "ns:=lab/cell_3"],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-        env={**os.environ, "ROS_DOMAIN_ID": str(domain)},
-    )
-    gc.collect()
-    gc.freeze()
-    rclpy.init(domain_id=domain)
-    robot = FakeRobot(
-        "/lab/cell_3", PIPER.cameras, PIPER.joint_names, positions=(PIPER.lower + PIPER.upper) / 2
-    )
-    # publish joint states on the remapped topic, listen for commands on the remapped output
-    from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import JointState
+    with graph() as g:
+        proc = g.launch(["launch", str(launch), "ns:=lab/cell_3"], log)
+        robot = FakeRobot(
+            "/lab/cell_3",
+            PIPER.cameras,
+            PIPER.joint_names,
+            positions=(PIPER.lower + PIPER.upper) / 2,
+        )
+        # publish joint states on the remapped topic, listen for commands on the remapped output
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import JointState
 
-    robot._state_pub = robot.create_publisher(JointState, "arm/measured", qos_profile_sensor_data)
-    robot.create_subscription(JointState, "arm/target", robot._rec("target"), 50)
-    spinner = Spinner(robot)
-    try:
-        end = time.monotonic() + 90
-        # measure only once both measured streams have been discovered and are flowing
-        while time.monotonic() < end and (
-            len(robot.since("action_chunk", 0)) < 5 or len(robot.since("target", 0)) < 10
-        ):
-            time.sleep(0.2)
-        assert len(robot.since("action_chunk", 0)) >= 5, log.read_text()[-2000:]
-        assert len(robot.since("target", 0)) >= 10, log.read_text()[-2000:]
+        robot._state_pub = robot.create_publisher(
+            JointState, "arm/measured", qos_profile_sensor_data
+        )
+        robot.create_subscription(JointState, "arm/target", robot._rec("target"), 50)
+        g.spin(robot, on_close=robot.stop)
+        # measure once both streams have been discovered and are flowing
+        robot.wait_count("action_chunk", 5, timeout=90, log=log)
+        robot.wait_count("target", 10, timeout=30, log=log)
         t0 = time.monotonic()
-        time.sleep(3.0)
-        t1 = time.monotonic()
-        assert 4.0 <= rate(robot.since("action_chunk", t0), t0, t1) <= 6.0  # params file
-        assert 22.0 <= rate(robot.since("target", t0), t0, t1) <= 28.0  # inline param
+        chunks = robot.wait_count("action_chunk", 15, since=t0, log=log)
+        targets = robot.wait_count("target", 50, since=t0, log=log)
+        assert 0.18 <= median_period([t for t, _ in chunks]) <= 0.22  # params file: 5 Hz
+        assert 0.036 <= median_period([stamp_s(m) for _, m in targets]) <= 0.044  # inline: 25 Hz
         names = {n for n, _ in robot.get_node_names_and_namespaces()}
         assert {"policy", "streamer"} <= names
         fqns = {f"{ns}/{n}" for n, ns in robot.get_node_names_and_namespaces()}
         assert {"/lab/cell_3/policy", "/lab/cell_3/streamer"} <= fqns
-    finally:
-        robot.stop()
-        spinner.stop()
-        robot.destroy_node()
-        rclpy.shutdown()
-        proc.send_signal(2)
-        proc.wait(timeout=15)
     assert proc.returncode == 0
 
 

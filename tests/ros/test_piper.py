@@ -3,15 +3,11 @@ stand-in with the driver's topic names, types, QoS and 200 Hz rate (real process
 
 from __future__ import annotations
 
-import gc
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -27,20 +23,27 @@ from std_msgs.msg import Bool  # noqa: E402
 
 from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402
 from gigabrain_runtime.robots.piper_ros import DRIVER_JOINTS  # noqa: E402
-from tests.ros.fake_robot import LATCHED, OBSERVER, Spinner, fresh_domain  # noqa: E402
+from tests.ros.fake_robot import LATCHED, OBSERVER  # noqa: E402
+from tests.ros.harness import (  # noqa: E402
+    ROOT,
+    Graph,
+    Inbox,
+    fresh_domain,
+    stamp_s,
+    stop,
+    wait_for,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 PIPER = get_embodiment("piper")
 DUAL = get_embodiment("piper_dual")
 
 
-class Observer(Node):
+class Observer(Node, Inbox):
     """Records JointState topics with arrival times, and /diagnostics."""
 
     def __init__(self, topics: dict[str, str]) -> None:
-        super().__init__("observer")
-        self.lock = threading.Lock()
-        self.got: dict[str, list] = defaultdict(list)
+        Node.__init__(self, "observer")
+        Inbox.__init__(self)
         for key, topic in topics.items():
             qos = (
                 OBSERVER
@@ -48,87 +51,33 @@ class Observer(Node):
                 else qos_profile_sensor_data
             )
             self.create_subscription(JointState, topic, self._rec(key), qos)
-        self.create_subscription(DiagnosticArray, "/diagnostics", self._rec("diag"), OBSERVER)
-
-    def _rec(self, key: str):  # noqa: ANN202
-        def cb(msg) -> None:  # noqa: ANN001
-            with self.lock:
-                self.got[key].append((time.monotonic(), msg))
-
-        return cb
-
-    def msgs(self, key: str, since: float = 0.0) -> list:
-        with self.lock:
-            return [m for t, m in self.got[key] if t >= since]
-
-    def wait_for(self, key: str, n: int, timeout_s: float) -> bool:
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            if len(self.msgs(key)) >= n:
-                return True
-            time.sleep(0.1)
-        return False
-
-    def diag(self, name_part: str) -> dict[str, str]:
-        with self.lock:
-            arrays = [m for _, m in self.got["diag"]]
-        for arr in reversed(arrays):
-            for st in arr.status:
-                if name_part in st.name:
-                    return {kv.key: kv.value for kv in st.values}
-        return {}
+        self.create_subscription(
+            DiagnosticArray, "/diagnostics", self._rec("diagnostics"), OBSERVER
+        )
 
 
-def _launch(args: list[str], log: Path, domain: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "gigabrain_runtime", "launch", *args],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-        env={**os.environ, "ROS_DOMAIN_ID": str(domain)},
-    )
-
-
-def _stop(proc: subprocess.Popen, timeout_s: float = 20.0) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    return proc.wait(timeout=timeout_s)
-
-
-def _stamp(msg) -> float:  # noqa: ANN001
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+def _launch(g: Graph, args: list[str], log: Path) -> subprocess.Popen:
+    return g.launch(["launch", *args], log)
 
 
 @pytest.fixture
 def graph():
-    gc.collect()
-    gc.freeze()
-    domain = fresh_domain()
-    rclpy.init(domain_id=domain)
-    nodes: list = []
-    procs: list = []
-    yield domain, nodes, procs
-    for p in procs:
-        try:
-            _stop(p, timeout_s=15.0)
-        except subprocess.TimeoutExpired:
-            p.kill()  # its nodes get SIGTERM from the kernel (the launcher's PDEATHSIG)
-            p.wait()
-    for node, spinner in nodes:
-        spinner.stop()
-        node.destroy_node()
-    rclpy.shutdown()
+    g = Graph()
+    try:
+        yield g
+    finally:
+        g.close()
 
 
 def test_single_piper_launch_file_against_the_driver_standin(graph, tiny_engine, tmp_path):
     """piper.launch.yaml: enable at start, commands in the driver's conventions at 50 Hz within
     the limits, joints.yaml applied both ways, a leader-arm takeover, bad commands dropped, and
     a braked stop on shutdown."""
-    domain, nodes, procs = graph
     joints = tmp_path / "joints.yaml"
     joints.write_text("joints:\n  joint1: {offset: 0.05}\n  joint6: {offset: 0.0, sign: -1}\n")
     report = tmp_path / "standin.json"
     standin = _launch(
+        graph,
         [
             "launch/piper_standin.launch.yaml",
             "leader:=true",
@@ -136,10 +85,9 @@ def test_single_piper_launch_file_against_the_driver_standin(graph, tiny_engine,
             f"encoder_calibration:={joints}",  # an arm whose encoders read off by these
         ],
         tmp_path / "standin.log",
-        domain,
     )
-    procs.append(standin)
     runtime = _launch(
+        graph,
         [
             "launch/piper.launch.yaml",
             f"engine:={tiny_engine}",
@@ -147,9 +95,7 @@ def test_single_piper_launch_file_against_the_driver_standin(graph, tiny_engine,
             f"joints_calibration:={joints}",
         ],
         tmp_path / "runtime.log",
-        domain,
     )
-    procs.append(runtime)
     obs = Observer(
         {
             "ctrl": "/piper/joint_ctrl_single",
@@ -159,12 +105,12 @@ def test_single_piper_launch_file_against_the_driver_standin(graph, tiny_engine,
             "raw": "/piper/joint_states_single",
         }
     )
-    nodes.append((obs, Spinner(obs)))
+    graph.spin(obs)
     engage = obs.create_publisher(Bool, "/piper/intervention/engage", LATCHED)
     bad = obs.create_publisher(JointState, "/piper/joint_command", OBSERVER)
     logs = lambda: (tmp_path / "runtime.log").read_text()[-3000:]  # noqa: E731
 
-    assert obs.wait_for("ctrl", 100, 90), logs()
+    obs.wait_count("ctrl", 100, timeout=90, log=tmp_path / "runtime.log")
     # every command in the driver's conventions: all seven joints, speed %, gripper effort
     for msg in obs.msgs("ctrl"):
         assert list(msg.name) == list(DRIVER_JOINTS)
@@ -173,55 +119,66 @@ def test_single_piper_launch_file_against_the_driver_standin(graph, tiny_engine,
     # the canonical state is the driver's, under the embodiment's names
     state = obs.msgs("state")[-1]
     assert list(state.name) == list(PIPER.joint_names)
+
     # joints.yaml, in one place both ways: canonical = sign * (driver - offset)
-    assert obs.wait_for("raw", 100, 10), "no joint_states_single seen by the observer"
-    raw = {_stamp(m): np.array(m.position) for m in obs.msgs("raw")}
-    pairs = [(np.array(m.position), raw[_stamp(m)]) for m in obs.msgs("state") if _stamp(m) in raw]
-    assert len(pairs) > 100, (len(obs.msgs("state")), len(raw))
-    for canonical, driver in pairs:
+    def matched(a: str, b: str, n: int) -> list:
+        """Wait for ``n`` messages of ``a`` and ``b`` with the same stamp (the same sample
+        seen on both sides of the bridge); the pairs."""
+
+        def pairs() -> list | None:
+            by_stamp = {stamp_s(m): np.array(m.position) for m in obs.msgs(b)}
+            got = [
+                (np.array(m.position), by_stamp[stamp_s(m)])
+                for m in obs.msgs(a)
+                if stamp_s(m) in by_stamp
+            ]
+            return got if len(got) >= n else None
+
+        return wait_for(pairs, 30, f"{n} {a}/{b} pairs")
+
+    for canonical, driver in matched("state", "raw", 100):
         assert canonical[0] == pytest.approx(driver[0] - 0.05)
         assert canonical[5] == pytest.approx(-driver[5])
-    commands = {_stamp(m): np.array(m.position) for m in obs.msgs("command")}
-    sent = [
-        (commands[_stamp(m)], np.array(m.position))
-        for m in obs.msgs("ctrl")
-        if _stamp(m) in commands
-    ]
-    assert len(sent) > 50
-    for canonical, driver in sent:
+    for driver, canonical in matched("ctrl", "command", 50):
         assert driver[0] == pytest.approx(canonical[0] + 0.05)
         assert driver[5] == pytest.approx(-canonical[5])
 
     # bad input on the command topic never reaches the driver, and is reported
     out_of_limits = JointState(name=list(PIPER.joint_names), position=[9.0] * 7)
+    t_bad = time.monotonic()
     for _ in range(3):
         bad.publish(out_of_limits)
-        time.sleep(0.05)
+    obs.diag("piper_bridge", since=t_bad, where=lambda d: int(d.get("commands_dropped", "0")) >= 3)
 
-    # operator takeover: the arm follows the leader arm's sweep
+    # operator takeover: the arm follows the leader arm's sweep (+-0.3 rad at 0.2 Hz)
+    t_engage = time.monotonic()
     engage.publish(Bool(data=True))
-    time.sleep(3.0)
-    t_follow = time.monotonic()
-    time.sleep(1.5)
-    leader = obs.msgs("leader", t_follow)
-    ctrl = obs.msgs("ctrl", t_follow)
-    assert len(leader) > 100 and len(ctrl) > 50, logs()
-    lt = np.array([_stamp(m) for m in leader])
-    lq = np.array([m.position[0] for m in leader])
-    ct = np.array([_stamp(m) for m in ctrl])
-    cq = np.array([m.position[0] for m in ctrl])
-    # commands track the leader (it sweeps +-0.3 rad at 0.2 Hz) within one control period's lag
-    err = np.abs(cq - np.interp(ct, lt, lq))
-    assert np.median(err) < 0.03, (np.median(err), np.max(err))
-    moving = np.abs(np.diff(cq)) / np.maximum(np.diff(ct), 1e-3)
-    assert np.max(moving) > 0.05  # the arm is moving when the runtime is shut down
 
-    diag = obs.diag("piper_bridge")
-    assert int(diag.get("commands_dropped", "0")) >= 3, diag
+    def tracking() -> bool:
+        """The last 1.5 s of driver commands follow the leader within one control period's
+        lag, and the arm is moving."""
+        leader, ctrl = obs.msgs("leader", t_engage), obs.msgs("ctrl", t_engage)[-75:]
+        if len(leader) < 100 or len(ctrl) < 75:
+            return False
+        lt = np.array([stamp_s(m) for m in leader])
+        lq = np.array([m.position[0] for m in leader])
+        ct = np.array([stamp_s(m) for m in ctrl])
+        cq = np.array([m.position[0] for m in ctrl])
+        err = np.abs(cq - np.interp(ct, lt, lq))
+        moving = np.abs(np.diff(cq)) / np.maximum(np.diff(ct), 1e-3)
+        return bool(np.median(err) < 0.03 and np.max(moving) > 0.05)
 
-    assert _stop(runtime) == 0, logs()
-    time.sleep(0.5)
-    assert _stop(standin) == 0
+    wait_for(tracking, 30, "the commands to follow the leader arm", tmp_path / "runtime.log")
+
+    # shut down while the arm is moving
+    assert stop(runtime) == 0, logs()
+    # the runtime's last (braked) commands reached the driver's topic: they are at rest
+    wait_for(
+        lambda: len({tuple(m.position) for m in obs.msgs("ctrl")[-3:]}) == 1,
+        10,
+        "the braked stop on the driver's topic",
+    )
+    assert stop(standin) == 0
     audit = json.loads(report.read_text())
     print({k: v for k, v in audit.items() if k != "recent_commands"})
     assert audit["commands_while_disabled"] == 0
@@ -242,24 +199,21 @@ def test_single_piper_launch_file_against_the_driver_standin(graph, tiny_engine,
 def test_dual_piper_one_policy_split_across_two_drivers(graph, tiny_engine, tmp_path):
     """piper_dual.launch.yaml: one 14-dim policy; each driver gets exactly its arm's half of
     every command, and the canonical state merges both drivers under the prefixed names."""
-    domain, nodes, procs = graph
     reports = {side: tmp_path / f"{side}.json" for side in ("left", "right")}
     standins = _launch(
+        graph,
         [
             "launch/piper_dual_standin.launch.yaml",
             f"left_report:={reports['left']}",
             f"right_report:={reports['right']}",
         ],
         tmp_path / "standins.log",
-        domain,
     )
-    procs.append(standins)
     runtime = _launch(
+        graph,
         ["launch/piper_dual.launch.yaml", f"engine:={tiny_engine}", f"record_dir:={tmp_path}"],
         tmp_path / "runtime.log",
-        domain,
     )
-    procs.append(runtime)
     obs = Observer(
         {
             "command": "/piper_dual/joint_command",
@@ -270,23 +224,27 @@ def test_dual_piper_one_policy_split_across_two_drivers(graph, tiny_engine, tmp_
             "right_state": "/right/joint_states_single",
         }
     )
-    nodes.append((obs, Spinner(obs)))
+    graph.spin(obs)
     logs = lambda: (tmp_path / "runtime.log").read_text()[-3000:]  # noqa: E731
-    assert obs.wait_for("left", 150, 90) and obs.wait_for("right", 150, 30), logs()
-    time.sleep(1.0)
+    obs.wait_count("left", 150, timeout=90, log=tmp_path / "runtime.log")
+    obs.wait_count("right", 150, log=tmp_path / "runtime.log")
 
-    commands = {_stamp(m): np.array(m.position) for m in obs.msgs("command")}
     left_idx = [DUAL.joint_names.index("left_" + j) for j in DRIVER_JOINTS]
     right_idx = [DUAL.joint_names.index("right_" + j) for j in DRIVER_JOINTS]
-    matched = 0
-    for side, idx in (("left", left_idx), ("right", right_idx)):
-        for msg in obs.msgs(side):
-            cmd = commands.get(_stamp(msg))
-            if cmd is None:
-                continue
-            np.testing.assert_allclose(np.array(msg.position), cmd[idx], atol=1e-12)
-            matched += 1
-    assert matched >= 200
+
+    def halves() -> list | None:
+        """(driver command, its half of the canonical command with the same stamp) pairs."""
+        commands = {stamp_s(m): np.array(m.position) for m in obs.msgs("command")}
+        got = [
+            (np.array(msg.position), commands[stamp_s(msg)][idx])
+            for side, idx in (("left", left_idx), ("right", right_idx))
+            for msg in obs.msgs(side)
+            if stamp_s(msg) in commands
+        ]
+        return got if len(got) >= 200 else None
+
+    for driver, half in wait_for(halves, 30, "200 driver commands matched to the policy's"):
+        np.testing.assert_allclose(driver, half, atol=1e-12)
 
     def apart() -> list:
         """Merged states in which the two arms' halves differ (they start at the same pose
@@ -297,11 +255,12 @@ def test_dual_piper_one_policy_split_across_two_drivers(graph, tiny_engine, tmp_
             if tuple(np.array(m.position)[left_idx]) != tuple(np.array(m.position)[right_idx])
         ]
 
-    end = time.monotonic() + 60
-    while len(apart()) < 100 and time.monotonic() < end:
-        time.sleep(0.2)
-    states = apart()
-    assert len(states) >= 100, (len(obs.msgs("state")), logs())
+    states = wait_for(
+        lambda: got if len(got := apart()) >= 100 else None,
+        60,
+        "100 merged states with the arms apart",
+        tmp_path / "runtime.log",
+    )
     assert list(states[-1].name) == list(DUAL.joint_names)
     left = {tuple(m.position) for m in obs.msgs("left_state")}
     right = {tuple(m.position) for m in obs.msgs("right_state")}
@@ -316,8 +275,8 @@ def test_dual_piper_one_policy_split_across_two_drivers(graph, tiny_engine, tmp_
     ]
     assert np.mean([a and b for a, b in found]) > 0.95, found[:10]
 
-    assert _stop(runtime) == 0, logs()
-    assert _stop(standins) == 0
+    assert stop(runtime) == 0, logs()
+    assert stop(standins) == 0
     for side, path in reports.items():
         audit = json.loads(path.read_text())
         assert audit["commands"] > 100, side
@@ -332,11 +291,10 @@ def test_dual_piper_runs_an_exported_gigabrain0_checkpoint(graph, gb0_engine, tm
     official prompt (the live state's bins) and the 14-dim chunks reach both drivers."""
     from trajectory_msgs.msg import JointTrajectory
 
-    domain, nodes, procs = graph
     instruction = "Pick up the Red_Cup and put it in the brown Box"
-    standins = _launch(["launch/piper_dual_standin.launch.yaml"], tmp_path / "standins.log", domain)
-    procs.append(standins)
+    standins = _launch(graph, ["launch/piper_dual_standin.launch.yaml"], tmp_path / "standins.log")
     runtime = _launch(
+        graph,
         [
             "launch/piper_dual.launch.yaml",
             f"engine:={gb0_engine}",
@@ -345,39 +303,31 @@ def test_dual_piper_runs_an_exported_gigabrain0_checkpoint(graph, gb0_engine, tm
             f"record_dir:={tmp_path}",
         ],
         tmp_path / "runtime.log",
-        domain,
     )
-    procs.append(runtime)
     obs = Observer({"left": "/left/joint_ctrl_single", "right": "/right/joint_ctrl_single"})
-    chunks: list = []
     obs.create_subscription(
-        JointTrajectory,
-        "/piper_dual/action_chunk",
-        lambda m: chunks.append((time.monotonic(), m)),
-        OBSERVER,
+        JointTrajectory, "/piper_dual/action_chunk", obs._rec("chunks"), OBSERVER
     )
-    nodes.append((obs, Spinner(obs)))
+    graph.spin(obs)
     logs = lambda: (tmp_path / "runtime.log").read_text()[-3000:]  # noqa: E731
 
-    end = time.monotonic() + 120
-    while time.monotonic() < end and len([c for c in chunks if c[1].points]) < 40:
-        time.sleep(0.2)
-    full = [(t, m) for t, m in chunks if m.points]
-    assert len(full) >= 40, logs()
+    full = wait_for(
+        lambda: (
+            got if len(got := [(t, m) for t, m in obs.since("chunks") if m.points]) >= 40 else None
+        ),
+        120,
+        "40 chunks from the gigabrain-0 engine",
+        tmp_path / "runtime.log",
+    )
     t0, last = full[10][0], full[-1][0]
     print(f"gigabrain-0 engine: {len(full)} chunks, {(len(full) - 11) / (last - t0):.2f} Hz")
     msg = full[-1][1]
     assert list(msg.joint_names) == list(DUAL.joint_names)
     assert len(msg.points) == 50
     # the vla's diagnostics carry the official prompt built from the live state
-    since, diag = time.monotonic(), {}
-    while not diag and time.monotonic() < since + 15:
-        for arr in obs.msgs("diag", since):
-            for st in arr.status:
-                if st.name.endswith("vla: inference") and st.values:
-                    diag = {kv.key: kv.value for kv in st.values}
-        time.sleep(0.2)
-    assert diag, logs()
+    diag = obs.diag(
+        "vla: inference", since=time.monotonic(), where=lambda d: "prompt" in d, timeout=20
+    )
     prompt = diag["prompt"]
     assert prompt.startswith("Task: pick up the red cup and put it in the brown box, State: ")
     bins = prompt.split("State: ")[1].rstrip(";\n").split()
@@ -385,9 +335,10 @@ def test_dual_piper_runs_an_exported_gigabrain0_checkpoint(graph, gb0_engine, tm
     assert diag["variant"] == "gigabrain-0" and diag["embodiment_slot"] == "0"
     assert int(diag["prompt_tokens"]) > 20
     print({k: diag[k] for k in ("chunks_hz", "latency_p50_ms", "deadline_misses")})
-    assert obs.wait_for("left", 50, 30) and obs.wait_for("right", 50, 30), logs()
-    assert _stop(runtime) == 0, logs()
-    assert _stop(standins) == 0
+    obs.wait_count("left", 50)
+    obs.wait_count("right", 50)
+    assert stop(runtime) == 0, logs()
+    assert stop(standins) == 0
 
 
 def test_standard_mode_on_an_engine_without_world_model_is_one_error_line(gb0_engine, tmp_path):
