@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # keep DDS traffic of demos and tests on this machine
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: venv sysdeps demo test bench lint lock clean
+.PHONY: venv sysdeps demo test test-core bench lint lock clean
 
 # MuJoCo renders the simulated cameras off screen with OSMesa (Debian: libosmesa6).
 sysdeps:
@@ -34,6 +34,11 @@ demo: venv sysdeps
 
 test: venv sysdeps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The pure tests, under a minute: no rclpy or DDS graph (marker ros), no engine export (marker
+# slow); tests/conftest.py sets both markers. sysdeps: the kinematics tests render the simulator.
+test-core: venv sysdeps
+	$(BIN)/python -m pytest -q -m "not ros and not slow" $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/gigabrain-runtime bench --preset tiny --backends torch,onnxruntime \

@@ -1,9 +1,16 @@
-"""Shared fixtures. DDS is isolated per test run: its own ROS_DOMAIN_ID, localhost only."""
+"""Shared fixtures. DDS is isolated per test run: its own ROS_DOMAIN_ID, localhost only.
+
+Tests are classified here, not by hand (``make test-core`` runs ``-m "not ros and not slow"``):
+``ros`` for everything under tests/ros and every test module that imports rclpy, ``slow`` for
+every test that uses an engine-exporting fixture (:data:`SLOW_FIXTURES`), directly or through
+another fixture.
+"""
 
 from __future__ import annotations
 
 import os
 import random
+import types
 from pathlib import Path
 
 import pytest
@@ -18,6 +25,30 @@ os.environ.setdefault(
         Path(__file__).resolve().parents[1] / "gigabrain_runtime" / "ros" / "config" / "fastdds.xml"
     ),
 )
+
+TESTS_DIR = Path(__file__).resolve().parent
+# Session fixtures that export an ONNX engine: 20-50 s each on a 2-core machine.
+SLOW_FIXTURES = frozenset({"tiny_engine", "tiny_split_engine", "gb0_engine"})
+
+
+def _imports_rclpy(module: types.ModuleType | None) -> bool:
+    """The test module holds rclpy, or something of it, at module level."""
+
+    def from_rclpy(value: object) -> bool:
+        name = value.__name__ if isinstance(value, types.ModuleType) else None
+        name = name or getattr(value, "__module__", None)
+        return isinstance(name, str) and name.partition(".")[0] == "rclpy"
+
+    return module is not None and any(from_rclpy(v) for v in vars(module).values())
+
+
+def pytest_collection_modifyitems(config, items):
+    ros_dir = TESTS_DIR / "ros"
+    for item in items:
+        if item.path.is_relative_to(ros_dir) or _imports_rclpy(getattr(item, "module", None)):
+            item.add_marker(pytest.mark.ros)
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
