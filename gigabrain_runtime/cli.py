@@ -535,6 +535,18 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_structure(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.structure import mermaid, with_readme_drawing
+
+    if args.readme:
+        path = Path(args.readme)
+        path.write_text(with_readme_drawing(path.read_text()))
+        print(f"updated the structure drawing in {path}")
+        return 0
+    print(mermaid(), end="")
+    return 0
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     from gigabrain_runtime.launching.launch_file import load_launch
     from gigabrain_runtime.launching.runner import run_launch
@@ -736,6 +748,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("nodes", nargs="*", help="node names (default: every node)")
     p.add_argument("--readme", metavar="FILE", help="rewrite the parameter tables in FILE")
     p.set_defaults(func=cmd_params)
+
+    p = sub.add_parser(
+        "structure",
+        help="which top-level parts of the package import which (a Mermaid flowchart)",
+    )
+    p.add_argument("--readme", metavar="FILE", help="rewrite the drawing in FILE")
+    p.set_defaults(func=cmd_structure)
 
     p = sub.add_parser("demo", help="the whole graph on a simulated robot (the README's main job)")
     p.add_argument("--robot", default="piper", help="piper | g1")

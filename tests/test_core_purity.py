@@ -7,23 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import imports_of, package_modules
-
-PACKAGE = Path(__file__).resolve().parents[1] / "gigabrain_runtime"
-# Folders of the ROS layer: what lives here may use rclpy and the ROS message packages. Add a
-# folder here when it holds ROS nodes; everything else is the core.
-ROS_LAYER = ("ros", "standins")
-# Command-line entry points may import the ROS layer inside the function of the command that
-# needs it (`gigabrain-runtime demo`, `calibrate joints` capturing live), never at module level.
-ENTRY_POINTS = ("cli.py", "__main__.py")
+from gigabrain_runtime.structure import (
+    ENTRY_POINTS,
+    ROS_LAYER,
+    imports_of,
+    in_ros_layer,
+    is_command_import,
+    package_modules,
+)
 
 
 def _core_modules() -> dict[str, Path]:
-    return {
-        m: p
-        for m, p in package_modules().items()
-        if p.relative_to(PACKAGE).parts[0] not in ROS_LAYER
-    }
+    return {m: p for m, p in package_modules().items() if not in_ros_layer(m)}
 
 
 def _is_ros(target: str) -> bool:
@@ -42,13 +37,11 @@ def test_core_modules_never_import_rclpy():
 
 
 def test_core_modules_never_import_the_ros_layer():
-    layer = tuple(f"gigabrain_runtime.{f}" for f in ROS_LAYER)
     offenders = [
         f"{imp.source}:{imp.line} {imp.target}"
         for m, p in _core_modules().items()
         for imp in imports_of(m, p)
-        if imp.target in layer or imp.target.startswith(tuple(f"{f}." for f in layer))
-        if not (imp.lazy and p.name in ENTRY_POINTS)
+        if in_ros_layer(imp.target) and not is_command_import(imp, p)
     ]
     assert offenders == [], (
         f"the core imports the ROS layer ({', '.join(ROS_LAYER)}); only a command's function "
