@@ -434,7 +434,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cfg = get_preset("tiny")
     engine = Path(args.engine) if args.engine else DEFAULT_ENGINE_ROOT / cfg.name
     ensure_engine(cfg, engine)
-    from gigabrain_runtime.ros.demo import run_demo
+    from gigabrain_runtime.ros.tools.demo import run_demo
 
     if args.takeover_at < 0 or args.takeover_for < 0:
         raise ValueError("takeover-at/takeover-for: must be >= 0")
@@ -458,7 +458,7 @@ def cmd_bench_control(args: argparse.Namespace) -> int:
     if not args.engine:
         ensure_engine(get_preset("tiny"), engine)
     backend = open_backend(engine, "onnxruntime")
-    from gigabrain_runtime.ros.bench_control import run
+    from gigabrain_runtime.ros.tools.bench_control import run
 
     run(
         backend,
@@ -789,7 +789,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["node"]:
         return run_ros_node(argv[1:])
     if argv[:2] == ["standin", "g1"]:  # the fake G1 parses its own flags
-        from gigabrain_runtime.standins import fake_g1
+        from gigabrain_runtime.robots.g1 import standin as fake_g1
 
         return int(fake_g1.main(argv[2:]))
     parser = build_parser()

@@ -300,7 +300,7 @@ def run_joints(args: argparse.Namespace) -> int:
     else:
         # the calibration tools' only ROS dependency, loaded when capturing live: an entry
         # point's lazy import (tests/test_core_purity.py allows it in cli.py only)
-        from gigabrain_runtime.ros.capture import joint_states
+        from gigabrain_runtime.ros.tools.capture import joint_states
 
         print(f"capturing {args.topic} for {args.seconds:g} s: hold the arm at the reference pose")
         msgs = joint_states(args.topic, args.seconds)

@@ -30,13 +30,13 @@ from gigabrain_runtime.registry import Registry
 NODES: Registry[str] = Registry("node")
 NODES.register("vla", "gigabrain_runtime.ros.vla_node")
 NODES.register("executor", "gigabrain_runtime.ros.executor_node")
-NODES.register("sim", "gigabrain_runtime.ros.sim_node")
+NODES.register("sim", "gigabrain_runtime.ros.tools.sim_node")
 NODES.register("intervention", "gigabrain_runtime.ros.intervention_node")
 NODES.register("recorder", "gigabrain_runtime.ros.recorder_node")
 NODES.register("operator", "gigabrain_runtime.ros.operator_node")
 NODES.register("g1_bridge", "gigabrain_runtime.ros.g1_bridge_node")
 NODES.register("piper_bridge", "gigabrain_runtime.ros.piper_bridge_node")
-NODES.register("piper_standin", "gigabrain_runtime.ros.piper_standin_node")
+NODES.register("piper_standin", "gigabrain_runtime.ros.tools.piper_standin_node")
 CLI_EXECUTABLE = "gigabrain-runtime"
 
 

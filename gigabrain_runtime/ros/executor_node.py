@@ -16,8 +16,8 @@ from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
 from gigabrain_runtime.control.executor import ChunkExecutor, ExecState, ExecutorConfig
-from gigabrain_runtime.control.pacing import DeadlinePacer
 from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
+from gigabrain_runtime.pacing import DeadlinePacer
 from gigabrain_runtime.params.nodes import ExecutorParams
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos

@@ -4,7 +4,7 @@ ROS side (in the robot namespace, e.g. /g1): subscribes ``joint_command`` (the e
 positions) and ``estop`` (latched), publishes ``joint_states`` at ``state_hz`` and /diagnostics.
 Robot side (CycloneDDS, domain ``dds_domain``, on ``network_interface``): reads ``rt/lowstate``
 (checking every CRC) and writes ``rt/arm_sdk`` at ``command_hz`` from its own deadline-paced
-thread. The blend weight logic lives in ``robots/arm_sdk.py``; this node only moves data.
+thread. The blend weight logic lives in ``robots/g1/arm_sdk.py``; this node only moves data.
 
 On SIGINT/SIGTERM the weight is ramped out over ``ramp_out_s`` while holding the measured
 position, and only then does the process exit.
@@ -22,13 +22,18 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
-from gigabrain_runtime.control.pacing import DeadlinePacer
 from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
+from gigabrain_runtime.pacing import DeadlinePacer
 from gigabrain_runtime.params.nodes import ARM_SDK_FILE_FIELDS, G1BridgeParams
-from gigabrain_runtime.robots.arm_sdk import ArmSdkBridge, ArmSdkConfig, BridgeState, JointReading
 from gigabrain_runtime.robots.embodiment import get_embodiment
+from gigabrain_runtime.robots.g1.arm_sdk import (
+    ArmSdkBridge,
+    ArmSdkConfig,
+    BridgeState,
+    JointReading,
+)
+from gigabrain_runtime.robots.g1.unitree_hg import TOPIC_ARM_SDK, TOPIC_LOWSTATE, DdsLink
 from gigabrain_runtime.robots.joint_calibration import JointCalibration
-from gigabrain_runtime.robots.unitree_hg import TOPIC_ARM_SDK, TOPIC_LOWSTATE, DdsLink
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.node_utils import (
     DiagnosticsPublisher,

@@ -42,12 +42,12 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float32, Header, String
 from trajectory_msgs.msg import JointTrajectory
 
-from gigabrain_runtime.control.pacing import DeadlinePacer
 from gigabrain_runtime.diagnostics.stats import LatencyStats, Level, Status
 from gigabrain_runtime.inference.factory import open_backend
 from gigabrain_runtime.inference.manifest import EngineManifest
 from gigabrain_runtime.inference.policy_loop import PolicyLoop, PolicyLoopConfig, PolicyOutput
 from gigabrain_runtime.inference.types import ActionChunk, Mode
+from gigabrain_runtime.pacing import DeadlinePacer
 from gigabrain_runtime.params.nodes import VlaParams
 from gigabrain_runtime.perception.camera_info import CameraInfo, load_calibrations
 from gigabrain_runtime.perception.frames import FramePipeline

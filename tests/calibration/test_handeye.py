@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import yaml
 
-from gigabrain_runtime.calibration.camera_info import CameraInfo
 from gigabrain_runtime.calibration.handeye import (
     SETUPS,
     HandEyeResult,
@@ -31,6 +30,7 @@ from gigabrain_runtime.calibration.intrinsics import Board
 from gigabrain_runtime.calibration.kinematics import ArmKinematics
 from gigabrain_runtime.calibration.synthetic import hand_eye_views
 from gigabrain_runtime.geometry import pose, rotation_angle_deg
+from gigabrain_runtime.perception.camera_info import CameraInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 K = np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]])

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from gigabrain_runtime.calibration.camera_info import CameraInfo
 from gigabrain_runtime.calibration.intrinsics import Board, calibrate
 from gigabrain_runtime.calibration.synthetic import random_views
+from gigabrain_runtime.perception.camera_info import CameraInfo
 
 K_TRUE = np.array([[600.0, 0, 320], [0, 605.0, 240], [0, 0, 1]])
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,8 +22,8 @@ from gigabrain_runtime.params.nodes import (
 )
 from gigabrain_runtime.params.schema import specs
 from gigabrain_runtime.perception.sync import SyncConfig
-from gigabrain_runtime.robots.arm_sdk import ArmSdkConfig
-from gigabrain_runtime.robots.piper_ros import PiperDriverConfig
+from gigabrain_runtime.robots.g1.arm_sdk import ArmSdkConfig
+from gigabrain_runtime.robots.piper.piper_ros import PiperDriverConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -79,7 +79,7 @@ class FakeRobot(Node, Inbox):
             t.start()
 
     def _loop(self, hz: float, fn) -> None:  # noqa: ANN001
-        from gigabrain_runtime.control.pacing import DeadlinePacer
+        from gigabrain_runtime.pacing import DeadlinePacer
 
         pacer = DeadlinePacer(1.0 / hz)
         while self._running and self.context.ok():

@@ -29,9 +29,9 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
 
-from gigabrain_runtime.robots.arm_sdk import ArmSdkConfig  # noqa: E402
 from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402
-from gigabrain_runtime.standins.fake_g1 import FakeG1, FakeG1Config, format_summary  # noqa: E402
+from gigabrain_runtime.robots.g1.arm_sdk import ArmSdkConfig  # noqa: E402
+from gigabrain_runtime.robots.g1.standin import FakeG1, FakeG1Config, format_summary  # noqa: E402
 from tests.ros.fake_robot import LATCHED, OBSERVER, RELIABLE  # noqa: E402
 from tests.ros.harness import ROOT, Graph, Inbox, median_period, wait_for  # noqa: E402
 

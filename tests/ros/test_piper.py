@@ -22,7 +22,7 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
 
 from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402
-from gigabrain_runtime.robots.piper_ros import DRIVER_JOINTS  # noqa: E402
+from gigabrain_runtime.robots.piper.piper_ros import DRIVER_JOINTS  # noqa: E402
 from tests.ros.fake_robot import LATCHED, OBSERVER  # noqa: E402
 from tests.ros.harness import (  # noqa: E402
     ROOT,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from gigabrain_runtime.robots import unitree_hg as hg
+from gigabrain_runtime.robots.g1 import unitree_hg as hg
 
 LOW_CMD_FORMAT = "<2B2x" + "B3x5fI" * 35 + "5I"
 LOW_STATE_FORMAT = "<2I2B2xI" + "13fh2x" + "B3x4f2hf7I" * 35 + "40B5I"

@@ -10,14 +10,24 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
 
 class DeadlinePacer:
-    def __init__(self, period_s: float, *, spin_s: float = 0.0005, history: int = 2000) -> None:
+    def __init__(
+        self,
+        period_s: float,
+        *,
+        spin_s: float = 0.0005,
+        history: int = 2000,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if period_s <= 0:
             raise ValueError(f"period_s: must be > 0, got {period_s}")
+        self._clock, self._sleep = clock, sleep
         self.period = period_s
         self.spin = spin_s
         self._next: float | None = None
@@ -28,7 +38,7 @@ class DeadlinePacer:
 
     def wait(self) -> float:
         """Block until the next deadline; returns the monotonic time of the tick."""
-        now = time.monotonic()
+        now = self._clock()
         if self._next is None:
             self._next = now
         else:
@@ -39,10 +49,10 @@ class DeadlinePacer:
                 self._next += skipped * self.period
             remaining = self._next - now
             if remaining > self.spin:
-                time.sleep(remaining - self.spin)
-            while time.monotonic() < self._next:
+                self._sleep(remaining - self.spin)
+            while self._clock() < self._next:
                 pass
-        tick = time.monotonic()
+        tick = self._clock()
         if self._last_tick is not None:
             self.periods.append(tick - self._last_tick)
         self._last_tick = tick

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gigabrain_runtime.robots.embodiment import get_embodiment
-from gigabrain_runtime.robots.piper_ros import (
+from gigabrain_runtime.robots.piper.piper_ros import (
     DRIVER_JOINTS,
     ArmSplit,
     PiperDriverConfig,

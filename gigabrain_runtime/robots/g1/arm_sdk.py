@@ -36,14 +36,14 @@ import numpy as np
 import yaml
 
 from gigabrain_runtime.robots.embodiment import Embodiment
-from gigabrain_runtime.robots.joint_calibration import JointCalibration
-from gigabrain_runtime.robots.unitree_hg import (
+from gigabrain_runtime.robots.g1.unitree_hg import (
     LOW_STATE_DTYPE,
     check_crc,
     copy_record,
     fill_crc,
     new_low_cmd,
 )
+from gigabrain_runtime.robots.joint_calibration import JointCalibration
 
 FINAL_ZERO_MESSAGES = 5  # weight-0 messages sent after a shutdown ramp-out, then silence
 

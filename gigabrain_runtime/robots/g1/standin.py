@@ -10,7 +10,7 @@ CRC, weight in [0, 1], weight step no larger than the configured ramp allows, le
 gains only on the commanded motors, positions within the joint limits - and every violation is
 kept. Tests use ``FakeG1`` in-process; by hand::
 
-    python -m gigabrain_runtime.standins.fake_g1 --domain 0 --seconds 30 --report fake_g1.json
+    python -m gigabrain_runtime.robots.g1.standin --domain 0 --seconds 30 --report fake_g1.json
 
 prints a summary at exit (Ctrl-C or --seconds) and exits 1 if any message broke a rule.
 """
@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from gigabrain_runtime.control.pacing import DeadlinePacer
-from gigabrain_runtime.robots.arm_sdk import ArmSdkConfig
+from gigabrain_runtime.pacing import DeadlinePacer
 from gigabrain_runtime.robots.embodiment import Embodiment, get_embodiment
-from gigabrain_runtime.robots.unitree_hg import (
+from gigabrain_runtime.robots.g1.arm_sdk import ArmSdkConfig
+from gigabrain_runtime.robots.g1.unitree_hg import (
     LOW_CMD_DTYPE,
     NUM_MOTORS,
     TOPIC_ARM_SDK,

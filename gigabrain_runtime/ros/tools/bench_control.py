@@ -31,8 +31,8 @@ from sensor_msgs.msg import JointState
 from gigabrain_runtime.bench import synthetic_observation
 from gigabrain_runtime.control.chunk import TimedChunk
 from gigabrain_runtime.control.executor import ChunkExecutor, ExecutorConfig
-from gigabrain_runtime.control.pacing import DeadlinePacer
 from gigabrain_runtime.inference.base import Backend
+from gigabrain_runtime.pacing import DeadlinePacer
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import joint_command

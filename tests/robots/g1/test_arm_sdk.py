@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import yaml
 
-from gigabrain_runtime.robots import unitree_hg as hg
-from gigabrain_runtime.robots.arm_sdk import (
+from gigabrain_runtime.robots.embodiment import get_embodiment
+from gigabrain_runtime.robots.g1 import unitree_hg as hg
+from gigabrain_runtime.robots.g1.arm_sdk import (
     FINAL_ZERO_MESSAGES,
     ArmSdkBridge,
     ArmSdkConfig,
@@ -17,7 +18,6 @@ from gigabrain_runtime.robots.arm_sdk import (
     WeightRamp,
     default_interface_path,
 )
-from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.robots.joint_calibration import JointCalibration
 
 G1 = get_embodiment("g1")

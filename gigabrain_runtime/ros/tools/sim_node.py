@@ -14,8 +14,8 @@ import time
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 
-from gigabrain_runtime.control.pacing import DeadlinePacer
 from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
+from gigabrain_runtime.pacing import DeadlinePacer
 from gigabrain_runtime.params.nodes import SimParams
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos

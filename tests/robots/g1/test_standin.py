@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gigabrain_runtime.robots import unitree_hg as hg
-from gigabrain_runtime.robots.arm_sdk import ArmSdkBridge, ArmSdkConfig
 from gigabrain_runtime.robots.embodiment import get_embodiment
-from gigabrain_runtime.standins.fake_g1 import Q_DEFAULT, ArmSdkChecker
+from gigabrain_runtime.robots.g1 import unitree_hg as hg
+from gigabrain_runtime.robots.g1.arm_sdk import ArmSdkBridge, ArmSdkConfig
+from gigabrain_runtime.robots.g1.standin import Q_DEFAULT, ArmSdkChecker
 
 G1 = get_embodiment("g1")
 CFG = ArmSdkConfig.load()
@@ -115,12 +115,13 @@ LOCALHOST_DDS = (
 )
 
 
+@pytest.mark.ros  # opens a CycloneDDS participant
 def test_command_line_runs_for_the_given_time_and_writes_its_report(tmp_path, monkeypatch, capsys):
     pytest.importorskip("cyclonedds")
     import json
     import os
 
-    from gigabrain_runtime.standins.fake_g1 import main
+    from gigabrain_runtime.robots.g1.standin import main
 
     monkeypatch.setenv("CYCLONEDDS_URI", LOCALHOST_DDS)
     domain = 201 + int(os.environ.get("ROS_DOMAIN_ID", "1")) % 30  # above any test's ROS domain

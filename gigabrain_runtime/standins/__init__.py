@@ -1,1 +1,0 @@
-"""Stand-ins for real robots: speak a robot's own protocol, for tests and dry runs."""
