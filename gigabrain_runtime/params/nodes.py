@@ -82,6 +82,14 @@ class VlaParams(NodeParams):
         0.0, "most overlay images per second (0 = one per chunk)", lo=0.0, hi=100.0
     )
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.undistort and not self.calibration_dir:
+            raise ValueError(
+                "undistort: true needs calibration_dir (the folder of <cam>.yaml camera_info "
+                "files), got calibration_dir ''"
+            )
+
 
 @dataclass(frozen=True, kw_only=True)
 class ExecutorParams(NodeParams):

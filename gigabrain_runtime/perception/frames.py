@@ -10,11 +10,12 @@ the model's own pipeline (perception/images.py). Decoding the message bytes is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from gigabrain_runtime.diagnostics.stats import Level, Status
 from gigabrain_runtime.perception.camera_info import CameraInfo
 from gigabrain_runtime.perception.images import RESIZE_METHODS, resize_with_pad
 
@@ -58,6 +59,7 @@ class FramePipeline:
                     raise ValueError(f"calibration of {cam}: {exc}") from None
         # camera -> why its calibration did not apply to its latest frame
         self.problems: dict[str, str] = {}
+        self._reported: dict[str, str] = {}
 
     def process(self, camera: str, rgb: np.ndarray) -> Frame:
         """A decoded RGB frame -> :class:`Frame`."""
@@ -83,3 +85,37 @@ class FramePipeline:
             model_image=resize_with_pad(rgb, self.size, self.method),
             calibrated=calibrated,
         )
+
+    def problem_change(self, camera: str) -> tuple[bool, str] | None:
+        """What to log after a frame of ``camera``: ``(True, problem)`` when its frames stop
+        matching its calibration (or mismatch differently), ``(False, message)`` when they match
+        again, None when nothing changed - so a mismatch is logged once, not per frame."""
+        problem, before = self.problems.get(camera), self._reported.get(camera)
+        if problem is not None and problem != before:
+            self._reported[camera] = problem
+            return True, problem
+        if problem is None and before is not None:
+            del self._reported[camera]
+            return False, f"{camera} frames match the calibration again"
+        return None
+
+    def status(
+        self, cameras: Sequence[str], calibration_dir: str, sources: Mapping[str, str]
+    ) -> Status:
+        """The ``calibration`` diagnostic: each camera's file (``sources``) and size or "none";
+        WARN for a camera left distorted for want of a calibration, and for current problems."""
+        s = Status("calibration")
+        s.values = {"calibration_dir": calibration_dir, "undistort": str(self.undistort).lower()}
+        for cam in cameras:
+            info = self.calibrations.get(cam)
+            source = sources.get(cam)
+            s.values[cam] = (
+                f"{source} {info.width}x{info.height}"
+                if source is not None and info is not None
+                else "none"
+            )
+            if info is None and self.undistort:
+                s.worse(Level.WARN, f"{cam}: no calibration, frames not undistorted")
+        for reason in list(self.problems.values()):
+            s.worse(Level.WARN, reason)
+        return s

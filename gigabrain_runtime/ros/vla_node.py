@@ -162,14 +162,12 @@ class VlaNode(WorkerThreads, Node):
         # the letterbox filter of the checkpoint's own pipeline (PIL bilinear for GigaBrain-0)
         self.image_resize = model_cfg.variant.image_resize
         self._calibration_dir = p.calibration_dir
-        self._undistort = p.undistort
         self._calibrations = self._load_calibrations(
             p.calibration_dir, p.undistort, p.publish_camera_info
         )
 
         self._lock = threading.Lock()
         self._pacer = DeadlinePacer(1.0 / self.inference_hz)
-        self._calibration_errors: dict[str, str] = {}
         # the trajectory refers to the model's first camera slot (GigaBrain-0: cam_high)
         self._overlay_camera = entry.camera_slots[0] or self.cameras[0]
         self._frames: deque[_Frame] = deque(maxlen=FRAME_HISTORY)
@@ -223,9 +221,7 @@ class VlaNode(WorkerThreads, Node):
     ) -> dict[str, _CameraInfoOut]:
         """Read every camera's calibration (ValueError naming the file and field on a bad one),
         build the frame pipeline (undistortion maps) and the camera_info publishers."""
-        if not directory:
-            if undistort:
-                raise ValueError("undistort: needs calibration_dir (the camera_info YAML folder)")
+        if not directory:  # undistort without calibration_dir is refused by VlaParams
             self.frames = FramePipeline(size=self.image_size, method=self.image_resize)
             return {}
         infos: dict[str, CameraInfo] = {}
@@ -281,15 +277,11 @@ class VlaNode(WorkerThreads, Node):
         return callback
 
     def _report_calibration(self, cam: str) -> None:
-        """Log when a camera's frames stop (or start again) matching its calibration."""
-        problem = self.frames.problems.get(cam)
-        previous = self._calibration_errors.get(cam)
-        if problem is not None and problem != previous:
-            self.get_logger().warn(f"calibration: {problem}")
-            self._calibration_errors[cam] = problem
-        elif problem is None and previous is not None:
-            del self._calibration_errors[cam]
-            self.get_logger().info(f"calibration: {cam} frames match the calibration again")
+        change = self.frames.problem_change(cam)
+        if change is not None:
+            problem, message = change
+            log = self.get_logger().warn if problem else self.get_logger().info
+            log(f"calibration: {message}")
 
     def _publish_camera_info(self, cam: str, header: Header) -> None:
         out = self._calibrations.get(cam)
@@ -438,24 +430,8 @@ class VlaNode(WorkerThreads, Node):
     def _camera_statuses(self) -> list[Status]:
         out = []
         if self._calibration_dir:
-            cal = Status("calibration")
-            cal.values = {
-                "calibration_dir": self._calibration_dir,
-                "undistort": str(self._undistort).lower(),
-            }
-            for cam in self.cameras:
-                c = self._calibrations.get(cam)
-                info = self.frames.calibrations.get(cam)
-                cal.values[cam] = (
-                    f"{c.path.name} {info.width}x{info.height}"
-                    if c is not None and info is not None
-                    else "none"
-                )
-                if c is None and self._undistort:
-                    cal.worse(Level.WARN, f"{cam}: no calibration, frames not undistorted")
-            for reason in list(self._calibration_errors.values()):
-                cal.worse(Level.WARN, reason)
-            out.append(cal)
+            sources = {cam: c.path.name for cam, c in self._calibrations.items()}
+            out.append(self.frames.status(self.cameras, self._calibration_dir, sources))
         ov = Status("overlay")
         ov.values = {
             "enabled": str(self.overlay).lower(),

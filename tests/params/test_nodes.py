@@ -103,3 +103,9 @@ def test_cli_rewrites_the_tables_in_a_readme(tmp_path):
     text = doc.read_text()
     assert "OLD TABLE" not in text and "| `mode` | string | `efficient` |" in text
     assert text.startswith("intro\n") and text.endswith(f"{README_END}\n\nrest\n")
+
+
+def test_vla_refuses_undistort_without_a_calibration_dir():
+    with pytest.raises(ValueError, match="undistort: true needs calibration_dir"):
+        VlaParams(undistort=True)
+    assert VlaParams(undistort=True, calibration_dir="calibration/piper").undistort

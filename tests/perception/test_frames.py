@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from gigabrain_runtime.diagnostics.stats import Level
 from gigabrain_runtime.perception.camera_info import CameraInfo
 from gigabrain_runtime.perception.frames import FramePipeline
 from gigabrain_runtime.perception.images import resize_with_pad
@@ -58,3 +59,27 @@ def test_a_calibration_that_cannot_be_undone_names_its_camera():
         FramePipeline(size=224, method="area", calibrations={"cam_high": fisheye}, undistort=True)
     with pytest.raises(ValueError, match="image_resize: unknown method 'nearest'"):
         FramePipeline(size=224, method="nearest")
+
+
+def test_a_size_mismatch_is_logged_once_and_its_end_once():
+    frames = FramePipeline(size=224, method="area", calibrations={"cam_high": INFO}, undistort=True)
+    small = FRAME[:240, :320]
+    changes = []
+    for img in [small, small, small, FRAME, FRAME, small]:
+        frames.process("cam_high", img)
+        changes.append(frames.problem_change("cam_high"))
+    assert changes[0] is not None and changes[0][0] and "320x240" in changes[0][1]
+    assert changes[1] is None and changes[2] is None  # not once per frame
+    assert changes[3] == (False, "cam_high frames match the calibration again")
+    assert changes[4] is None and changes[5] is not None and changes[5][0]
+
+
+def test_the_calibration_status_names_files_and_warns_for_what_stays_distorted():
+    frames = FramePipeline(size=224, method="area", calibrations={"cam_high": INFO}, undistort=True)
+    s = frames.status(["cam_high", "cam_wrist"], "calib/piper", {"cam_high": "cam_high.yaml"})
+    assert s.values["cam_high"] == "cam_high.yaml 640x480" and s.values["cam_wrist"] == "none"
+    assert s.level == Level.WARN and "cam_wrist: no calibration" in s.message
+    frames.process("cam_high", FRAME[:240, :320])
+    assert "320x240 frames" in frames.status(["cam_high"], "calib/piper", {}).message
+    plain = FramePipeline(size=224, method="area", calibrations={"cam_high": INFO})
+    assert plain.status(["cam_high", "cam_wrist"], "c", {"cam_high": "x.yaml"}).level == Level.OK
