@@ -71,6 +71,9 @@ class StandinArm:
             "enable_events": [],
         }
         self.recent: deque[tuple[float, list[float]]] = deque(maxlen=400)
+        # spacing of consecutive commands by their senders' stamps: the rate they were sent at,
+        # whatever a loaded machine drops on the way (keep-last-1, as the driver subscribes)
+        self._stamp_gaps: deque[float] = deque(maxlen=5000)
         self._last_cmd: np.ndarray | None = None
         self._last_stamp = 0.0
 
@@ -122,6 +125,7 @@ class StandinArm:
             if not GRIPPER_RANGE_M[0] <= cmd[GRIPPER_INDEX] <= GRIPPER_RANGE_M[1]:
                 a["gripper_out_of_range"] += 1
             if self._last_cmd is not None:
+                self._stamp_gaps.append(stamp_s - self._last_stamp)
                 # the sender's stamps jitter by milliseconds: count whole periods between them,
                 # so a late command followed by a punctual one is not read as a burst of speed
                 periods = max(1, round((stamp_s - self._last_stamp) / self.command_period_s))
@@ -163,6 +167,8 @@ class StandinArm:
             first, last = out["first_command_s"], out["last_command_s"]
             span = (last - first) if first is not None and last is not None else 0.0
             out["command_hz"] = round((out["commands"] - 1) / span, 2) if span > 0 else 0.0
+            gaps = [g for g in self._stamp_gaps if g > 0]
+            out["command_period_median_s"] = float(np.median(gaps)) if gaps else 0.0
             out["enabled"] = self.enabled
             out["position"] = self.q.tolist()
             out["recent_commands"] = list(self.recent)

@@ -79,3 +79,4 @@ def test_the_audit_counts_limit_violations_and_the_fastest_step():
     r = arm.report()
     assert r["outside_limits"] == 1 and r["gripper_out_of_range"] == 1
     assert r["commands"] == 4 and r["gripper_effort_seen"] == [1.5]
+    assert r["command_period_median_s"] == pytest.approx(0.02)  # gaps 0.02, 0.04, 0.02
