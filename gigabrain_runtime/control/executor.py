@@ -37,7 +37,7 @@ from gigabrain_runtime.control.blending import (
 )
 from gigabrain_runtime.control.chunk import TimedChunk
 from gigabrain_runtime.control.safety import MotionLimiter, SafetyLimits
-from gigabrain_runtime.robots.embodiment import Embodiment
+from gigabrain_runtime.robots.embodiment import LIMIT_MARGIN, Embodiment
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +54,8 @@ class ExecutorConfig:
     shutdown_decel_scale: float = 1.0
     takeover_blend_s: float = 0.3
     teleop_timeout_s: float = 0.2
+    # measured states further outside the limits than this fraction of a joint's range: refused
+    state_limit_margin: float = LIMIT_MARGIN
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.control_hz <= 500.0:
@@ -76,6 +78,10 @@ class ExecutorConfig:
             raise ValueError(f"stop_decel_scale: must be in [1, 50], got {self.stop_decel_scale}")
         if not 0.0 < self.velocity_scale <= 1.0:
             raise ValueError(f"velocity_scale: must be in (0, 1], got {self.velocity_scale}")
+        if not 0.0 <= self.state_limit_margin <= 1.0:
+            raise ValueError(
+                f"state_limit_margin: must be in [0, 1], got {self.state_limit_margin}"
+            )
         if self.takeover_blend_s < 0:
             raise ValueError(f"takeover_blend_s: must be >= 0, got {self.takeover_blend_s}")
         if self.teleop_timeout_s <= 0:
@@ -135,17 +141,12 @@ class ChunkExecutor:
 
     # ---- inputs ------------------------------------------------------------------------------
     def on_joint_state(self, positions: np.ndarray, t: float) -> None:
-        """Measured joint positions (embodiment order) at time ``t``. NaN values are refused."""
-        p = np.asarray(positions, dtype=np.float64)
-        if p.shape != (self.embodiment.dof,):
-            raise ValueError(
-                f"joint_state: expected {self.embodiment.dof} positions, got {p.shape}"
-            )
-        if not np.all(np.isfinite(p)):
-            i = int(np.flatnonzero(~np.isfinite(p))[0])
-            raise ValueError(
-                f"joint_state: {p[i]} at joint {self.embodiment.joint_names[i]!r} is not finite"
-            )
+        """Measured joint positions (embodiment order) at time ``t``. ValueError naming the joint
+        (nothing changes: the state ages and the watchdog holds) for a wrong width, a value that
+        is not finite, or one beyond the limits by more than ``state_limit_margin``."""
+        p = self.embodiment.check_positions(
+            positions, field="joint_states", margin=self.config.state_limit_margin
+        )
         self._measured, self._measured_t = p, t
         if self.limiter.position is None:
             self.limiter.reset(p)

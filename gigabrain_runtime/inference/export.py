@@ -54,7 +54,7 @@ from gigabrain_runtime.model.build import build_models
 from gigabrain_runtime.model.config import ModelConfig
 from gigabrain_runtime.model.policy import INDICATOR_POSITIVE, GigaBrainPolicy, Prefix
 from gigabrain_runtime.model.tokenizer import ByteTokenizer
-from gigabrain_runtime.model.weights import save_weights
+from gigabrain_runtime.model.weights import non_finite, save_weights
 from gigabrain_runtime.model.world_model import LatentWorldModel
 from gigabrain_runtime.robots.embodiment import EMBODIMENTS, RUNTIME_FAMILY, Embodiment
 
@@ -438,6 +438,14 @@ def export_source(
     if layout not in LAYOUTS:
         raise ValueError(f"layout: unknown layout {layout!r} (known: {', '.join(LAYOUTS)})")
     cfg, policy, world_model = source.cfg, source.policy, source.world_model
+    bad = non_finite(policy, "policy.") + (
+        non_finite(world_model, "world_model.") if world_model is not None else []
+    )
+    if bad:
+        raise ValueError(
+            f"weights: {len(bad)} tensors hold NaN or Inf, e.g. {', '.join(bad[:3])}; an engine "
+            f"made from them would publish NaN actions (source: {source.manifest.weights_source})"
+        )
     if optimize is None:
         optimize = sum(p.numel() for p in policy.parameters()) < OPTIMIZE_MAX_PARAMS
     out = Path(out_dir)

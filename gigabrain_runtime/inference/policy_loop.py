@@ -16,6 +16,10 @@ Decisions:
 * **mode**: standard mode runs with the world model's prediction only while it is younger than
   ``max_world_model_age_s``; otherwise the chunk is computed in efficient mode and that is
   reported;
+* **at the door**: a joint state further outside the embodiment's limits than
+  ``state_limit_margin`` (of each joint's range), or not finite, is refused and named (the
+  state then ages like a lost one); a chunk with a non-finite action is never returned
+  (counted, ERROR) - the executor keeps its plan or holds;
 * **errors**: an observation the backend refuses (a validation ``ValueError`` raised before the
   model runs) is an input problem; anything raised while the model runs is an inference error,
   counted; neither ends the loop.
@@ -35,6 +39,7 @@ from gigabrain_runtime.inference.base import Backend
 from gigabrain_runtime.inference.preprocessing import InputError
 from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
 from gigabrain_runtime.perception.sync import Assembled, ObservationAssembler, SyncConfig
+from gigabrain_runtime.robots.embodiment import LIMIT_MARGIN, Embodiment, get_embodiment
 
 
 class Clock(Protocol):
@@ -66,6 +71,7 @@ class PolicyLoopConfig:
     control_hz: float = 50.0
     max_world_model_age_s: float = 1.0
     sync: SyncConfig = SyncConfig()
+    state_limit_margin: float = LIMIT_MARGIN
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode.parse(self.mode))
@@ -75,6 +81,10 @@ class PolicyLoopConfig:
                 raise ValueError(f"{name}: must be a positive number, got {value!r}")
         if not isinstance(self.instruction, str):
             raise ValueError(f"instruction: must be a string, got {self.instruction!r}")
+        if not 0.0 <= self.state_limit_margin <= 1.0:
+            raise ValueError(
+                f"state_limit_margin: must be in [0, 1], got {self.state_limit_margin!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,7 @@ class PolicyLoop:
         self.horizon = cfg.action_expert.horizon
         self.has_world_model = cfg.variant.has_world_model
         self.sync = ObservationAssembler(self.cameras, config.sync)
+        self.limits = known_limits(config.robot, self.joint_names)
         self._lock = threading.Lock()
         self._mode = config.mode
         self.set_mode(config.mode)
@@ -122,6 +133,7 @@ class PolicyLoop:
         self._heartbeat = clock.monotonic()
         self.deadline_misses = 0
         self.errors = 0
+        self.outputs_refused = 0
         self.latency = LatencyStats()
         self.obs_to_chunk = LatencyStats()
         self.chunk_rate = RateMeter()
@@ -163,11 +175,24 @@ class PolicyLoop:
         self.input_error(camera, None)
         self._rates[camera].tick(self.clock.monotonic())
 
-    def put_state(self, stamp_s: float, positions: np.ndarray) -> None:
-        """Joint positions in the robot's joint order."""
+    def put_state(self, stamp_s: float, positions: np.ndarray) -> bool:
+        """Joint positions in the robot's joint order. False (and the reason kept, naming the
+        joint) for a state that is not finite or beyond the limits by more than the margin."""
+        if self.limits is not None:
+            try:
+                positions = self.limits.check_positions(
+                    positions, field="joint_states", margin=self.config.state_limit_margin
+                )
+            except ValueError as exc:
+                self.input_error("joint_states", str(exc).removeprefix("joint_states: "))
+                return False
+        elif not np.all(np.isfinite(positions)):
+            self.input_error("joint_states", f"not finite: {np.asarray(positions).tolist()}")
+            return False
         self.sync.put_state(stamp_s, positions)
         self.input_error("joint_states", None)
         self._rates["joint_states"].tick(self.clock.monotonic())
+        return True
 
     def input_error(self, name: str, message: str | None) -> None:
         """Record (or, with None, clear) why the last message of input ``name`` was dropped."""
@@ -236,6 +261,11 @@ class PolicyLoop:
             self.errors += 1
             self._refusal = f"inference error: {type(exc).__name__}: {exc}"
             return None
+        problem = self._check_output(chunk.actions)
+        if problem:
+            self.outputs_refused += 1
+            self._refusal = f"model output refused: {problem}"
+            return None
         self._refusal = ""
         self._effective_mode = effective
         self._last_actions = chunk.actions
@@ -248,6 +278,18 @@ class PolicyLoop:
         if elapsed > 1.0 / self.config.inference_hz:
             self.deadline_misses += 1
         return PolicyOutput(chunk=chunk, observation=assembled, latency_ms=elapsed * 1e3)
+
+    @staticmethod
+    def _check_output(actions: np.ndarray) -> str:
+        """Why a chunk's actions must not reach the robot, or ''. Only non-finite values are
+        refused here: the executor's limiter clamps targets to the joint limits, and a
+        random-weight engine (the tiny preset, the test checkpoints) routinely asks for more
+        than a joint's range beyond its limits - a range check needs trained weights."""
+        bad = ~np.isfinite(actions)
+        if not bad.any():
+            return ""
+        point, joint = (int(i) for i in np.argwhere(bad)[0])
+        return f"{int(bad.sum())} actions are not finite (first: point {point}, joint {joint})"
 
     @property
     def refusal(self) -> str:
@@ -325,6 +367,8 @@ class PolicyLoop:
             "world_model_p50_ms": f"{self.world_latency.percentile(50):.2f}",
             "inference_loop_age_s": f"{now_m - self._heartbeat:.2f}",
             "inference_errors": str(self.errors),
+            "outputs_refused": str(self.outputs_refused),
+            "state_limits": "checked" if self.limits is not None else "unknown (finiteness only)",
             "model": manifest.preset,
             "variant": manifest.config.variant.name,
             "embodiment_slot": str(manifest.embodiment(self.config.robot).embodiment_id),
@@ -334,7 +378,9 @@ class PolicyLoop:
         stalled = now_m - self._heartbeat
         if stalled > 5.0 / self.config.inference_hz:
             inf.worse(Level.ERROR, f"inference thread stalled for {stalled:.1f} s")
-        if self._refusal:
+        if self._refusal.startswith("model output refused"):
+            inf.worse(Level.ERROR, f"no chunk: {self._refusal}")
+        elif self._refusal:
             inf.worse(Level.WARN, f"no chunk: {self._refusal}")
         if self._mode is Mode.STANDARD and self._effective_mode is Mode.EFFICIENT:
             inf.worse(
@@ -343,3 +389,13 @@ class PolicyLoop:
                 f"{self._max_wm_age_s:g} s, running efficient",
             )
         return [inputs, inf]
+
+
+def known_limits(robot: str, joint_names: tuple[str, ...]) -> Embodiment | None:
+    """The embodiment whose joint limits check states and outputs: the built-in (or YAML)
+    embodiment named like the engine's robot, when its joints are the engine's; else None."""
+    try:
+        embodiment = get_embodiment(robot)
+    except (ValueError, FileNotFoundError):
+        return None
+    return embodiment if embodiment.joint_names == tuple(joint_names) else None

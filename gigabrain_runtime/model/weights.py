@@ -68,6 +68,17 @@ def save_weights(
     return path
 
 
+def non_finite(module: nn.Module, prefix: str = "") -> list[str]:
+    """``name (k of n values)`` for every parameter or buffer of ``module`` holding NaN or Inf."""
+    out = []
+    for name, t in module.state_dict().items():
+        if t.is_floating_point():
+            bad = int((~torch.isfinite(t)).sum())
+            if bad:
+                out.append(f"{prefix}{name} ({bad} of {t.numel()} values)")
+    return out
+
+
 def assign(
     module: nn.Module,
     tensors: dict[str, torch.Tensor],

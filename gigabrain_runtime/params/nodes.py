@@ -15,6 +15,7 @@ from gigabrain_runtime.control.blending import BLEND_MODES
 from gigabrain_runtime.inference.types import Mode
 from gigabrain_runtime.params.schema import NodeParams, markdown_table, param
 from gigabrain_runtime.registry import Registry
+from gigabrain_runtime.robots.embodiment import LIMIT_MARGIN
 
 REALTIME_PRIORITY = "SCHED_FIFO priority of the {} thread where permitted (0: normal scheduling)"
 
@@ -53,6 +54,14 @@ class VlaParams(NodeParams):
         "a joint state older than this is never used (s)",
         lo=0.005,
         hi=10.0,
+        read_only=True,
+    )
+    state_limit_margin: float = param(
+        LIMIT_MARGIN,
+        "joint states further outside the joint limits than this fraction of a joint's range "
+        "are refused (ERROR naming the joint)",
+        lo=0.0,
+        hi=1.0,
         read_only=True,
     )
     instruction: str = param("", "task instruction (the instruction topic overrides it)")
@@ -132,6 +141,14 @@ class ExecutorParams(NodeParams):
         "hold when teleop commands are older than this (s)",
         lo=0.01,
         hi=10.0,
+        read_only=True,
+    )
+    state_limit_margin: float = param(
+        LIMIT_MARGIN,
+        "joint states further outside the joint limits than this fraction of a joint's range "
+        "are refused (ERROR naming the joint)",
+        lo=0.0,
+        hi=1.0,
         read_only=True,
     )
     realtime_priority: int = param(

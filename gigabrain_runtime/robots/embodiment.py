@@ -25,6 +25,11 @@ import yaml
 from gigabrain_runtime.registry import Registry
 from gigabrain_runtime.robots.kinematics import Kinematics
 
+# How far past its limits a *measured* joint position (or a model's output) may be before it is
+# refused, as a fraction of the joint's range: encoders and policies overshoot a little near a
+# limit; a value further out is a wiring, unit or model fault, not a pose.
+LIMIT_MARGIN = 0.1
+
 
 @dataclass(frozen=True, kw_only=True)
 class JointSpec:
@@ -303,6 +308,33 @@ class Embodiment:
     @property
     def upper(self) -> np.ndarray:
         return np.array([j.upper for j in self.joints], dtype=np.float64)
+
+    def check_positions(
+        self, positions: Any, *, field: str, margin: float = 0.0, tolerance: float = 1e-6
+    ) -> np.ndarray:
+        """``positions`` ([..., dof], embodiment order) as float64, or ValueError naming
+        ``field``, the first offending joint (and point, for a trajectory) and its value: wrong
+        width, not finite, or outside ``[lower, upper]`` widened by ``margin`` x the joint's range
+        (+ ``tolerance``)."""
+        p = np.asarray(positions, dtype=np.float64)
+        if p.ndim == 0 or p.shape[-1] != self.dof:
+            raise ValueError(f"{field}: expected {self.dof} positions per point, got {p.shape}")
+        span = (self.upper - self.lower) * margin + tolerance
+        lo, hi = self.lower - span, self.upper + span
+        bad = ~np.isfinite(p) | (p < lo) | (p > hi)
+        if not bad.any():
+            return p
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        j, value = where[-1], p[where]
+        point = f"point {where[0]} " if p.ndim == 2 else ""
+        name = self.joint_names[j]
+        if not np.isfinite(value):
+            raise ValueError(f"{field}: {point}{name} is not finite ({value})")
+        beyond = f" by more than {margin:g} of its range" if margin else ""
+        raise ValueError(
+            f"{field}: {point}{name}={value:.4f} outside [{self.lower[j]:.4f}, "
+            f"{self.upper[j]:.4f}]{beyond}"
+        )
 
     @property
     def max_velocity(self) -> np.ndarray:

@@ -50,6 +50,7 @@ class ExecutorNode(Node):
             stop_decel_scale=p.stop_decel_scale,
             takeover_blend_s=p.takeover_blend_s,
             teleop_timeout_s=p.teleop_timeout_s,
+            state_limit_margin=p.state_limit_margin,
         )
         self.rt_priority = p.realtime_priority
         self.config = cfg
@@ -88,11 +89,15 @@ class ExecutorNode(Node):
         except ValueError as exc:
             self._input_errors["joint_states"] = str(exc)
             return
+        try:
+            with self._lock:
+                self.core.on_joint_state(positions, self._now_s())
+        except ValueError as exc:  # beyond the limits: refused, the watchdog holds
+            self._input_errors["joint_states"] = str(exc)
+            return
         self._input_errors.pop("joint_states", None)
         self._unknown_joints = unknown
         self._state_rate.tick(time.monotonic())
-        with self._lock:
-            self.core.on_joint_state(positions, self._now_s())
 
     def _on_chunk(self, msg: JointTrajectory) -> None:
         if not msg.points:  # ros2_control convention: an empty trajectory means stop
@@ -213,7 +218,8 @@ class ExecutorNode(Node):
         for source, err in self._input_errors.items():
             if source == "action_chunk" and core.takeover:
                 continue  # chunks refused during a takeover are expected
-            s.worse(Level.WARN, f"{source}: {err}")
+            # a refused robot state is an error (the arm holds); a refused chunk a warning
+            s.worse(Level.ERROR if source == "joint_states" else Level.WARN, f"{source}: {err}")
         if self._unknown_joints:
             s.values["ignored_joint_names"] = ",".join(self._unknown_joints)
         return [s]

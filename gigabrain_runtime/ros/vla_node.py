@@ -152,6 +152,7 @@ class VlaNode(WorkerThreads, Node):
                 control_hz=self.control_hz,
                 max_world_model_age_s=p.max_world_model_age_s,
                 sync=sync,
+                state_limit_margin=p.state_limit_margin,
             ),
             _NodeClock(self),
         )
@@ -212,6 +213,11 @@ class VlaNode(WorkerThreads, Node):
             f"vla: {self.backend.manifest.preset} via {self.backend.name} for {self.robot}, "
             f"{self.loop.mode.value} mode, {self.inference_hz:g} Hz, cameras {list(self.cameras)}"
         )
+        if self.loop.limits is None:
+            self.get_logger().warn(
+                f"vla: no embodiment named {self.robot!r} with this engine's joints: joint states "
+                "are checked for finiteness only, not against joint limits"
+            )
 
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -339,9 +345,12 @@ class VlaNode(WorkerThreads, Node):
                 break
             if out is None:
                 refusal = self.loop.refusal
-                if refusal.startswith("inference error") and refusal != last_refusal:
+                # logged once per kind of fault (the values in a refused output vary per chunk);
+                # /diagnostics carries the latest reason and the counts
+                kind = "model output" if refusal.startswith("model output") else refusal
+                if refusal.startswith(("inference error", "model output")) and kind != last_refusal:
                     self.get_logger().error(refusal)
-                last_refusal = refusal
+                last_refusal = kind
                 continue
             last_refusal = ""
             try:

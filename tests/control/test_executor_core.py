@@ -279,8 +279,34 @@ def test_invalid_config_names_the_field():
 
 def test_nan_joint_state_is_refused_naming_the_joint():
     ex = make_executor()
-    with pytest.raises(ValueError, match="joint 'joint2'"):
+    with pytest.raises(ValueError, match="joint_states: joint2 is not finite"):
         ex.on_joint_state(np.array([0, np.nan, 0, 0, 0, 0, 0.0]), 0.0)
+
+
+@pytest.mark.parametrize("bad", [50.0, 1e308])
+def test_a_state_far_outside_the_limits_is_refused_and_the_arm_holds(bad):
+    ex = make_executor(state_timeout_s=0.1)
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.001, t0=0.0), 0.0)
+    assert ex.step(0.02).state is ExecState.RUNNING
+    wild = mid()
+    wild[4] = bad
+    t = 0.02
+    for _ in range(20):  # a stream of wild states: none is taken, the state ages out
+        t += DT
+        with pytest.raises(ValueError, match=r"joint_states: joint5=.* by more than 0.1 of its"):
+            ex.on_joint_state(wild, t)
+        r = ex.step(t)
+    assert r.state is ExecState.WATCHDOG and "joint state" in r.reason
+    assert np.all(np.abs(r.command - mid()) < 0.1)  # nothing was computed from the wild value
+
+
+def test_a_state_slightly_past_a_limit_is_taken():
+    ex = make_executor()
+    q = mid()
+    q[1] = PIPER.upper[1] + 0.05  # an encoder reading a little past the stop
+    ex.on_joint_state(q, 0.0)
+    np.testing.assert_array_equal(ex.measured, q)
 
 
 # ---- operator takeover and hand-back -------------------------------------------------------------

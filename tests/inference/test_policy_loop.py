@@ -258,3 +258,59 @@ def test_instruction_changes_reach_the_next_chunk(setup):
     assert backend.calls[-1][1].instruction == "place the cube"
     with pytest.raises(ValueError, match="instruction"):
         loop.set_instruction(3)  # type: ignore[arg-type]
+
+
+def test_a_state_far_outside_the_limits_is_refused_and_named(setup):
+    loop, backend, clock = setup
+    feed(loop, clock)
+    assert loop.step() is not None and loop.watchdog() is None  # running on fresh inputs
+    wild = (PIPER.lower + PIPER.upper) / 2
+    wild[2] = 50.0
+    assert loop.put_state(clock.now_s(), wild) is False
+    inputs = status(loop, "inputs")
+    assert inputs.level == Level.ERROR
+    assert "joint_states: joint3=50.0000 outside" in inputs.message
+    clock.advance(0.2)  # only the wild state keeps arriving: the last good one ages out
+    for cam in PIPER.cameras:
+        loop.put_image(cam, clock.now_s(), np.zeros((224, 224, 3), np.uint8))
+    loop.put_state(clock.now_s(), wild)
+    calls = len(backend.calls)
+    assert loop.step() is None and len(backend.calls) == calls  # nothing computed from it
+    assert loop.watchdog() is not None  # and the executor is told to stop
+    feed(loop, clock)
+    assert loop.step() is not None and status(loop, "inputs").level == Level.OK
+
+
+def test_a_chunk_with_non_finite_actions_is_never_returned(setup):
+    loop, backend, clock = setup
+    feed(loop, clock)
+    real_infer = backend.infer
+
+    def broken(observation, **kw):  # noqa: ANN001, ANN003
+        chunk = real_infer(observation, **kw)
+        chunk.actions[7, 1] = np.nan
+        return chunk
+
+    backend.infer = broken
+    assert loop.step() is None and loop.outputs_refused == 1
+    inf = status(loop, "inference")
+    assert inf.level == Level.ERROR and "(first: point 7, joint 1)" in inf.message
+    assert inf.values["outputs_refused"] == "1" and inf.values["chunks"] == "0"
+
+    def beyond(observation, **kw):  # noqa: ANN001, ANN003
+        chunk = real_infer(observation, **kw)
+        chunk.actions[:, 0] = 4.0  # past joint1's limit: the executor's limiter clamps it
+        return chunk
+
+    backend.infer = beyond
+    assert loop.step() is not None and loop.outputs_refused == 1
+    backend.infer = real_infer
+    assert loop.step() is not None and status(loop, "inference").level == Level.OK
+
+
+def test_without_known_limits_only_finiteness_is_checked(tiny_cfg):
+    from gigabrain_runtime.inference.policy_loop import known_limits
+
+    assert known_limits("piper", PIPER.joint_names) is PIPER
+    assert known_limits("piper", ("a", "b")) is None  # the engine's joints differ
+    assert known_limits("no_such_robot", PIPER.joint_names) is None

@@ -129,3 +129,20 @@ def test_released_gigabrain0_size_matches_the_published_checkpoint():
     with torch.device("meta"):
         keys = GigaBrainPolicy(cfg).state_dict()
     assert len(keys) + 1 == 1076
+
+
+def test_export_refuses_weights_holding_nan_and_writes_nothing(tiny_cfg, tmp_path):
+    import torch
+
+    from gigabrain_runtime.inference.export import export_source, preset_source
+
+    source = preset_source(tiny_cfg)
+    name, param = next(iter(source.policy.named_parameters()))
+    with torch.no_grad():
+        param.view(-1)[:3] = float("nan")
+    out = tmp_path / "engine"
+    with pytest.raises(
+        ValueError, match=rf"weights: 1 tensors hold NaN or Inf, e\.g\. policy\.{name} \(3 of"
+    ):
+        export_source(source, out)
+    assert not out.exists()  # no half-written engine to load by mistake

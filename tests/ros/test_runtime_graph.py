@@ -213,6 +213,29 @@ def test_bad_inputs_crash_nothing_and_are_reported(runtime):
     assert cmds and all(np.all(np.isfinite(c)) for c in cmds)
 
 
+def test_joint_states_far_outside_the_limits_are_refused_by_vla_and_executor(runtime):
+    robot, proc = runtime.robot, runtime.proc
+    t0 = time.monotonic()
+    try:
+        with robot.lock:
+            robot.follow_commands = False  # a robot whose joint3 reads 50 rad, whatever it is sent
+            robot.positions[2] = 50.0
+        named = "joint_states: joint3=50.0000 outside"
+        vla = robot.diag("inputs", since=t0, where=lambda d: named in d["_message"])
+        ex = robot.diag("executor", since=t0, where=lambda d: named in d["_message"])
+        assert vla["_level"] == "2" and ex["_level"] == "2"  # ERROR, naming the joint
+        t1 = time.monotonic()
+        robot.diag("executor", since=t1, where=lambda d: d["state"] == "watchdog_hold")
+    finally:
+        with robot.lock:
+            robot.positions = MID.copy()
+            robot.follow_commands = True
+    cmds = np.array([m.position for m in robot.msgs("joint_command", t0)])
+    assert np.all(cmds >= PIPER.lower - 1e-6) and np.all(cmds <= PIPER.upper + 1e-6)
+    assert alive(proc)
+    robot.wait_count("action_chunk", 5, since=time.monotonic(), timeout=20)  # running again
+
+
 def _set_param(robot, node, name, value):
     client = robot.create_client(SetParameters, f"{node}/set_parameters")
     try:

@@ -33,7 +33,6 @@ from gigabrain_runtime.robots.joint_calibration import JointCalibration
 from gigabrain_runtime.robots.piper.piper_ros import (
     ArmSplit,
     PiperDriverConfig,
-    check_within_limits,
     driver_positions,
 )
 
@@ -195,7 +194,7 @@ class PiperBridge:
             p = positions_by_name(
                 names, positions, self.embodiment.joint_names, field="joint_command"
             )
-            check_within_limits(p, self.embodiment, field="joint_command")
+            self.embodiment.check_positions(p, field="joint_command")
         except ValueError as exc:
             self.commands_dropped += 1
             self.errors["joint_command"] = str(exc)

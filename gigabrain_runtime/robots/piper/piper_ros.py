@@ -125,22 +125,3 @@ def driver_positions(names: list[str], positions: list[float], *, field: str) ->
     """The 7 values of a driver JointState (``joint_states_single`` or ``joint_ctrl``) in
     DRIVER_JOINTS order. Raises ValueError naming ``field`` on missing joints or bad values."""
     return positions_by_name(names, positions, DRIVER_JOINTS, field=field)
-
-
-def check_within_limits(
-    positions: np.ndarray, embodiment: Embodiment, *, field: str, tolerance: float = 1e-6
-) -> None:
-    """Raise ValueError naming the first joint outside the embodiment's position limits."""
-    p = np.asarray(positions, dtype=np.float64)
-    if p.shape != (embodiment.dof,):
-        raise ValueError(f"{field}: expected {embodiment.dof} positions, got {p.shape}")
-    if not np.all(np.isfinite(p)):
-        i = int(np.flatnonzero(~np.isfinite(p))[0])
-        raise ValueError(f"{field}: {embodiment.joint_names[i]} is not finite")
-    out = (p < embodiment.lower - tolerance) | (p > embodiment.upper + tolerance)
-    if out.any():
-        i = int(np.flatnonzero(out)[0])
-        raise ValueError(
-            f"{field}: {embodiment.joint_names[i]}={p[i]:.4f} outside "
-            f"[{embodiment.lower[i]:.4f}, {embodiment.upper[i]:.4f}]"
-        )

@@ -10,7 +10,6 @@ from gigabrain_runtime.robots.piper.piper_ros import (
     DRIVER_JOINTS,
     ArmSplit,
     PiperDriverConfig,
-    check_within_limits,
     driver_positions,
 )
 
@@ -70,11 +69,3 @@ def test_driver_positions_by_name_and_errors():
         driver_positions(names[2:] + ["gripper"], [0.0] * 6, field="joint_ctrl")
     with pytest.raises(ValueError, match="joint3 is not finite"):
         driver_positions(list(DRIVER_JOINTS), [0, 0, float("nan"), 0, 0, 0, 0], field="x")
-
-
-def test_limit_check_names_the_joint_and_value():
-    q = (PIPER.lower + PIPER.upper) / 2
-    check_within_limits(q, PIPER, field="joint_command")
-    q[3] = 2.0
-    with pytest.raises(ValueError, match=r"joint_command: joint4=2.0000 outside"):
-        check_within_limits(q, PIPER, field="joint_command")
