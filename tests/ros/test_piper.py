@@ -45,9 +45,11 @@ class Observer(Node, Inbox):
         Node.__init__(self, "observer")
         Inbox.__init__(self)
         for key, topic in topics.items():
+            # reliable and deep where every message is compared (commands, the drivers' states
+            # the bridge merges); the canonical state is sampled
             qos = (
                 OBSERVER
-                if "ctrl_single" in topic or "command" in topic
+                if "ctrl_single" in topic or "command" in topic or "states_single" in topic
                 else qos_profile_sensor_data
             )
             self.create_subscription(JointState, topic, self._rec(key), qos)
@@ -267,14 +269,21 @@ def test_dual_piper_one_policy_split_across_two_drivers(graph, tiny_engine, tmp_
     right = {tuple(m.position) for m in obs.msgs("right_state")}
     # every merged state is made of a sample of the left driver and one of the right driver
     # (the arms are apart, so a swap or a mix-up would show)
-    found = [
-        (
-            tuple(np.array(m.position)[left_idx]) in left,
-            tuple(np.array(m.position)[right_idx]) in right,
-        )
+    halves_of = [
+        (tuple(np.array(m.position)[left_idx]), tuple(np.array(m.position)[right_idx]))
         for m in states
     ]
-    assert np.mean([a and b for a, b in found]) > 0.95, found[:10]
+    # never a half from the other arm's driver; and most merged states are found whole among
+    # the driver samples this observer received (it may miss some on a loaded machine)
+    # (both arms start at the same pose, so only a value seen from one driver alone tells)
+    swapped = [
+        (a, b)
+        for a, b in halves_of
+        if (a in right and a not in left) or (b in left and b not in right)
+    ]
+    assert swapped == [], swapped[:3]
+    whole = np.mean([a in left and b in right for a, b in halves_of])
+    assert whole > 0.5, (whole, len(left), len(right), len(states))
 
     assert stop(runtime) == 0, logs()
     assert stop(standins) == 0
