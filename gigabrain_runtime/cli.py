@@ -794,9 +794,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(fake_g1.main(argv[2:]))
     parser = build_parser()
     args = parser.parse_args(argv)
+    from gigabrain_runtime.inference.tensorrt_backend import TensorRTUnavailable
+
     try:
         return int(args.func(args))
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, TensorRTUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -30,6 +30,7 @@ __all__ = [
 
 FORMAT = "gigabrain-engine/1"
 MANIFEST_NAME = "manifest.json"
+WEIGHTS_NAME = "weights.safetensors"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,6 +195,37 @@ class EngineManifest:
     @property
     def config(self) -> ModelConfig:
         return ModelConfig.from_dict(self.model)
+
+    def verify(self, directory: str | Path, *, graphs: bool = True, weights: bool = False) -> None:
+        """Refuse (ValueError/FileNotFoundError, one line saying what to rebuild) an engine whose
+        manifest disagrees with itself or with its files: the preset against the model config it
+        records; every graph file present and, with ``graphs``, matching its sha256; with
+        ``weights``, ``weights.safetensors`` matching ``weights_sha256``."""
+        directory = Path(directory)
+        rebuild = f"re-export the engine (gigabrain-runtime export ... --out {directory})"
+        config_name = self.model.get("name")
+        if config_name != self.preset:
+            raise ValueError(
+                f"engine: manifest.preset is {self.preset!r} but its model config is "
+                f"{config_name!r}; {rebuild}"
+            )
+        for name, spec in self.graphs.items():
+            path = directory / spec.file
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"engine: graph file {path} listed in the manifest is missing; {rebuild}"
+                )
+            if graphs and sha256_file(path) != spec.sha256:
+                raise ValueError(
+                    f"engine: {path.name} does not match the manifest's sha256; {rebuild}"
+                )
+        path = directory / WEIGHTS_NAME
+        if weights and self.weights_sha256 and path.is_file():  # noqa: SIM102
+            if sha256_file(path) != self.weights_sha256:
+                raise ValueError(
+                    f"engine: {WEIGHTS_NAME} does not match manifest.weights_sha256 "
+                    f"({self.weights_sha256[:12]}...); {rebuild}"
+                )
 
     def embodiment(self, name: str) -> EmbodimentEntry:
         try:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from gigabrain_runtime.inference.manifest import EngineManifest, sha256_file
+from gigabrain_runtime.inference.manifest import EngineManifest, GraphSpec
 from gigabrain_runtime.inference.preprocessing import (
     FLOW_STEP_GRAPH,
     POLICY_GRAPH,
@@ -23,6 +23,43 @@ from gigabrain_runtime.inference.preprocessing import (
 from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
 
 _PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+# onnxruntime's element type names -> the numpy dtype names the manifest records
+_ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(bfloat16)": "bfloat16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool",
+}
+
+
+def check_io(name: str, spec: GraphSpec, session: Any) -> None:
+    """The graph's inputs and outputs are the manifest's: names, shapes and dtypes. A mismatch
+    (a manifest edited or copied from another export) is refused at load, naming the tensor,
+    instead of failing on every inference."""
+    for kind, declared, actual in (
+        ("input", spec.inputs, session.get_inputs()),
+        ("output", spec.outputs, session.get_outputs()),
+    ):
+        have = {a.name: a for a in actual}
+        if set(have) != {t.name for t in declared}:
+            raise ValueError(
+                f"engine: {spec.file} ({name}) {kind}s are {sorted(have)}, the manifest says "
+                f"{sorted(t.name for t in declared)}; re-export the engine"
+            )
+        for t in declared:
+            a = have[t.name]
+            shape = tuple(d if isinstance(d, int) else -1 for d in a.shape)
+            dtype = _ORT_DTYPES.get(a.type, a.type)
+            fixed = all(d >= 0 for d in shape)
+            if (fixed and shape != t.shape) or dtype != t.dtype:
+                raise ValueError(
+                    f"engine: {spec.file} ({name}) {kind} {t.name!r} is {list(shape)} {dtype} in "
+                    f"the graph, {list(t.shape)} {t.dtype} in the manifest; re-export the engine"
+                )
 
 
 class OnnxRuntimeBackend:
@@ -61,18 +98,13 @@ class OnnxRuntimeBackend:
         spin_flag = "1" if spin else "0"
         options.add_session_config_entry("session.intra_op.allow_spinning", spin_flag)
         options.add_session_config_entry("session.inter_op.allow_spinning", spin_flag)
+        self.manifest.verify(self.directory, graphs=verify, weights=verify)
         self._sessions: dict[str, Any] = {}
         for name, spec in self.manifest.graphs.items():
             path = self.directory / spec.file
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"engine: graph file {path} listed in the manifest is missing"
-                )
-            if verify and sha256_file(path) != spec.sha256:
-                raise ValueError(
-                    f"engine: {path.name} does not match the manifest's sha256; re-run export"
-                )
-            self._sessions[name] = ort.InferenceSession(str(path), options, providers=providers)
+            session = ort.InferenceSession(str(path), options, providers=providers)
+            check_io(name, spec, session)
+            self._sessions[name] = session
         self._steps = self.manifest.config.action_expert.num_flow_steps
 
     @staticmethod

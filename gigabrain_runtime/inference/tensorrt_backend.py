@@ -148,12 +148,24 @@ class TensorRTBackend:
     name = "tensorrt"
 
     def __init__(self, directory: str | Path, *, seed: int = 0) -> None:
-        trt = import_tensorrt()
-        import torch
-
         self.directory = Path(directory)
         self.manifest = EngineManifest.read(self.directory)
-        check_plan_compatible(self.manifest, current_device(), trt.__version__)
+        self.manifest.verify(self.directory, graphs=False)
+        info = self.manifest.tensorrt
+        if not info:
+            check_plan_compatible(self.manifest, {}, "")  # raises: no plans, how to build them
+        try:
+            trt = import_tensorrt()
+            device = current_device()
+        except TensorRTUnavailable as exc:
+            raise TensorRTUnavailable(
+                f"{exc} This engine's plans were built for {info.get('gpu_name')} (sm "
+                f"{info.get('compute_capability')}) with TensorRT {info.get('tensorrt_version')}; "
+                f"its ONNX graphs run here (vla: -p backend:=onnxruntime)"
+            ) from None
+        import torch
+
+        check_plan_compatible(self.manifest, device, trt.__version__)
         self._pre = Preprocessor(self.manifest, self.directory)
         self._rng = np.random.default_rng(seed)
         self._torch = torch

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gigabrain_runtime.inference.manifest import EngineManifest
+from gigabrain_runtime.inference.manifest import WEIGHTS_NAME, EngineManifest
 from gigabrain_runtime.inference.preprocessing import (
     Feeds,
     Preprocessor,
@@ -75,9 +75,10 @@ class TorchBackend:
     def from_engine(cls, directory: str | Path, **kwargs: object) -> TorchBackend:
         directory = Path(directory)
         manifest = EngineManifest.read(directory)
+        manifest.verify(directory, graphs=False, weights=True)  # torch runs the weights file
         return cls(
             manifest,
-            weights=directory / "weights.safetensors",
+            weights=directory / WEIGHTS_NAME,
             directory=directory,
             **kwargs,  # type: ignore[arg-type]
         )

@@ -18,6 +18,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from gigabrain_runtime.diagnostics.stats import Status
+from gigabrain_runtime.inference.tensorrt_backend import TensorRTUnavailable
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import to_diagnostic
 
@@ -137,7 +138,8 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None) -> 
             executor.spin_once(timeout_sec=0.1)  # wakes up to notice a signal
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, ParameterException, FileNotFoundError) as exc:  # bad parameters/files
+    except (ValueError, ParameterException, FileNotFoundError, TensorRTUnavailable) as exc:
+        # bad parameters or files, an engine this machine cannot run: one line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
