@@ -362,8 +362,10 @@ def test_takeover_and_hand_back_through_the_documented_topics(runtime):
     off = next(t for t, m in data["/piper/intervention/active"] if t > on and not m.data)
     assert abs((off - on) * 1e-9 - (t_release - t_engage)) < 0.4
     cmds = data["/piper/joint_command"]
-    rec_steps = np.abs(np.diff(np.stack([np.asarray(m.position) for _, m in cmds]), axis=0))
-    assert np.all(rec_steps.max(axis=0) <= 2 * limit + 1e-6)  # smoothed commands were recorded
+    # smoothed commands were recorded: consecutive periods (by stamp; a recorder behind on a
+    # busy machine may miss some) never step more than the velocity limit allows
+    rec_steps = _consecutive_steps(cmds)
+    assert len(rec_steps) > 100 and np.all(rec_steps <= limit + 1e-6), rec_steps.max(axis=0)
     assert len(data["/piper/joint_states"]) > 100 and len(data["/piper/action_chunk"]) > 10
     assert len(data["/piper/cameras/cam_high/image_raw"]) > 20
     RECORDED["takeover"] = (episode, t_release - t_engage)
