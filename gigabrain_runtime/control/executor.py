@@ -3,14 +3,17 @@
 Per control step, in priority order:
 
 1. no joint state yet -> nothing is commanded (the robot keeps its own hold);
-2. e-stop latched -> the command freezes this period and stays until the e-stop is released;
-3. watchdog (the joint state is older than ``state_timeout_s``, no chunk has arrived for
-   ``chunk_timeout_s``, the running chunk has run out, or the policy asked to stop with an empty
-   chunk because its inputs went stale) -> brake at ``stop_decel_scale`` x the joint
-   acceleration limits and hold, never jump;
-4. during an operator takeover: the operator's teleop command, faded in from the policy's last
+2. e-stop latched -> the command freezes this period and stays until the e-stop is released
+   (the only stop harder than the joint limits);
+3. watchdog (the joint state is older than ``state_timeout_s``, or the policy asked to stop: a
+   hold point, or an empty trajectory, because an input is gone or invalid) -> come to rest at
+   1 x the joint acceleration limits and hold, never jump;
+4. open-loop limit: a chunk is a plan, followed for at most ``max_open_loop_s`` after the
+   observation it was computed from (its stamp), never past its last point; when no newer chunk
+   has come by then, the arm comes to rest at 1 x the acceleration limits and holds;
+5. during an operator takeover: the operator's teleop command, faded in from the policy's last
    command over ``takeover_blend_s`` with a minimum-jerk profile (stale teleop -> hold);
-5. otherwise the blended plan at time t (latency compensation: points whose time has passed are
+6. otherwise the blended plan at time t (latency compensation: points whose time has passed are
    skipped, because the plan is sampled at the current time), through the motion limiter. After
    a hand-back the policy's next chunk is crossfaded in from where the operator left the arm.
 
@@ -46,12 +49,12 @@ class ExecutorConfig:
     blend_mode: str = "crossfade"
     blend_s: float = 0.2
     ensemble_k: float = 0.5
-    chunk_timeout_s: float = 0.5
+    max_open_loop_s: float = 0.5
     state_timeout_s: float = 0.1
     velocity_scale: float = 1.0
-    stop_decel_scale: float = 20.0
-    # shutdown brakes gently: x the joint accelerations (<= 0.6 s from max velocity on a PiPER)
-    shutdown_decel_scale: float = 1.0
+    # every stop but the e-stop: x the joint accelerations (<= 0.6 s from max velocity on a
+    # PiPER); below 1 brakes more gently
+    stop_decel_scale: float = 1.0
     takeover_blend_s: float = 0.3
     teleop_timeout_s: float = 0.2
     # measured states further outside the limits than this fraction of a joint's range: refused
@@ -67,15 +70,14 @@ class ExecutorConfig:
         for name in ("blend_s", "ensemble_k"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
-        for name in ("chunk_timeout_s", "state_timeout_s"):
+        for name in ("max_open_loop_s", "state_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
-        if not 0.5 <= self.shutdown_decel_scale <= 50.0:
+        if not 0.1 <= self.stop_decel_scale <= 1.0:
             raise ValueError(
-                f"shutdown_decel_scale: must be in [0.5, 50], got {self.shutdown_decel_scale}"
+                f"stop_decel_scale: must be in [0.1, 1] (only an e-stop brakes harder than the "
+                f"joint limits), got {self.stop_decel_scale}"
             )
-        if not 1.0 <= self.stop_decel_scale <= 50.0:
-            raise ValueError(f"stop_decel_scale: must be in [1, 50], got {self.stop_decel_scale}")
         if not 0.0 < self.velocity_scale <= 1.0:
             raise ValueError(f"velocity_scale: must be in (0, 1], got {self.velocity_scale}")
         if not 0.0 <= self.state_limit_margin <= 1.0:
@@ -98,6 +100,7 @@ class ExecState(str, Enum):
     RUNNING = "running"
     TELEOP = "operator_takeover"
     WATCHDOG = "watchdog_hold"
+    OPEN_LOOP = "open_loop_limit"
     ESTOP = "estop"
 
 
@@ -123,10 +126,8 @@ class ChunkExecutor:
         self._chunks: list[TimedChunk] = []
         self._old: TimedChunk | None = None
         self._blend_start = -np.inf
-        self._last_chunk_t = -np.inf
         self._estop = False
         self._stop_reason = ""
-        self._stop_scale = config.stop_decel_scale
         self._shutting_down = False
         self._takeover = False
         self._takeover_from: np.ndarray | None = None
@@ -136,6 +137,7 @@ class ChunkExecutor:
         self.takeovers = 0
         self.state = ExecState.WAITING
         self.watchdog_events = 0
+        self.open_loop_stops = 0
         self.rejected: Counter[str] = Counter()
         self.accepted_chunks = 0
 
@@ -160,29 +162,53 @@ class ChunkExecutor:
                 "joint_count",
                 f"chunk has {chunk.positions.shape[1]} joints, expected {self.embodiment.dof}",
             )
-        if chunk.exhausted(t):
-            return self._reject("stale", f"chunk ended {t - chunk.end_s:.3f} s ago")
+        if t >= self._plan_end(chunk):
+            return self._reject(
+                "stale",
+                f"chunk from an observation {t - chunk.t0_s:.3f} s old (open-loop limit "
+                f"{self.config.max_open_loop_s:g} s, last point {chunk.end_s - chunk.t0_s:.3f} s)",
+            )
         if self._takeover:
             return self._reject("takeover", "operator has control: policy chunk ignored")
+        following = (
+            bool(self._chunks) and not self._stop_reason and t < self._plan_end(self._chunks[-1])
+        )
         if self.config.blend_mode == "crossfade":
-            # fade from the plan being followed, or - first chunk, after a stop or a hand-back -
-            # from holding the current command
-            self._old = self._snapshot_plan(t) if self._chunks else self._hold_plan(t)
+            # fade from the plan being followed, or - first chunk, after a stop, a hand-back or
+            # while coming to rest - from holding the current command
+            self._old = self._snapshot_plan(t) if following else self._hold_plan(t)
             self._chunks = [chunk]
             self._blend_start = t
         else:
-            self._chunks = [*self._chunks, chunk][-self._MAX_ENSEMBLE :]
-        self._last_chunk_t = t
+            kept = self._chunks if following else []
+            self._chunks = [*kept, chunk][-self._MAX_ENSEMBLE :]
         self._stop_reason = ""
         self.accepted_chunks += 1
         return True, ""
 
+    def _plan_end(self, chunk: TimedChunk) -> float:
+        """When following ``chunk`` stops: ``max_open_loop_s`` after its observation, or its
+        last point, whichever comes first."""
+        return min(chunk.end_s, chunk.t0_s + self.config.max_open_loop_s)
+
     def _hold_plan(self, t: float) -> TimedChunk | None:
-        if self.limiter.position is None:
+        """Coming to rest from the current command as a plan: the path braking at
+        ``stop_decel_scale`` x the accelerations would take, then holding. A new chunk fades in
+        from this, so a chunk arriving while the arm still moves never stops it dead."""
+        lim = self.limiter
+        if lim.position is None:
             return None
         dt = self.config.period_s
-        n = max(2, int(np.ceil(self.config.blend_s / dt)) + 2)
-        return TimedChunk(positions=np.tile(self.limiter.position, (n, 1)), t0_s=t - dt, dt_s=dt)
+        decel = lim.limits.max_acceleration * self._stop_scale
+        braking_s = float(np.max(np.abs(lim.velocity) / decel))
+        n = max(2, int(np.ceil((braking_s + self.config.blend_s) / dt)) + 2)
+        p, v = lim.position.copy(), lim.velocity.copy()
+        points = np.empty((n, p.shape[0]))
+        for k in range(n):  # point k is due k periods from now: k + 1 braking steps
+            v = v + np.clip(-v, -decel * dt, decel * dt)
+            p = np.clip(p + v * dt, lim.limits.lower, lim.limits.upper)
+            points[k] = p
+        return TimedChunk(positions=points, t0_s=t - dt, dt_s=dt)
 
     # ---- operator takeover -------------------------------------------------------------------
     def set_takeover(self, active: bool, t: float) -> None:
@@ -223,13 +249,13 @@ class ChunkExecutor:
         self.state = ExecState.TELEOP
         if t - self._measured_t > cfg.state_timeout_s:
             return StepResult(
-                self.limiter.decelerate(cfg.stop_decel_scale),
+                self.limiter.decelerate(self._stop_scale),
                 self.state,
                 f"joint state is {t - self._measured_t:.3f} s old",
             )
         if self._teleop is None or t - self._teleop_t > cfg.teleop_timeout_s:
             return StepResult(
-                self.limiter.decelerate(cfg.stop_decel_scale),
+                self.limiter.decelerate(self._stop_scale),
                 self.state,
                 "teleop commands stale: holding",
             )
@@ -241,19 +267,22 @@ class ChunkExecutor:
         return StepResult(self.limiter.step(target), self.state, "")
 
     def stop(self, reason: str) -> None:
-        """The policy asks to stop (an empty chunk): brake and hold until the next chunk."""
+        """The policy asks to stop (a hold point or an empty trajectory): come to rest within
+        the joint limits and hold until the next chunk."""
         self._chunks = []
         self._old = None
         self._stop_reason = reason
 
     def shutdown(self) -> None:
-        """The runtime is going down: brake to rest at ``shutdown_decel_scale`` x the joint
-        accelerations and hold; chunks and teleop are refused from now on. An engaged e-stop
-        stays frozen."""
+        """The runtime is going down: come to rest within the joint limits and hold; chunks and
+        teleop are refused from now on. An engaged e-stop stays frozen."""
         self._shutting_down = True
         self._takeover = False
         self.stop("shutting down")
-        self._stop_scale = self.config.shutdown_decel_scale
+
+    @property
+    def _stop_scale(self) -> float:
+        return self.config.stop_decel_scale
 
     @property
     def at_rest(self) -> bool:
@@ -295,35 +324,36 @@ class ChunkExecutor:
             return StepResult(self.limiter.freeze(), self.state, "e-stop engaged")
         if self._takeover:
             return self._teleop_step(t)
-        reason = self._watchdog_reason(t)
+        state, reason = self._watchdog_reason(t)
         if reason:
-            if (
-                not self._chunks
-                and not self._stop_reason
-                and self.state in (ExecState.WAITING, ExecState.HOLD)
-            ):
-                self.state = ExecState.HOLD
-            elif self.state is not ExecState.WATCHDOG:
-                self.state = ExecState.WATCHDOG
-                self.watchdog_events += 1
+            if state is not self.state:
+                if state is ExecState.WATCHDOG:
+                    self.watchdog_events += 1
+                elif state is ExecState.OPEN_LOOP:
+                    self.open_loop_stops += 1
+                self.state = state
             command = self.limiter.decelerate(self._stop_scale)
             return StepResult(command, self.state, reason)
         self.state = ExecState.RUNNING
         return StepResult(self.limiter.step(self._plan(t)), self.state, "")
 
-    def _watchdog_reason(self, t: float) -> str:
+    def _watchdog_reason(self, t: float) -> tuple[ExecState, str]:
+        """(the state to stop in, why), or (RUNNING, '') to follow the plan."""
         cfg = self.config
         if t - self._measured_t > cfg.state_timeout_s:
-            return f"joint state is {t - self._measured_t:.3f} s old"
+            return ExecState.WATCHDOG, f"joint state is {t - self._measured_t:.3f} s old"
         if self._stop_reason:
-            return self._stop_reason
+            return ExecState.WATCHDOG, self._stop_reason
         if not self._chunks:
-            return "no chunk received yet"
-        if t - self._last_chunk_t > cfg.chunk_timeout_s:
-            return f"no fresh chunk for {t - self._last_chunk_t:.3f} s"
-        if self._chunks[-1].exhausted(t):
-            return "running chunk has run out"
-        return ""
+            return ExecState.HOLD, "no chunk received yet"
+        chunk = self._chunks[-1]
+        if t >= self._plan_end(chunk):
+            if chunk.end_s <= chunk.t0_s + cfg.max_open_loop_s:
+                why = "the plan ran out"
+            else:
+                why = f"open-loop limit ({cfg.max_open_loop_s:g} s after its observation)"
+            return ExecState.OPEN_LOOP, f"{why} with no newer chunk: coming to rest"
+        return ExecState.RUNNING, ""
 
     @property
     def measured(self) -> np.ndarray | None:

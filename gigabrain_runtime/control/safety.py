@@ -3,9 +3,10 @@
 :class:`MotionLimiter` is a second-order limiter: each control step the command moves toward
 the target with a velocity bounded by the joint's max velocity, by the velocity from which it
 can still stop at the target in whole periods (the discrete sqrt(2 a d)), and changing by at
-most max acceleration x dt. So a target jump - a new chunk far from the last, a bad
-prediction - becomes a smooth approach, never a step, and the command never overshoots a
-position limit.
+most max acceleration x dt. So a target jump - a new
+chunk far from the last, a bad prediction - becomes a smooth approach, never a step; a target
+that moves back toward the command faster than the joint can brake is passed and returned to
+rather than stopped at dead; and the command never leaves the position limits.
 """
 
 from __future__ import annotations
@@ -74,10 +75,14 @@ class MotionLimiter:
         dv = np.clip(v_des - self.velocity, -lim.max_acceleration * dt, lim.max_acceleration * dt)
         v = self.velocity + dv
         step = v * dt
-        # do not step past the target within this period
-        overshoot = np.abs(step) > np.abs(err)
-        step = np.where(overshoot, err, step)
-        v = np.where(overshoot, err / dt, v)
+        # land on the target rather than step past it, where that is within this period's
+        # velocity change (an arrival overshoots by at most a dt^2); a target that moved toward
+        # the command faster than it can brake is passed and come back to, never stopped dead
+        land = (np.abs(step) > np.abs(err)) & (
+            np.abs(err / dt - self.velocity) <= lim.max_acceleration * dt + 1e-12
+        )
+        step = np.where(land, err, step)
+        v = np.where(land, err / dt, v)
         if np.any(np.abs(target - (self.position + step)) > 1e-9):
             self.clipped_steps += 1
         self.position = np.clip(self.position + step, lim.lower, lim.upper)

@@ -209,7 +209,7 @@ class EngineManifest:
                 f"engine: manifest.preset is {self.preset!r} but its model config is "
                 f"{config_name!r}; {rebuild}"
             )
-        for name, spec in self.graphs.items():
+        for spec in self.graphs.values():
             path = directory / spec.file
             if not path.is_file():
                 raise FileNotFoundError(

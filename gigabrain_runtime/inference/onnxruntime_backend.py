@@ -145,9 +145,7 @@ class OnnxRuntimeBackend:
         noise: np.ndarray | None = None,
         trace: bool = False,
     ) -> ActionChunk:
-        return run_policy(
-            self._pre, self._rng, observation, mode, noise, self._policy, trace=trace
-        )
+        return run_policy(self._pre, self._rng, observation, mode, noise, self._policy, trace=trace)
 
     def predict_world(
         self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None

@@ -10,9 +10,15 @@ that stamps messages; ``monotonic``: intervals), so every decision is testable w
 Decisions:
 
 * **freshness**: an observation is formed only from inputs younger than their age limits whose
-  stamps agree (perception/sync.py); otherwise no chunk, and the reason is kept for diagnostics;
-* **stop**: the moment an input that was fresh goes stale, :meth:`watchdog` says so once, and
-  the node publishes an empty chunk (the executor brakes) instead of letting the last chunk run;
+  stamps agree (perception/sync.py: a camera's limit follows its measured frame rate);
+  otherwise no chunk, and the reason is kept for diagnostics. A *late* input (older than its
+  limit, younger than ``input_timeout_s``) is not an emergency: no chunk this tick, counted as
+  ``late_ticks``, and the executor keeps following the plan it has (up to its
+  ``max_open_loop_s``);
+* **stop**: when an input is *gone* (nothing for ``input_timeout_s``) or the joint state is
+  *invalid* (its last message was refused), :meth:`watchdog` says so once, naming it, and the
+  node publishes a hold point (the executor comes to rest within the joint limits) instead of
+  letting the plan run;
 * **mode**: standard mode runs with the world model's prediction only while it is younger than
   ``max_world_model_age_s``; otherwise the chunk is computed in efficient mode and that is
   reported;
@@ -40,6 +46,10 @@ from gigabrain_runtime.inference.preprocessing import InputError
 from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
 from gigabrain_runtime.perception.sync import Assembled, ObservationAssembler, SyncConfig
 from gigabrain_runtime.robots.embodiment import LIMIT_MARGIN, Embodiment, get_embodiment
+
+# the input whose refused message stops the arm at once (a refused frame counts as a missing
+# one: its camera is gone after input_timeout_s)
+_STATE = "joint_states"
 
 
 class Clock(Protocol):
@@ -128,8 +138,10 @@ class PolicyLoop:
         self._effective_mode = Mode.EFFICIENT
         self._refusal = "starting"
         self._prompt: tuple[str, int] = ("", 0)
-        self._inputs_fresh = False
         self._stop_sent = False
+        self._late = ""
+        self.late_ticks = 0
+        self.stops = 0
         self._heartbeat = clock.monotonic()
         self.deadline_misses = 0
         self.errors = 0
@@ -194,6 +206,10 @@ class PolicyLoop:
         self._rates["joint_states"].tick(self.clock.monotonic())
         return True
 
+    def last_state(self) -> np.ndarray | None:
+        """The newest accepted joint positions (the robot's joint order), or None."""
+        return self.sync.last_state()
+
     def input_error(self, name: str, message: str | None) -> None:
         """Record (or, with None, clear) why the last message of input ``name`` was dropped."""
         with self._lock:
@@ -203,29 +219,34 @@ class PolicyLoop:
                 self._input_errors[name] = message
 
     # ---- the watchdog (100 Hz) ---------------------------------------------------------------
-    def stale_input(self) -> str:
-        """The first input older than its age limit, or ''."""
-        cfg = self.config.sync
-        for name, age in self.sync.ages(self.clock.now_s()).items():
-            limit = cfg.max_state_age_s if name == "joint_states" else cfg.max_image_age_s
-            if age > limit:
-                return f"{name} is {age:.3f} s old (limit {limit} s)"
-        return ""
+    def stop_reason(self) -> str:
+        """Why the arm must stop now, naming the input: one gone (nothing for
+        ``input_timeout_s``) or the joint state invalid (its last message refused); '' when
+        none is."""
+        gone = self.sync.gone(self.clock.now_s())
+        timeout = self.config.sync.input_timeout_s
+        reasons = [
+            f"{name}: gone (nothing for {age:.2f} s, timeout {timeout:g} s)"
+            for name, age in gone.items()
+        ]
+        with self._lock:
+            invalid = self._input_errors.get(_STATE)
+        if invalid is not None:
+            reasons.append(f"{_STATE}: invalid ({invalid})")
+        return "; ".join(reasons)
 
     def watchdog(self) -> str | None:
-        """The reason to stop the robot now, once per fresh -> stale transition; else None.
-        (A single refused observation - stamps spread too far - only skips a chunk; staleness
-        is what stops the arm.)"""
-        reason = self.stale_input()
-        fresh = not reason
-        stop = None
-        if fresh:
+        """The reason to stop the robot now, once per transition to an input gone or invalid;
+        else None. (A late frame only skips a chunk: the executor follows its plan.)"""
+        reason = self.stop_reason()
+        if not reason:
             self._stop_sent = False
-        elif self._inputs_fresh and not self._stop_sent:
-            self._stop_sent = True
-            stop = reason
-        self._inputs_fresh = fresh
-        return stop
+            return None
+        if self._stop_sent:
+            return None
+        self._stop_sent = True
+        self.stops += 1
+        return reason
 
     # ---- the inference tick ------------------------------------------------------------------
     def current_world(self) -> WorldPrediction | None:
@@ -241,7 +262,10 @@ class PolicyLoop:
         self._heartbeat = t0
         assembled = self.sync.assemble(self.clock.now_s())
         if not isinstance(assembled, Assembled):
-            self._refusal = assembled
+            self._refusal = assembled.reason
+            if assembled.late:
+                self.late_ticks += 1
+                self._late = assembled.reason
             return None
         world = self.current_world() if self._mode is Mode.STANDARD else None
         effective = Mode.STANDARD if world is not None else Mode.EFFICIENT
@@ -330,22 +354,28 @@ class PolicyLoop:
 
     # ---- diagnostics ---------------------------------------------------------------------------
     def statuses(self) -> list[Status]:
-        """The ``inputs`` and ``inference`` statuses."""
+        """The ``inputs`` and ``inference`` statuses: an input gone or invalid is an ERROR
+        naming it; a late one only counts (``late_ticks``: ticks without a chunk because an
+        input was older than its age limit while the executor followed its plan)."""
         now_m = self.clock.monotonic()
         cfg = self.config.sync
         inputs = Status("inputs")
+        limits = self.sync.age_limits()
         for name, age in self.sync.ages(self.clock.now_s()).items():
             inputs.values[f"{name}_hz"] = f"{self._rates[name].rate(now_m):.1f}"
             inputs.values[f"{name}_age_s"] = "never" if age == float("inf") else f"{age:.3f}"
-            limit = cfg.max_state_age_s if name == "joint_states" else cfg.max_image_age_s
+            inputs.values[f"{name}_age_limit_s"] = f"{limits[name]:.3f}"
             if age == float("inf"):
                 inputs.worse(Level.STALE, f"{name}: nothing received")
-            elif age > limit:
-                inputs.worse(Level.ERROR, f"{name}: stale ({age:.2f} s old)")
+            elif age > cfg.input_timeout_s:
+                inputs.worse(Level.ERROR, f"{name}: gone (nothing for {age:.2f} s)")
         with self._lock:
             errors = list(self._input_errors.items())
         for name, err in errors:
             inputs.worse(Level.ERROR, f"{name}: {err}")
+        inputs.values["late_ticks"] = str(self.late_ticks)
+        inputs.values["last_late"] = self._late or "none"
+        inputs.values["stops"] = str(self.stops)
 
         inf = Status("inference")
         world = self._world
@@ -380,6 +410,8 @@ class PolicyLoop:
             inf.worse(Level.ERROR, f"inference thread stalled for {stalled:.1f} s")
         if self._refusal.startswith("model output refused"):
             inf.worse(Level.ERROR, f"no chunk: {self._refusal}")
+        elif self._refusal == self._late:
+            pass  # late frame, plan continued: counted in inputs.late_ticks
         elif self._refusal:
             inf.worse(Level.WARN, f"no chunk: {self._refusal}")
         if self._mode is Mode.STANDARD and self._effective_mode is Mode.EFFICIENT:

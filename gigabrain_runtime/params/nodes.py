@@ -44,10 +44,34 @@ class VlaParams(NodeParams):
         hi=60.0,
     )
     stamp_tolerance_s: float = param(
-        0.1, "max spread of input stamps (s)", lo=0.001, hi=10.0, read_only=True
+        0.1,
+        "max spread of input stamps, or the largest camera age limit if that is more (s)",
+        lo=0.001,
+        hi=10.0,
+        read_only=True,
     )
     max_image_age_s: float = param(
-        0.15, "a frame older than this is never used (s)", lo=0.01, hi=10.0, read_only=True
+        0.15,
+        "shortest age limit of a frame; a camera's limit is 2 of its measured frame periods + "
+        "transport_s when that is more (s)",
+        lo=0.01,
+        hi=10.0,
+        read_only=True,
+    )
+    transport_s: float = param(
+        0.05,
+        "transport allowance in a camera's age limit, on top of 2 frame periods (s)",
+        lo=0.0,
+        hi=1.0,
+        read_only=True,
+    )
+    input_timeout_s: float = param(
+        0.4,
+        "an input silent this long (or refused) is gone: ERROR naming it and a hold point to "
+        "the executor; a shorter gap is a late frame, the plan continues (s)",
+        lo=0.02,
+        hi=10.0,
+        read_only=True,
     )
     max_state_age_s: float = param(
         0.1,
@@ -113,8 +137,13 @@ class ExecutorParams(NodeParams):
     ensemble_k: float = param(
         0.5, "temporal ensembling decay per chunk", lo=0.0, hi=10.0, read_only=True
     )
-    chunk_timeout_s: float = param(
-        0.5, "watchdog: hold when no chunk for this long (s)", lo=0.01, hi=10.0, read_only=True
+    max_open_loop_s: float = param(
+        0.5,
+        "a chunk is followed at most this long after its observation (never past its last "
+        "point); then the arm comes to rest within its limits (s)",
+        lo=0.02,
+        hi=10.0,
+        read_only=True,
     )
     state_timeout_s: float = param(
         0.1,
@@ -127,7 +156,11 @@ class ExecutorParams(NodeParams):
         1.0, "fraction of the embodiment velocity limits", lo=0.01, hi=1.0, read_only=True
     )
     stop_decel_scale: float = param(
-        20.0, "watchdog braking, x the acceleration limits", lo=1.0, hi=50.0, read_only=True
+        1.0,
+        "braking of every stop but the e-stop, x the acceleration limits",
+        lo=0.1,
+        hi=1.0,
+        read_only=True,
     )
     takeover_blend_s: float = param(
         0.3,

@@ -125,6 +125,33 @@ def chunk_to_trajectory(
     return msg
 
 
+def hold_trajectory(
+    joint_names: tuple[str, ...], positions: np.ndarray, stamp_s: float, hold_s: float
+) -> JointTrajectory:
+    """The stop the vla sends: one point at ``positions`` with zero velocities, due ``hold_s``
+    after the stamp. A ros2_control joint_trajectory_controller moves there and holds; the
+    executor recognises it (:func:`is_hold`) and comes to rest within its own limits instead."""
+    msg = JointTrajectory()
+    msg.header.stamp = s_to_stamp(stamp_s)
+    msg.joint_names = list(joint_names)
+    point = JointTrajectoryPoint()
+    point.positions = array.array("d", np.asarray(positions, dtype=np.float64))
+    point.velocities = array.array("d", np.zeros(len(joint_names)))
+    point.time_from_start = s_to_duration(hold_s)
+    msg.points = [point]
+    return msg
+
+
+def is_hold(msg: JointTrajectory) -> bool:
+    """A stop: an empty trajectory, or one point whose velocities are given and all zero."""
+    if not msg.points:
+        return True
+    if len(msg.points) != 1:
+        return False
+    v = msg.points[0].velocities
+    return len(v) == len(msg.joint_names) and not any(v)
+
+
 def trajectory_to_chunk(msg: JointTrajectory, joint_names: tuple[str, ...]) -> TimedChunk:
     """JointTrajectory (any joint order) -> TimedChunk in our order, on a uniform grid."""
     names = list(msg.joint_names)

@@ -21,7 +21,12 @@ from gigabrain_runtime.pacing import DeadlinePacer
 from gigabrain_runtime.params.nodes import ExecutorParams
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos
-from gigabrain_runtime.ros.convert import joint_command, joint_positions, trajectory_to_chunk
+from gigabrain_runtime.ros.convert import (
+    is_hold,
+    joint_command,
+    joint_positions,
+    trajectory_to_chunk,
+)
 from gigabrain_runtime.ros.node_utils import (
     DiagnosticsPublisher,
     make_thread_realtime,
@@ -44,7 +49,7 @@ class ExecutorNode(Node):
             blend_mode=p.blend_mode,
             blend_s=p.blend_s,
             ensemble_k=p.ensemble_k,
-            chunk_timeout_s=p.chunk_timeout_s,
+            max_open_loop_s=p.max_open_loop_s,
             state_timeout_s=p.state_timeout_s,
             velocity_scale=p.velocity_scale,
             stop_decel_scale=p.stop_decel_scale,
@@ -100,9 +105,9 @@ class ExecutorNode(Node):
         self._state_rate.tick(time.monotonic())
 
     def _on_chunk(self, msg: JointTrajectory) -> None:
-        if not msg.points:  # ros2_control convention: an empty trajectory means stop
+        if is_hold(msg):  # the vla's hold point (or an empty trajectory): come to rest
             with self._lock:
-                self.core.stop("policy requested stop (empty chunk)")
+                self.core.stop("the policy asked to stop (an input is gone or invalid)")
             return
         try:
             chunk = trajectory_to_chunk(msg, self.embodiment.joint_names)
@@ -200,6 +205,8 @@ class ExecutorNode(Node):
             "chunks_accepted": str(core.accepted_chunks),
             "chunks_rejected": str(sum(core.rejected.values())),
             "watchdog_events": str(core.watchdog_events),
+            "open_loop_stops": str(core.open_loop_stops),
+            "max_open_loop_s": f"{self.config.max_open_loop_s:g}",
             "estop": str(core.estop).lower(),
             "takeover": str(core.takeover).lower(),
             "takeovers": str(core.takeovers),
@@ -211,6 +218,8 @@ class ExecutorNode(Node):
             s.worse(Level.WARN, f"takeover: {self._last_reason}")
         elif core.state is ExecState.WATCHDOG:
             s.worse(Level.ERROR, f"watchdog hold: {self._last_reason}")
+        elif core.state is ExecState.OPEN_LOOP:
+            s.worse(Level.WARN, f"open-loop limit reached, coming to rest: {self._last_reason}")
         elif core.state is ExecState.WAITING:
             s.worse(Level.STALE, "no joint state received yet")
         elif core.state is ExecState.HOLD:

@@ -57,6 +57,7 @@ from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import (
     camera_info_to_msg,
     chunk_to_trajectory,
+    hold_trajectory,
     image_to_rgb,
     joint_positions,
     rgb_to_image,
@@ -98,9 +99,9 @@ class _OverlayJob:
     label: str
 
 
-# first-camera frames kept for pairing with the observation a chunk came from: more than a
-# max_image_age_s window of frames at 30 Hz, raw and compressed
-FRAME_HISTORY = 8
+# first-camera frames kept for pairing with the observation a chunk came from: the longest age
+# limit (input_timeout_s, 0.4 s) of frames at 30 Hz, or at 15 Hz raw and compressed
+FRAME_HISTORY = 14
 
 
 class _NodeClock:
@@ -130,6 +131,8 @@ class VlaNode(WorkerThreads, Node):
             stamp_tolerance_s=p.stamp_tolerance_s,
             max_image_age_s=p.max_image_age_s,
             max_state_age_s=p.max_state_age_s,
+            transport_s=p.transport_s,
+            input_timeout_s=p.input_timeout_s,
         )
 
         engine_path = Path(p.engine)
@@ -197,7 +200,7 @@ class VlaNode(WorkerThreads, Node):
         )
         on_set_params(self, p, self._on_params)
         self.create_timer(0.01, self._input_watchdog)
-        DiagnosticsPublisher(self, self._diagnostics)
+        self._diag = DiagnosticsPublisher(self, self._diagnostics)
 
         self._running = True
         self._threads = [
@@ -325,15 +328,18 @@ class VlaNode(WorkerThreads, Node):
         self.overlay_hz = new.overlay_hz
 
     def _input_watchdog(self) -> None:
-        """At 100 Hz: the moment an input goes stale, tell the executor to stop (an empty
-        chunk) instead of letting it run out the last chunk."""
+        """At 100 Hz: the moment an input is gone or invalid, tell the executor to stop (a hold
+        point at the last measured state) instead of letting it follow the plan, and say so on
+        /diagnostics now rather than at the next 1 Hz report. (A late frame is not a stop.)"""
         reason = self.loop.watchdog()
-        if reason is not None:
-            stop = JointTrajectory()
-            stop.header.stamp = self.get_clock().now().to_msg()
-            stop.joint_names = list(self.joint_names)
-            self._chunk_pub.publish(stop)
-            self.get_logger().warn(f"inputs stale, stopping the arm: {reason}")
+        if reason is None:
+            return
+        state = self.loop.last_state()
+        if state is not None:
+            hold = hold_trajectory(self.joint_names, state, self._now_s(), 1.0 / self.control_hz)
+            self._chunk_pub.publish(hold)
+        self.get_logger().error(f"stopping the arm: {reason}")
+        self._diag.publish()
 
     # ---- inference thread --------------------------------------------------------------------
     def _inference_loop(self) -> None:

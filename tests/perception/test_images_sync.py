@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 
 from gigabrain_runtime.perception.images import decode_compressed, decode_raw, resize_with_pad
-from gigabrain_runtime.perception.sync import Assembled, ObservationAssembler, SyncConfig
+from gigabrain_runtime.perception.sync import (
+    Assembled,
+    ObservationAssembler,
+    Refused,
+    SyncConfig,
+)
 
 
 def test_rgb_bgr_and_mono_decode_to_rgb_with_row_padding():
@@ -59,9 +64,9 @@ def make_sync(**cfg):
 def test_assembles_only_when_every_input_is_fresh_and_consistent():
     s = make_sync(stamp_tolerance_s=0.05, max_image_age_s=0.2, max_state_age_s=0.1)
     img = np.zeros((2, 2, 3), np.uint8)
-    assert "no joint state" in s.assemble(1.0)
+    assert "no joint state" in s.assemble(1.0).reason
     s.put_state(1.0, np.zeros(7))
-    assert "no image yet from cam_high, cam_wrist" in s.assemble(1.0)
+    assert "no image yet from cam_high, cam_wrist" in s.assemble(1.0).reason
     s.put_image("cam_high", 0.99, img)
     s.put_image("cam_wrist", 0.98, img)
     obs = s.assemble(1.01)
@@ -70,18 +75,41 @@ def test_assembles_only_when_every_input_is_fresh_and_consistent():
     s.put_state(1.3, np.zeros(7))
     s.put_image("cam_high", 1.3, img)
     why = s.assemble(1.3)
-    assert isinstance(why, str) and "cam_wrist image is 0.320 s old" in why
+    assert isinstance(why, Refused) and "cam_wrist image is 0.320 s old" in why.reason
+    assert why.late  # older than its limit, not yet gone (input_timeout_s 0.4)
+    assert s.gone(1.3) == {} and set(s.gone(1.4)) == {"cam_wrist"}
 
 
 def test_inconsistent_stamps_are_refused():
-    s = make_sync(stamp_tolerance_s=0.05, max_image_age_s=1.0)
+    s = make_sync(stamp_tolerance_s=0.05, max_image_age_s=0.15)
     img = np.zeros((2, 2, 3), np.uint8)
-    s.put_state(1.0, np.zeros(7))
-    s.put_image("cam_high", 0.9, img)
+    s.put_state(1.2, np.zeros(7))  # a joint state stamped 0.2 s ahead of the frames
+    s.put_image("cam_high", 1.0, img)
     s.put_image("cam_wrist", 1.0, img)
-    assert "spread 0.100 s" in s.assemble(1.0)
+    why = s.assemble(1.0)
+    assert "spread 0.200 s (tolerance 0.150 s)" in why.reason and not why.late
 
 
 def test_unknown_camera_is_an_error():
     with pytest.raises(ValueError, match="camera: unknown 'cam_left'"):
         make_sync().put_image("cam_left", 0.0, np.zeros((2, 2, 3), np.uint8))
+
+
+def test_a_cameras_age_limit_is_two_measured_periods_plus_transport_within_bounds():
+    s = make_sync(max_image_age_s=0.15, transport_s=0.05, input_timeout_s=0.4)
+    img = np.zeros((2, 2, 3), np.uint8)
+    assert s.age_limits()["cam_high"] == 0.15  # no period measured yet: the floor
+    for k in range(10):
+        s.put_image("cam_high", k / 15, img)  # 15 Hz
+        s.put_image("cam_wrist", k / 3, img)  # 3 Hz
+    limits = s.age_limits()
+    assert limits["cam_high"] == pytest.approx(2 / 15 + 0.05)
+    assert limits["cam_wrist"] == 0.4  # 2 / 3 + 0.05 capped at the input timeout
+    assert limits["joint_states"] == 0.1
+
+
+def test_sync_settings_are_checked_naming_the_field():
+    with pytest.raises(ValueError, match=r"max_image_age_s: must be <= input_timeout_s \(0.4\)"):
+        SyncConfig(max_image_age_s=1.0)
+    with pytest.raises(ValueError, match="transport_s: must be >= 0, got -0.1"):
+        SyncConfig(transport_s=-0.1)

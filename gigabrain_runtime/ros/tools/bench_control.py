@@ -64,7 +64,7 @@ class _Bench(Node):
         self.pub = self.create_publisher(JointState, "bench/joint_command", qos.COMMAND)
         self.core = ChunkExecutor(
             self.emb,
-            ExecutorConfig(control_hz=control_hz, chunk_timeout_s=10.0, state_timeout_s=10.0),
+            ExecutorConfig(control_hz=control_hz, max_open_loop_s=10.0, state_timeout_s=10.0),
         )
         self.lock = threading.Lock()
 
