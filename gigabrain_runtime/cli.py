@@ -449,6 +449,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_bench_cameras(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.ros.tools.bench_cameras import run
+
+    run(seconds=args.seconds, out=Path(args.out) if args.out else None)
+    return 0
+
+
+def cmd_bench_flood(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.inference.export import ensure_engine
+    from gigabrain_runtime.model.presets import get_preset
+    from gigabrain_runtime.ros.tools.bench_flood import run
+
+    engine = Path(args.engine) if args.engine else DEFAULT_ENGINE_ROOT / "tiny"
+    if not args.engine:
+        ensure_engine(get_preset("tiny"), engine)
+    run(
+        engine,
+        phase_s=args.phase_s,
+        phases=args.phases,
+        malformed=args.malformed,
+        out=Path(args.out) if args.out else None,
+    )
+    return 0
+
+
 def cmd_bench_control(args: argparse.Namespace) -> int:
     from gigabrain_runtime.inference.export import ensure_engine
     from gigabrain_runtime.inference.factory import open_backend
@@ -696,6 +721,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", help="engine directory (default engines/tiny)")
     p.add_argument("--json", help="write the report here")
     p.set_defaults(func=cmd_bench_control)
+
+    p = sub.add_parser(
+        "bench-cameras",
+        help="frames/s reaching the vla's subscription from a stock (no-profile) publisher",
+    )
+    p.add_argument("--seconds", type=float, default=10.0, help="per case")
+    p.add_argument("--out", help="write the rows here (JSON)")
+    p.set_defaults(func=cmd_bench_cameras)
+
+    p = sub.add_parser(
+        "bench-flood",
+        help="command jitter under a 1 kHz joint-state flood vs the same flood unsubscribed",
+    )
+    p.add_argument("--phase-s", type=float, default=10.0, help="seconds per phase")
+    p.add_argument("--phases", type=int, default=4, help="alternating baseline/flood phases")
+    p.add_argument("--malformed", action="store_true", help="flood with a joint missing")
+    p.add_argument("--engine", help="engine directory (default engines/tiny)")
+    p.add_argument("--out", help="write the report here (JSON)")
+    p.set_defaults(func=cmd_bench_flood)
 
     p = sub.add_parser("record", help="record HILR episodes (rosbag2, MCAP) as its own process")
     p.add_argument("--robot", default="piper")

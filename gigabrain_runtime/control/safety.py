@@ -67,9 +67,12 @@ class MotionLimiter:
         err = target - self.position
         # fastest velocity from which braking at max deceleration, in whole control periods,
         # still stops at the target: v = n a dt with n (n + 1) / 2 a dt^2 <= |err|
+        # (one period's a dt^2 of the distance held back, so the last step lands on the target
+        # within one period's velocity change)
         a_dt = lim.max_acceleration * dt
-        n = (np.sqrt(1.0 + 8.0 * np.abs(err) / (a_dt * dt)) - 1.0) / 2.0
-        v_stop = a_dt * n
+        room = np.maximum(np.abs(err) - a_dt * dt, 0.0)
+        n = (np.sqrt(1.0 + 8.0 * room / (a_dt * dt)) - 1.0) / 2.0
+        v_stop = np.maximum(a_dt * n, np.minimum(np.abs(err) / dt, a_dt))
         v_des = np.clip(err / dt, -lim.max_velocity, lim.max_velocity)
         v_des = np.clip(v_des, -v_stop, v_stop)
         dv = np.clip(v_des - self.velocity, -lim.max_acceleration * dt, lim.max_acceleration * dt)

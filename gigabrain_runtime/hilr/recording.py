@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -106,10 +107,20 @@ class EpisodeInfo:
         return cls(**known)
 
 
+def _replace_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file; on failure (a full disk) the
+    temporary file is removed and ``path`` is left as it was."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_sidecar(directory: Path, info: EpisodeInfo) -> None:
-    tmp = directory / (SIDECAR + ".tmp")
-    tmp.write_text(json.dumps(info.to_dict(), indent=2) + "\n")
-    os.replace(tmp, directory / SIDECAR)
+    _replace_atomically(directory / SIDECAR, json.dumps(info.to_dict(), indent=2) + "\n")
 
 
 def read_sidecar(directory: Path) -> EpisodeInfo:
@@ -265,9 +276,7 @@ def write_metadata(
             "ros_distro": ROS_DISTRO,
         }
     }
-    tmp = directory / (METADATA + ".tmp")
-    tmp.write_text(yaml.safe_dump(meta, sort_keys=False))
-    os.replace(tmp, directory / METADATA)
+    _replace_atomically(directory / METADATA, yaml.safe_dump(meta, sort_keys=False))
 
 
 # ---- recovery --------------------------------------------------------------------------------
@@ -305,11 +314,26 @@ class RecoveryReport:
 
 
 def recover_episode(directory: str | Path) -> RecoveryReport:
-    """Rewrite a cut-short episode's MCAP from its complete records and write metadata.yaml."""
+    """Rewrite a cut-short episode's MCAP from its complete records and write metadata.yaml.
+    ValueError naming the episode - no temporary file left behind, the MCAP untouched - when
+    that cannot be written (a full disk)."""
+    directory = Path(directory)
+    try:
+        return _recover(directory)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        free = shutil.disk_usage(directory).free / 1e6
+        raise ValueError(
+            f"bag recover {directory}: {exc.strerror or exc} ({free:.0f} MB free); the episode "
+            "is still unfinished and no temporary file is left - free some space and run it again"
+        ) from None
+
+
+def _recover(directory: Path) -> RecoveryReport:
     from mcap.records import Channel, Message, Schema
     from mcap.writer import CompressionType, Writer
 
-    directory = Path(directory)
     files = sorted(directory.glob("*.mcap"))
     if not files:
         raise FileNotFoundError(f"episode: no .mcap file in {directory}")
@@ -323,39 +347,43 @@ def recover_episode(directory: str | Path) -> RecoveryReport:
     channels: dict[int, Channel] = {}
     counts: dict[int, int] = {}
     first = last = None
-    with open(tmp, "wb") as out:
-        writer = Writer(out, compression=CompressionType.ZSTD)
-        writer.start(profile="ros2", library="gigabrain_runtime (recovered)")
-        schema_map: dict[int, int] = {}
-        channel_map: dict[int, int] = {}
-        for record in _complete_records(source):
-            if isinstance(record, Schema) and record.id not in schemas:
-                schemas[record.id] = record
-                schema_map[record.id] = writer.register_schema(
-                    name=record.name, encoding=record.encoding, data=record.data
-                )
-            elif isinstance(record, Channel) and record.id not in channels:
-                channels[record.id] = record
-                channel_map[record.id] = writer.register_channel(
-                    topic=record.topic,
-                    message_encoding=record.message_encoding,
-                    schema_id=schema_map.get(record.schema_id, 0),
-                    metadata=record.metadata,
-                )
-                counts[record.id] = 0
-            elif isinstance(record, Message) and record.channel_id in channel_map:
-                writer.add_message(
-                    channel_id=channel_map[record.channel_id],
-                    log_time=record.log_time,
-                    publish_time=record.publish_time,
-                    data=record.data,
-                    sequence=record.sequence,
-                )
-                counts[record.channel_id] += 1
-                first = record.log_time if first is None else min(first, record.log_time)
-                last = record.log_time if last is None else max(last, record.log_time)
-        writer.finish()
-    os.replace(tmp, source)
+    try:
+        with open(tmp, "wb") as out:
+            writer = Writer(out, compression=CompressionType.ZSTD)
+            writer.start(profile="ros2", library="gigabrain_runtime (recovered)")
+            schema_map: dict[int, int] = {}
+            channel_map: dict[int, int] = {}
+            for record in _complete_records(source):
+                if isinstance(record, Schema) and record.id not in schemas:
+                    schemas[record.id] = record
+                    schema_map[record.id] = writer.register_schema(
+                        name=record.name, encoding=record.encoding, data=record.data
+                    )
+                elif isinstance(record, Channel) and record.id not in channels:
+                    channels[record.id] = record
+                    channel_map[record.id] = writer.register_channel(
+                        topic=record.topic,
+                        message_encoding=record.message_encoding,
+                        schema_id=schema_map.get(record.schema_id, 0),
+                        metadata=record.metadata,
+                    )
+                    counts[record.id] = 0
+                elif isinstance(record, Message) and record.channel_id in channel_map:
+                    writer.add_message(
+                        channel_id=channel_map[record.channel_id],
+                        log_time=record.log_time,
+                        publish_time=record.publish_time,
+                        data=record.data,
+                        sequence=record.sequence,
+                    )
+                    counts[record.channel_id] += 1
+                    first = record.log_time if first is None else min(first, record.log_time)
+                    last = record.log_time if last is None else max(last, record.log_time)
+            writer.finish()
+        os.replace(tmp, source)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     topics = []
     for cid, ch in channels.items():
         schema = schemas.get(ch.schema_id)

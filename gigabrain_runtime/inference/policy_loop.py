@@ -185,7 +185,7 @@ class PolicyLoop:
         """A camera's frame, already at the model's size (perception/frames.py)."""
         self.sync.put_image(camera, stamp_s, image)
         self.input_error(camera, None)
-        self._rates[camera].tick(self.clock.monotonic())
+        self.arrived(camera)
 
     def put_state(self, stamp_s: float, positions: np.ndarray) -> bool:
         """Joint positions in the robot's joint order. False (and the reason kept, naming the
@@ -203,8 +203,12 @@ class PolicyLoop:
             return False
         self.sync.put_state(stamp_s, positions)
         self.input_error("joint_states", None)
-        self._rates["joint_states"].tick(self.clock.monotonic())
         return True
+
+    def arrived(self, name: str) -> None:
+        """Count a message of input ``name`` as it arrives (a node that coalesces a stream
+        calls this per message, so the reported rate is the stream's, not the reads')."""
+        self._rates[name].tick(self.clock.monotonic())
 
     def last_state(self) -> np.ndarray | None:
         """The newest accepted joint positions (the robot's joint order), or None."""

@@ -3,10 +3,11 @@
 Supported (the subset of the ROS 2 YAML frontend this project's files use, so the same files run
 under ``ros2 launch`` on a full install): ``arg`` (name, default, description), ``let`` (name,
 value), ``node`` (pkg, exec, name, namespace, param [name/value or from], remap [from/to],
-args, output), ``group`` (a list of children, or a mapping with ``children``; ``scoped``) with
-``push_ros_namespace`` / ``push-ros-namespace``, ``include`` (file, arg [name/value]) and the
-substitutions ``$(var x)``, ``$(env X [default])``, ``$(find-pkg-share pkg)``, ``$(dirname)``.
-Anything else is an error naming the entity, never silently ignored.
+args, output, respawn, respawn_delay), ``group`` (a list of children, or a mapping with
+``children``; ``scoped``) with ``push_ros_namespace`` / ``push-ros-namespace``, ``include``
+(file, arg [name/value]) and the substitutions ``$(var x)``, ``$(env X [default])``,
+``$(find-pkg-share pkg)``, ``$(dirname)``. Anything else is an error naming the entity, never
+silently ignored.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class NodeSpec:
     remaps: list[tuple[str, str]] = field(default_factory=list)
     args: list[str] = field(default_factory=list)
     source: str = ""
+    respawn: bool = False
+    respawn_delay: float = 0.0
 
     @property
     def fqn(self) -> str:
@@ -219,4 +222,18 @@ def _node(body: dict[str, Any], ctx: _Context) -> NodeSpec:
     args = body.get("args", "")
     if args:
         spec.args = str(ctx.subst(args)).split()
+    if "respawn" in body:
+        respawn = _typed(ctx.subst(body["respawn"]))
+        if not isinstance(respawn, bool):
+            raise LaunchError(
+                f"{ctx.file.name}: node {name}: respawn: expected true or false, got {respawn!r}"
+            )
+        spec.respawn = respawn
+    if "respawn_delay" in body:
+        delay = _typed(ctx.subst(body["respawn_delay"]))
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+            raise LaunchError(
+                f"{ctx.file.name}: node {name}: respawn_delay: expected seconds >= 0, got {delay!r}"
+            )
+        spec.respawn_delay = float(delay)
     return spec

@@ -2,7 +2,10 @@
 
 Each node gets ``-r __node:=NAME -r __ns:=NS``, its remaps as ``-r from:=to``, its parameter
 files and a generated params file for the inline parameters (typed YAML, so strings, floats and
-booleans arrive as such). Output is line-prefixed with the node name. On Ctrl-C or SIGTERM the
+booleans arrive as such). Output is line-prefixed with the node name. A child that exits on
+its own is reported as ``ros2 launch`` does (``[ERROR] [launch]: process has died [pid N, exit
+code X, cmd '...']``, or ``[INFO] ... process has finished cleanly`` for exit code 0) and, with
+``respawn: true``, started again after ``respawn_delay`` seconds. On Ctrl-C or SIGTERM the
 children get SIGINT (their clean shutdown), then SIGTERM and SIGKILL after grace periods.
 """
 
@@ -95,23 +98,67 @@ class LaunchRunner:
         self.procs: dict[str, subprocess.Popen[str]] = {}
         self._pumps: list[threading.Thread] = []
         self._out_lock = threading.Lock()
+        self._specs = {n.fqn: n for n in nodes}
+        self._commands: dict[str, list[str]] = {}
+        self._reported: set[int] = set()  # pids whose exit was reported
+        self._respawn_at: dict[str, float] = {}
+        self.deaths = 0
+        self.respawns = 0
 
     def start(self) -> None:
-        commands = {n.fqn: node_command(n, Path(self._tmp.name)) for n in self.nodes}
-        for fqn, cmd in commands.items():
-            proc = subprocess.Popen(
-                cmd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env=self.env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-            self.procs[fqn] = proc
-            pump = threading.Thread(target=self._pump, args=(fqn, proc), daemon=True)
-            pump.start()
-            self._pumps.append(pump)
+        self._commands = {n.fqn: node_command(n, Path(self._tmp.name)) for n in self.nodes}
+        for fqn in self._commands:
+            self._spawn(fqn)
+
+    def _spawn(self, fqn: str) -> None:
+        proc = subprocess.Popen(
+            self._commands[fqn],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        self.procs[fqn] = proc
+        pump = threading.Thread(target=self._pump, args=(fqn, proc), daemon=True)
+        pump.start()
+        self._pumps.append(pump)
+        self._say("INFO", f"process started with pid [{proc.pid}] ({fqn})")
+
+    def _say(self, level: str, text: str) -> None:
+        with self._out_lock:
+            self.out.write(f"[{level}] [launch]: {text}\n")
+            self.out.flush()
+
+    def supervise(self, now: float | None = None) -> bool:
+        """Report children that exited since the last call (and schedule or perform their
+        respawn). True while anything runs or waits to be respawned."""
+        now = time.monotonic() if now is None else now
+        for fqn, proc in list(self.procs.items()):
+            code = proc.poll()
+            if code is None or proc.pid in self._reported:
+                continue
+            self._reported.add(proc.pid)
+            cmd = " ".join(self._commands.get(fqn, []))
+            if code == 0:
+                self._say("INFO", f"process has finished cleanly [pid {proc.pid}] ({fqn})")
+            else:
+                self.deaths += 1
+                self._say(
+                    "ERROR",
+                    f"process has died [pid {proc.pid}, exit code {code}, cmd '{cmd}'] ({fqn})",
+                )
+            spec = self._specs[fqn]
+            if spec.respawn:
+                self._respawn_at[fqn] = now + spec.respawn_delay
+                self._say("INFO", f"respawning {fqn} in {spec.respawn_delay:g} s")
+        for fqn, due in list(self._respawn_at.items()):
+            if now >= due:
+                del self._respawn_at[fqn]
+                self.respawns += 1
+                self._spawn(fqn)
+        return bool(self._respawn_at) or any(self.alive().values())
 
     def _pump(self, fqn: str, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
@@ -129,6 +176,7 @@ class LaunchRunner:
         return max((abs(c) for c in codes), default=0)
 
     def stop(self, grace_s: float = 5.0) -> int:
+        self._respawn_at.clear()
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
@@ -171,7 +219,7 @@ def run_launch(nodes: list[NodeSpec]) -> int:
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         runner.start()
-        while not stop.is_set() and any(runner.alive().values()):
+        while not stop.is_set() and runner.supervise():
             stop.wait(0.2)
     finally:
         code = runner.stop()

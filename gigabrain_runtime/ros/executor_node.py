@@ -2,7 +2,10 @@
 
 Subscriptions (joint states, chunks, e-stop) run on the rclpy executor thread and only hand data
 to the core under a lock; the control loop runs on its own thread paced by deadlines on the
-monotonic clock, so neither inference elsewhere nor a slow callback delays a command.
+monotonic clock, so neither inference elsewhere nor a slow callback delays a command. Joint
+states are coalesced: the callback only keeps the newest message and its arrival time, and the
+control loop reads it once per period, so a flood of joint states (1 kHz, valid or not) costs
+the control thread one conversion per period.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import threading
 import time
 
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
@@ -67,9 +71,13 @@ class ExecutorNode(Node):
         self._unknown_joints: list[str] = []
         self._pacer = DeadlinePacer(cfg.period_s)
         self._last_reason = ""
+        self._pending_state: tuple[bytes, float] | None = None  # newest, not yet read
+        self.states_coalesced = 0
 
         self._cmd_pub = self.create_publisher(JointState, "joint_command", qos.COMMAND)
-        self.create_subscription(JointState, "joint_states", self._on_state, qos.SENSOR)
+        # raw: the callback stores the serialized bytes; the control loop deserializes the
+        # newest once per period
+        self.create_subscription(JointState, "joint_states", self._on_state, qos.SENSOR, raw=True)
         self.create_subscription(JointTrajectory, "action_chunk", self._on_chunk, qos.COMMAND)
         self._estop_subs = qos.latched_subscriptions(self, Bool, "estop", self._on_estop)
         self._takeover_subs = qos.latched_subscriptions(
@@ -88,21 +96,29 @@ class ExecutorNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     # ---- callbacks (executor thread): hand data to the core, never block --------------------
-    def _on_state(self, msg: JointState) -> None:
-        try:
-            positions, unknown = joint_positions(msg, self.embodiment.joint_names)
-        except ValueError as exc:
-            self._input_errors["joint_states"] = str(exc)
+    def _on_state(self, msg: bytes) -> None:
+        """Keep the newest joint state (serialized) with its arrival time: bounded work at any
+        rate."""
+        if self._pending_state is not None:
+            self.states_coalesced += 1
+        self._pending_state = (msg, self._now_s())
+        self._state_rate.tick(time.monotonic())
+
+    def _take_state(self) -> None:
+        """Control thread, once per period: hand the newest joint state to the core."""
+        pending, self._pending_state = self._pending_state, None
+        if pending is None:
             return
+        raw, t = pending
         try:
-            with self._lock:
-                self.core.on_joint_state(positions, self._now_s())
-        except ValueError as exc:  # beyond the limits: refused, the watchdog holds
+            msg = deserialize_message(raw, JointState)
+            positions, unknown = joint_positions(msg, self.embodiment.joint_names)
+            self.core.on_joint_state(positions, t)  # ValueError beyond the limits: refused
+        except ValueError as exc:  # the state ages and the watchdog holds
             self._input_errors["joint_states"] = str(exc)
             return
         self._input_errors.pop("joint_states", None)
         self._unknown_joints = unknown
-        self._state_rate.tick(time.monotonic())
 
     def _on_chunk(self, msg: JointTrajectory) -> None:
         if is_hold(msg):  # the vla's hold point (or an empty trajectory): come to rest
@@ -155,6 +171,7 @@ class ExecutorNode(Node):
             self._pacer.wait()
             stamp = self.get_clock().now()
             with self._lock:
+                self._take_state()
                 result = self.core.step(stamp.nanoseconds * 1e-9)
             self._last_reason = result.reason
             if result.command is None:
@@ -201,6 +218,7 @@ class ExecutorNode(Node):
             "period_jitter_p99_ms": f"{self._pacer.jitter_ms(99):.3f}",
             "deadline_misses": str(self._pacer.misses),
             "joint_states_hz": f"{self._state_rate.rate(now):.1f}",
+            "joint_states_coalesced": str(self.states_coalesced),
             "chunks_hz": f"{self._chunk_rate.rate(now):.1f}",
             "chunks_accepted": str(core.accepted_chunks),
             "chunks_rejected": str(sum(core.rejected.values())),

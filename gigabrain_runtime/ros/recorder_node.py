@@ -5,7 +5,9 @@ or start at launch with ``auto_start``. Every runtime topic of the robot namespa
 as the exact bytes received. Crash safety and recovery: see ``hilr/recording.py``; unfinished
 episodes found in ``record_dir`` at start-up are recovered. When free disk space falls below
 ``min_free_mb`` or a write fails, recording stops with an ERROR on /diagnostics; the recorder is
-its own process, so control never notices.
+its own process, so control never notices. The error clears by itself once its cause has (space
+freed, ``min_free_mb`` lowered at run time): the next ``start`` event records again, and with
+``auto_start`` a new episode starts at once.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ class RecorderNode(Node):
     def start_episode(self) -> None:
         if self.writer is not None:
             self.end_episode("abort")
+        self._retry()
         if self.error:
             self.get_logger().error(f"not recording: {self.error}")
             return
@@ -230,6 +233,8 @@ class RecorderNode(Node):
     def _on_params(self, new: RecorderParams, names: set[str]) -> None:
         self.min_free_mb = new.min_free_mb
         self.operator = new.operator
+        if self._retry() and self.auto_start and self.writer is None:
+            self.start_episode()
 
     # ---- disk --------------------------------------------------------------------------------
     def _free_mb(self) -> float:
@@ -245,9 +250,22 @@ class RecorderNode(Node):
         self.error = f"recording stopped: {exc.strerror or exc}"
         self.get_logger().error(self.error)
 
+    def _retry(self) -> bool:
+        """Clear a recording error once there is ``min_free_mb`` free again. True if it did."""
+        if not self.error or self._free_mb() < self.min_free_mb:
+            return False
+        self.get_logger().info(
+            f"recording possible again ({self._free_mb():.0f} MB free, min_free_mb "
+            f"{self.min_free_mb:g}): cleared '{self.error}'"
+        )
+        self.error = ""
+        return True
+
     def _housekeeping(self) -> None:
         writer = self.writer
         if writer is None:
+            if self._retry() and self.auto_start:
+                self.start_episode()
             return
         try:
             writer.flush()  # even when a quiet period leaves the chunk half full

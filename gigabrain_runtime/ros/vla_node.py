@@ -171,6 +171,7 @@ class VlaNode(WorkerThreads, Node):
         )
 
         self._lock = threading.Lock()
+        self._pending_state: tuple[JointState, float] | None = None
         self._pacer = DeadlinePacer(1.0 / self.inference_hz)
         # the trajectory refers to the model's first camera slot (GigaBrain-0: cam_high)
         self._overlay_camera = entry.camera_slots[0] or self.cameras[0]
@@ -188,9 +189,10 @@ class VlaNode(WorkerThreads, Node):
         self._overlay_pub = self.create_publisher(
             Image, f"cameras/{self._overlay_camera}/policy_overlay", qos.SENSOR
         )
+        self._camera_subs: list[qos.CameraSubscription] = []
         for cam in self.cameras:
             base = f"cameras/{cam}/image_raw"
-            self.create_subscription(Image, base, self._image_cb(cam), qos.SENSOR)
+            self._camera_subs.append(qos.CameraSubscription(self, Image, base, self._image_cb(cam)))
             self.create_subscription(
                 CompressedImage, base + "/compressed", self._image_cb(cam), qos.SENSOR
             )
@@ -304,12 +306,23 @@ class VlaNode(WorkerThreads, Node):
             out.last_stamp = stamp
 
     def _on_state(self, msg: JointState) -> None:
+        """Keep the newest joint state (bounded work at any rate: a 1 kHz flood costs one
+        conversion per watchdog tick, not one per message)."""
+        self._pending_state = (msg, self._now_s())
+        self.loop.arrived("joint_states")
+
+    def _take_state(self) -> None:
+        """The newest joint state into the policy loop (100 Hz watchdog timer)."""
+        pending, self._pending_state = self._pending_state, None
+        if pending is None:
+            return
+        msg, received = pending
         try:
             positions, _unknown = joint_positions(msg, self.joint_names)
         except ValueError as exc:
             self.loop.input_error("joint_states", str(exc))
             return
-        self.loop.put_state(stamp_to_s(msg.header.stamp) or self._now_s(), positions)
+        self.loop.put_state(stamp_to_s(msg.header.stamp) or received, positions)
 
     def _on_instruction(self, msg: String) -> None:
         self.loop.set_instruction(msg.data)
@@ -331,6 +344,7 @@ class VlaNode(WorkerThreads, Node):
         """At 100 Hz: the moment an input is gone or invalid, tell the executor to stop (a hold
         point at the last measured state) instead of letting it follow the plan, and say so on
         /diagnostics now rather than at the next 1 Hz report. (A late frame is not a stop.)"""
+        self._take_state()
         reason = self.loop.watchdog()
         if reason is None:
             return
@@ -440,7 +454,19 @@ class VlaNode(WorkerThreads, Node):
 
     # ---- diagnostics -------------------------------------------------------------------------
     def _diagnostics(self) -> list[Status]:
-        return [*self.loop.statuses(), *self._camera_statuses()]
+        statuses = self.loop.statuses()
+        inputs = next(s for s in statuses if s.name == "inputs")
+        for cam, sub in zip(self.cameras, self._camera_subs, strict=True):
+            inputs.values[f"{cam}_subscription"] = sub.reliability
+        inference = next(s for s in statuses if s.name == "inference")
+        subscribers = self._chunk_pub.get_subscription_count()
+        inference.values["chunk_subscribers"] = str(subscribers)
+        if subscribers == 0:
+            inference.worse(
+                Level.ERROR,
+                f"nobody subscribes to {self._chunk_pub.topic_name}: the executor is not running",
+            )
+        return [*statuses, *self._camera_statuses()]
 
     def _camera_statuses(self) -> list[Status]:
         out = []

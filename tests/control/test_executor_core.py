@@ -411,3 +411,32 @@ def test_stale_teleop_during_takeover_holds():
     ex.on_joint_state(mid(), 0.5)
     r = ex.step(0.5)
     assert r.state is ExecState.TELEOP and "stale" in r.reason
+
+
+def test_random_plans_and_stops_never_exceed_the_joint_accelerations():
+    """Random chunks (half of them asking for up to a joint range beyond the limits, as a
+    random-weight engine does), late chunks, policy stops and open-loop ends: every command
+    stays within the position limits and changes velocity by at most max acceleration x dt."""
+    rng = np.random.default_rng(7)
+    span = PIPER.upper - PIPER.lower
+    worst = 0.0
+    for _ in range(40):
+        ex = make_executor()
+        cmds = []
+        for k in range(300):
+            t = k * DT
+            ex.on_joint_state(mid(), t)
+            if k % 5 == 0 and rng.random() < 0.8:
+                if rng.random() < 0.5:
+                    actions = rng.uniform(PIPER.lower - span, PIPER.upper + span, (50, 7))
+                else:
+                    actions = mid() + np.cumsum(rng.normal(0.0, 0.05, (50, 7)), axis=0)
+                chunk = TimedChunk(positions=actions, t0_s=t - rng.uniform(0, 0.3), dt_s=DT)
+                ex.on_chunk(chunk, t)
+            if rng.random() < 0.01:
+                ex.stop("policy stop")
+            cmds.append(ex.step(t).command)
+        cmds = np.stack(cmds)
+        assert np.all(cmds >= PIPER.lower) and np.all(cmds <= PIPER.upper)
+        worst = max(worst, float((_accelerations(cmds) / PIPER.max_acceleration).max()))
+    assert worst <= 1.0 + 1e-9, worst

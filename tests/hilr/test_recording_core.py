@@ -81,6 +81,44 @@ def test_a_file_cut_mid_chunk_is_recovered_up_to_the_last_flush(tmp_path):
     assert info.status == "recovered" and info.outcome == "abort"
 
 
+@pytest.mark.parametrize("fails", ["mcap", "metadata"])
+def test_recover_on_a_full_disk_is_one_error_and_leaves_nothing_behind(
+    tmp_path, monkeypatch, fails
+):
+    import errno
+
+    import mcap.writer
+
+    from gigabrain_runtime.hilr import recording
+
+    w = EpisodeWriter(
+        tmp_path / "ep",
+        [TopicSpec("/r/joint_states", JS, "sensor")],
+        EpisodeInfo(episode="ep", robot="piper"),
+    )
+    for i in range(50):
+        w.write("/r/joint_states", joint_state_cdr(i, 10**18 + i * 10**7), 10**18 + i * 10**7)
+    w.flush()
+    w._file.close()  # a crash: no metadata.yaml
+    files_before = sorted(p.name for p in (tmp_path / "ep").iterdir())
+
+    def full(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if fails == "mcap":
+        monkeypatch.setattr(mcap.writer.Writer, "add_message", full)
+    else:
+        monkeypatch.setattr(recording, "write_metadata", full)
+    with pytest.raises(
+        ValueError, match=r"bag recover .*ep: No space left on device \(\d+ MB free\)"
+    ):
+        recover_episode(tmp_path / "ep")
+    assert sorted(p.name for p in (tmp_path / "ep").iterdir()) == files_before  # no *.tmp
+    assert unfinished_episodes(tmp_path) == [tmp_path / "ep"]
+    monkeypatch.undo()  # space freed: the same command recovers it
+    assert recover_episode(tmp_path / "ep").messages == 50
+
+
 def test_intervention_state_topic_latches_and_deadman_is_held():
     s = InterventionState()
     assert s.engage(True, 1.0) and s.active

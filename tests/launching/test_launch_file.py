@@ -96,6 +96,16 @@ launch:
         ("- timer: {period: 1}", "unsupported launch entity 'timer'"),
         ("- node: {exec: gigabrain-runtime}", "missing 'pkg'"),
         ("- arg: {name: needed}", "launch argument 'needed' is required"),
+        (
+            "- node: {pkg: gigabrain_runtime, exec: gigabrain-runtime, args: 'node vla', "
+            "name: policy, respawn: sometimes}",
+            "node policy: respawn: expected true or false, got 'sometimes'",
+        ),
+        (
+            "- node: {pkg: gigabrain_runtime, exec: gigabrain-runtime, args: 'node vla', "
+            "name: policy, respawn: true, respawn_delay: -1}",
+            "node policy: respawn_delay: expected seconds >= 0, got -1",
+        ),
     ],
 )
 def test_bad_launch_files_are_errors_naming_the_problem(tmp_path, body, message):
@@ -171,3 +181,19 @@ def test_robot_launch_files_pass_the_camera_calibration_to_the_policy(file):
     (vla,) = [n for n in nodes if n.name == "vla"]
     assert vla.params["calibration_dir"] == "calibration/x"
     assert vla.params["undistort"] is True
+
+
+def test_respawn_and_its_delay_are_read_from_the_node(tmp_path):
+    f = write(
+        tmp_path,
+        "respawn.launch.yaml",
+        """launch:
+- arg: {name: again, default: "true"}
+- node: {pkg: gigabrain_runtime, exec: gigabrain-runtime, args: "node recorder",
+         name: rec, respawn: "$(var again)", respawn_delay: 2.5}
+- node: {pkg: gigabrain_runtime, exec: gigabrain-runtime, args: "node vla", name: vla}
+""",
+    )
+    rec, vla = load_launch(f)
+    assert (rec.respawn, rec.respawn_delay) == (True, 2.5)
+    assert (vla.respawn, vla.respawn_delay) == (False, 0.0)

@@ -15,7 +15,7 @@ rclpy = pytest.importorskip("rclpy")
 
 from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402
 from tests.ros.fake_robot import FakeRobot  # noqa: E402
-from tests.ros.harness import fresh_domain, graph, median_period, stamp_s  # noqa: E402
+from tests.ros.harness import fresh_domain, graph, median_period, stamp_s, wait_for  # noqa: E402
 
 PIPER = get_embodiment("piper")
 
@@ -128,3 +128,45 @@ def test_demo_runs_the_simulated_robot_under_the_policy(tiny_engine, tmp_path, r
     assert info.status == "complete" and len(info.interventions) == 1
     assert "end_s" in info.interventions[0]  # handed back
     assert episode.name in text and "operator takeovers     1" in text
+
+
+def test_the_launcher_reports_a_dead_node_and_respawns_it_when_asked(tmp_path):
+    """A node killed under the launcher is reported as ros2 launch does; one with
+    ``respawn: true`` is started again after ``respawn_delay``, one without is not."""
+    launch = tmp_path / "respawn.launch.yaml"
+    launch.write_text("""
+launch:
+- node: {pkg: gigabrain_runtime, exec: gigabrain-runtime, args: "node intervention",
+         name: kept, respawn: true, respawn_delay: 0.5}
+- node: {pkg: gigabrain_runtime, exec: gigabrain-runtime, args: "node intervention",
+         name: once}
+""")
+    log = tmp_path / "launch.log"
+    started = re.compile(r"process started with pid \[(\d+)\] \((/\w+)\)")
+
+    def pids() -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for pid, fqn in started.findall(log.read_text() if log.exists() else ""):
+            out.setdefault(fqn, []).append(int(pid))
+        return out
+
+    with graph() as g:
+        proc = g.launch(["launch", str(launch)], log)
+        first = wait_for(
+            lambda: p if len(p := pids()) == 2 else None, 30, "both nodes started", log
+        )
+        for fqn in ("/kept", "/once"):
+            os.kill(first[fqn][0], 9)
+        for fqn in ("/kept", "/once"):
+            died = f"process has died [pid {first[fqn][0]}, exit code -9"
+            wait_for(lambda d=died: d in log.read_text(), 30, died, log)
+        again = wait_for(
+            lambda: p if len((p := pids()).get("/kept", [])) == 2 else None,
+            30,
+            "/kept respawned",
+            log,
+        )
+        assert "respawning /kept in 0.5 s" in log.read_text()
+        assert again["/once"] == first["/once"]  # no respawn without respawn: true
+        assert proc.poll() is None  # the launcher keeps running what is left
+    assert proc.returncode == 0

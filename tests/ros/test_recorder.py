@@ -14,6 +14,8 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 
@@ -124,7 +126,26 @@ def test_a_full_disk_stops_recording_with_an_error_and_the_recorder_keeps_runnin
             )
             assert "recording stopped" in err["_message"]
             assert rec.poll() is None  # still running, reporting
+            # the cause goes away at run time (min_free_mb lowered): the error clears and, with
+            # auto_start, a new episode records - no restart
+            client = listener.create_client(SetParameters, "/piper/recorder/set_parameters")
+            assert client.wait_for_service(timeout_sec=30)
+            request = SetParameters.Request()
+            value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=1.0)
+            request.parameters = [Parameter(name="min_free_mb", value=value)]
+            future = client.call_async(request)
+            wait_for(future.done, 30, "min_free_mb set")
+            assert future.result().results[0].successful
+            ok = listener.diag(
+                "recorder",
+                since=time.monotonic(),
+                where=lambda d: d["_level"] == "0" and d["recording"] == "true",
+                timeout=30,
+            )
+            assert ok["episodes"] == "1"
     finally:
         rec.send_signal(signal.SIGINT)
         rec.wait(timeout=15)
-    assert not any(d.is_dir() for d in tmp_path.iterdir())  # nothing half-written
+    # nothing half-written while the disk was "full"; the one episode after it is complete
+    (episode,) = [d for d in tmp_path.iterdir() if d.is_dir()]
+    assert (episode / METADATA).is_file()
