@@ -88,11 +88,13 @@ def _measure(case: Case, seconds: float) -> dict[str, Any]:
 
     node = rclpy.create_node("bench_cameras")
     received: list[float] = []
+    seen_as: set[str] = set()  # the subscription's reliability when frames arrived
     lock = threading.Lock()
 
     def on_image(msg: Image) -> None:
         with lock:
             received.append(time.monotonic())
+            seen_as.add(getattr(sub, "reliability", "best_effort"))
 
     if case.subscriber_qos == "matched":
         sub = qos.CameraSubscription(node, Image, "bench/image_raw", on_image)
@@ -125,7 +127,6 @@ def _measure(case: Case, seconds: float) -> dict[str, Any]:
     finally:
         executor.shutdown()
         sent = int((proc.stdout.read() if proc.stdout else "0").strip() or 0)
-        reliability = getattr(sub, "reliability", "best_effort")
         node.destroy_node()
     with lock:
         times = list(received)
@@ -134,7 +135,7 @@ def _measure(case: Case, seconds: float) -> dict[str, Any]:
         "seconds": seconds,
         "published_per_s": sent / seconds,
         "received_per_s": len(times) / seconds,
-        "subscribed_as": reliability,
+        "subscribed_as": "+".join(sorted(seen_as)) or "-",
         "delivered": len(times) / sent if sent else 0.0,
     }
 
