@@ -59,8 +59,9 @@ class TrajectoryGRU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
-        gates_x = torch.nn.functional.linear(x.float(), self.weight_ih, self.bias_ih)
-        h = torch.zeros(b, self.hidden, device=x.device, dtype=torch.float32)
+        dtype = self.weight_ih.dtype  # the model's (float32 on the CPU, bf16 on a GPU)
+        gates_x = torch.nn.functional.linear(x.to(dtype), self.weight_ih, self.bias_ih)
+        h = torch.zeros(b, self.hidden, device=x.device, dtype=dtype)
         outs = []
         for i in range(n):
             gx_r, gx_z, gx_n = gates_x[:, i].chunk(3, dim=-1)

@@ -67,7 +67,10 @@ class SiglipVisionEncoder(nn.Module):
         self.post_layernorm = nn.LayerNorm(cfg.width, eps=cfg.layer_norm_eps)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embedding(pixels).flatten(2).transpose(1, 2)
+        # pixels are scaled in float32 (bit-exact with the official pipeline), then cast to
+        # the model's dtype (bfloat16 / float16 on a GPU)
+        x = self.patch_embedding(pixels.to(self.patch_embedding.weight.dtype))
+        x = x.flatten(2).transpose(1, 2)
         x = x + self.position_embedding.to(x.dtype)
         for layer in self.layers:
             x = layer(x)

@@ -44,7 +44,7 @@ class LatentEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         b, c = images.shape[:2]
-        x = images_to_pixels(images)
+        x = images_to_pixels(images).to(self.to_latent.weight.dtype)
         for conv in self.convs:
             x = F.silu(conv(x))
         z = self.to_latent(x)  # [B*C, ch, g, g]
