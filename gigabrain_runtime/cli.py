@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from gigabrain_runtime import entries
+
 DEFAULT_ENGINE_ROOT = Path("engines")
 
 
@@ -434,11 +436,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cfg = get_preset("tiny")
     engine = Path(args.engine) if args.engine else DEFAULT_ENGINE_ROOT / cfg.name
     ensure_engine(cfg, engine)
-    from gigabrain_runtime.ros.tools.demo import run_demo
-
     if args.takeover_at < 0 or args.takeover_for < 0:
         raise ValueError("takeover-at/takeover-for: must be >= 0")
-    return run_demo(
+    return entries.load("demo")(
         args.robot,
         mode.value,
         args.duration,
@@ -450,22 +450,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_cameras(args: argparse.Namespace) -> int:
-    from gigabrain_runtime.ros.tools.bench_cameras import run
-
-    run(seconds=args.seconds, out=Path(args.out) if args.out else None)
+    entries.load("bench-cameras")(seconds=args.seconds, out=Path(args.out) if args.out else None)
     return 0
 
 
-def cmd_bench_flood(args: argparse.Namespace) -> int:
+def _engine_or_default(given: str | None) -> Path:
+    """The engine a bench runs: ``given``, or the tiny preset's (exported on first use)."""
     from gigabrain_runtime.inference.export import ensure_engine
     from gigabrain_runtime.model.presets import get_preset
-    from gigabrain_runtime.ros.tools.bench_flood import run
 
-    engine = Path(args.engine) if args.engine else DEFAULT_ENGINE_ROOT / "tiny"
-    if not args.engine:
-        ensure_engine(get_preset("tiny"), engine)
-    run(
-        engine,
+    if given:
+        return Path(given)
+    engine = DEFAULT_ENGINE_ROOT / "tiny"
+    ensure_engine(get_preset("tiny"), engine)
+    return engine
+
+
+def cmd_bench_flood(args: argparse.Namespace) -> int:
+    entries.load("bench-flood")(
+        _engine_or_default(args.engine),
         phase_s=args.phase_s,
         phases=args.phases,
         malformed=args.malformed,
@@ -475,17 +478,10 @@ def cmd_bench_flood(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_control(args: argparse.Namespace) -> int:
-    from gigabrain_runtime.inference.export import ensure_engine
     from gigabrain_runtime.inference.factory import open_backend
-    from gigabrain_runtime.model.presets import get_preset
 
-    engine = Path(args.engine) if args.engine else DEFAULT_ENGINE_ROOT / "tiny"
-    if not args.engine:
-        ensure_engine(get_preset("tiny"), engine)
-    backend = open_backend(engine, "onnxruntime")
-    from gigabrain_runtime.ros.tools.bench_control import run
-
-    run(
+    backend = open_backend(_engine_or_default(args.engine), "onnxruntime")
+    entries.load("bench-control")(
         backend,
         robot=args.robot,
         control_hz=args.control_hz,
@@ -498,7 +494,6 @@ def cmd_bench_control(args: argparse.Namespace) -> int:
 
 def cmd_record(args: argparse.Namespace) -> int:
     from gigabrain_runtime.robots.embodiment import get_embodiment
-    from gigabrain_runtime.ros.recorder_node import main as recorder_main
 
     emb = get_embodiment(args.robot)
     ns = args.namespace if args.namespace is not None else emb.name
@@ -519,7 +514,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         ros_args += ["-p", f"engine:={args.engine}"]
     if args.min_free_mb is not None:
         ros_args += ["-p", f"min_free_mb:={float(args.min_free_mb)}"]
-    return recorder_main(["gigabrain-runtime-record", *ros_args])
+    return entries.load("record")(["gigabrain-runtime-record", *ros_args])
 
 
 def cmd_bag(args: argparse.Namespace) -> int:

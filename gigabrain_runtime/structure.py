@@ -20,8 +20,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # Folders of the ROS layer: what lives here may use rclpy and the ROS message packages. Add a
 # folder here when it holds ROS nodes; everything else is the core.
 ROS_LAYER = ("ros",)
-# Command-line entry points may import the ROS layer inside the function of the command that
-# needs it (`gigabrain-runtime demo`, `calibrate joints` capturing live), never at module level.
+# Command-line entry points import heavy parts inside the function of the command that needs
+# them (drawn as dotted arrows). The ROS layer they never import: they reach it by name
+# (entries.py).
 ENTRY_POINTS = ("cli.py", "__main__.py")
 
 README_BEGIN = "<!-- structure:begin -->"

@@ -7,14 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gigabrain_runtime.structure import (
-    ENTRY_POINTS,
-    ROS_LAYER,
-    imports_of,
-    in_ros_layer,
-    is_command_import,
-    package_modules,
-)
+from gigabrain_runtime.structure import ROS_LAYER, imports_of, in_ros_layer, package_modules
 
 
 def _core_modules() -> dict[str, Path]:
@@ -37,15 +30,17 @@ def test_core_modules_never_import_rclpy():
 
 
 def test_core_modules_never_import_the_ros_layer():
+    """Not even lazily in a command's function: commands reach the ROS layer by name
+    (gigabrain_runtime/entries.py)."""
     offenders = [
         f"{imp.source}:{imp.line} {imp.target}"
         for m, p in _core_modules().items()
         for imp in imports_of(m, p)
-        if in_ros_layer(imp.target) and not is_command_import(imp, p)
+        if in_ros_layer(imp.target)
     ]
     assert offenders == [], (
-        f"the core imports the ROS layer ({', '.join(ROS_LAYER)}); only a command's function "
-        f"in {' or '.join(ENTRY_POINTS)} may, lazily: {offenders}"
+        f"the core imports the ROS layer ({', '.join(ROS_LAYER)}); name the function in "
+        f"gigabrain_runtime/entries.py instead: {offenders}"
     )
 
 

@@ -298,12 +298,11 @@ def run_joints(args: argparse.Namespace) -> int:
     if args.bag:
         msgs = joint_samples_from_bag(Path(args.bag), args.topic)
     else:
-        # the calibration tools' only ROS dependency, loaded when capturing live: an entry
-        # point's lazy import (tests/test_core_purity.py allows it in cli.py only)
-        from gigabrain_runtime.ros.tools.capture import joint_states
+        # the calibration tools' only ROS dependency, resolved by name when capturing live
+        from gigabrain_runtime import entries
 
         print(f"capturing {args.topic} for {args.seconds:g} s: hold the arm at the reference pose")
-        msgs = joint_states(args.topic, args.seconds)
+        msgs = entries.load("capture-joint-states")(args.topic, args.seconds)
     if not msgs:
         raise ValueError(f"topic: no joint states on {args.topic}")
     # the driver's names, mapped onto the embodiment's by the arm prefix
