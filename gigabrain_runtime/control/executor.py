@@ -199,15 +199,12 @@ class ChunkExecutor:
         if lim.position is None:
             return None
         dt = self.config.period_s
-        decel = lim.limits.max_acceleration * self._stop_scale
-        braking_s = float(np.max(np.abs(lim.velocity) / decel))
+        braking_s = float(
+            np.max(np.abs(lim.velocity) / (lim.limits.max_acceleration * self._stop_scale))
+        )
         n = max(2, int(np.ceil((braking_s + self.config.blend_s) / dt)) + 2)
-        p, v = lim.position.copy(), lim.velocity.copy()
-        points = np.empty((n, p.shape[0]))
-        for k in range(n):  # point k is due k periods from now: k + 1 braking steps
-            v = v + np.clip(-v, -decel * dt, decel * dt)
-            p = np.clip(p + v * dt, lim.limits.lower, lim.limits.upper)
-            points[k] = p
+        # point k is due k periods from now: k + 1 braking steps
+        points = lim.braking_path(n, self._stop_scale)
         return TimedChunk(positions=points, t0_s=t - dt, dt_s=dt)
 
     # ---- operator takeover -------------------------------------------------------------------

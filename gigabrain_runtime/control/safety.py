@@ -92,16 +92,32 @@ class MotionLimiter:
         self.velocity = v
         return self.position.copy()
 
+    def _brake(
+        self, position: np.ndarray, velocity: np.ndarray, scale: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One period of braking from (position, velocity) at ``scale`` x max acceleration."""
+        lim, dt = self.limits, self.dt
+        a = lim.max_acceleration * scale * dt
+        velocity = velocity + np.clip(-velocity, -a, a)
+        return np.clip(position + velocity * dt, lim.lower, lim.upper), velocity
+
     def decelerate(self, scale: float = 1.0) -> np.ndarray:
         """One period of braking toward zero velocity at ``scale`` x max acceleration."""
         if self.position is None:
             raise RuntimeError("MotionLimiter.decelerate before reset()")
-        lim, dt = self.limits, self.dt
-        a = lim.max_acceleration * scale * dt
-        dv = np.clip(-self.velocity, -a, a)
-        self.velocity = self.velocity + dv
-        self.position = np.clip(self.position + self.velocity * dt, lim.lower, lim.upper)
+        self.position, self.velocity = self._brake(self.position, self.velocity, scale)
         return self.position.copy()
+
+    def braking_path(self, periods: int, scale: float = 1.0) -> np.ndarray:
+        """The next ``periods`` commands :meth:`decelerate` would give, without giving them."""
+        if self.position is None:
+            raise RuntimeError("MotionLimiter.braking_path before reset()")
+        p, v = self.position, self.velocity
+        out = np.empty((periods, p.shape[0]))
+        for k in range(periods):
+            p, v = self._brake(p, v, scale)
+            out[k] = p
+        return out
 
     def freeze(self) -> np.ndarray:
         """E-stop: the command stops where it is, this period."""

@@ -20,6 +20,19 @@ from gigabrain_runtime.robots.embodiment import LIMIT_MARGIN
 REALTIME_PRIORITY = "SCHED_FIFO priority of the {} thread where permitted (0: normal scheduling)"
 
 
+def _state_limit_margin() -> float:
+    """The ``state_limit_margin`` parameter the vla and the executor share (each needs a field
+    of its own)."""
+    return param(
+        LIMIT_MARGIN,
+        "joint states further outside the joint limits than this fraction of a joint's range "
+        "are refused (ERROR naming the joint)",
+        lo=0.0,
+        hi=1.0,
+        read_only=True,
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class VlaParams(NodeParams):
     """vla: the policy at a fixed rate, in efficient or standard mode."""
@@ -80,14 +93,7 @@ class VlaParams(NodeParams):
         hi=10.0,
         read_only=True,
     )
-    state_limit_margin: float = param(
-        LIMIT_MARGIN,
-        "joint states further outside the joint limits than this fraction of a joint's range "
-        "are refused (ERROR naming the joint)",
-        lo=0.0,
-        hi=1.0,
-        read_only=True,
-    )
+    state_limit_margin: float = _state_limit_margin()
     instruction: str = param("", "task instruction (the instruction topic overrides it)")
     threads: int = param(0, "onnxruntime CPU threads (0 = all cores)", lo=0, hi=256, read_only=True)
     calibration_dir: str = param(
@@ -176,14 +182,7 @@ class ExecutorParams(NodeParams):
         hi=10.0,
         read_only=True,
     )
-    state_limit_margin: float = param(
-        LIMIT_MARGIN,
-        "joint states further outside the joint limits than this fraction of a joint's range "
-        "are refused (ERROR naming the joint)",
-        lo=0.0,
-        hi=1.0,
-        read_only=True,
-    )
+    state_limit_margin: float = _state_limit_margin()
     realtime_priority: int = param(
         0,
         REALTIME_PRIORITY.format("control") + "; 40 is a good value on a robot computer with "

@@ -313,10 +313,7 @@ def test_mode_switches_at_run_time_without_restart(runtime):
 
 def _consecutive_steps(samples):
     """Per-joint command steps between consecutive control periods (by header stamp)."""
-    stamps = np.array([stamp_s(m) for _, m in samples])
-    pos = np.stack([np.array(m.position) for _, m in samples])
-    order = np.argsort(stamps)
-    stamps, pos = stamps[order], pos[order]
+    stamps, pos = _stamped(samples)
     consecutive = np.diff(stamps) < 1.5 / 50.0
     return np.abs(np.diff(pos, axis=0))[consecutive]
 
