@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # keep DDS traffic of demos and tests on this machine
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: venv sysdeps demo test test-core bench lint lock clean
+.PHONY: venv sysdeps demo test test-core bench lerobot-check lint lock clean
 
 # MuJoCo renders the simulated cameras off screen with OSMesa (Debian: libosmesa6).
 sysdeps:
@@ -39,6 +39,10 @@ test: venv sysdeps
 # slow); tests/conftest.py sets both markers. sysdeps: the kinematics tests render the simulator.
 test-core: venv sysdeps
 	$(BIN)/python -m pytest -q -m "not ros and not slow" $(PYTEST_ARGS)
+
+# bag export checked with the real LeRobot (own venv .venv-lerobot, ~8 GB, see the script)
+lerobot-check: venv
+	benchmarks/lerobot/run.sh
 
 bench: venv
 	$(BIN)/gigabrain-runtime bench --preset tiny --backends torch,onnxruntime \

@@ -767,7 +767,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("dir")
     b.add_argument("--format", choices=["lerobot"], default="lerobot")
     b.add_argument("--out", required=True)
-    b.add_argument("--fps", type=float, default=50.0, help="dataset frame rate")
+    b.add_argument("--fps", type=int, default=50, help="dataset frame rate (whole frames/s)")
+    b.add_argument(
+        "--image-size",
+        default="",
+        metavar="HxW",
+        help="every camera's video size, e.g. 224x224 (frames are fitted with their aspect "
+        "ratio kept); default: each camera's size in the first episode",
+    )
     b = bag.add_parser("recover", help="recover episodes cut short (a crash, a SIGKILL)")
     b.add_argument("path", help="an episode directory or a directory of episodes")
     p.set_defaults(func=cmd_bag)

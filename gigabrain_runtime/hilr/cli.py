@@ -9,6 +9,16 @@ from pathlib import Path
 from gigabrain_runtime.hilr import episodes
 
 
+def _image_size(text: str) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--image-size: expected HxW such as 224x224, got {text!r}") from None
+    return h, w
+
+
 def main(args: argparse.Namespace) -> int:
     cmd = args.bag_command
     if cmd == "list":
@@ -28,6 +38,8 @@ def main(args: argparse.Namespace) -> int:
     if cmd == "export":
         from gigabrain_runtime.hilr.lerobot_export import export_lerobot  # pyarrow, OpenCV
 
-        export_lerobot(Path(args.dir), Path(args.out), fps=args.fps)
+        export_lerobot(
+            Path(args.dir), Path(args.out), fps=args.fps, image_size=_image_size(args.image_size)
+        )
         return 0
     raise ValueError(f"bag: unknown command {cmd!r}")

@@ -32,28 +32,63 @@ SIDECAR = "episode.json"
 METADATA = "metadata.yaml"
 ROS_DISTRO = "kilted"
 
-# offered_qos_profiles in the rosbag2 layout, per QoS kind (the recorder subscribes with these)
-QOS_YAML = {
-    "sensor": "- history: 1\n  depth: 5\n  reliability: 2\n  durability: 2\n"
-    "  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n"
-    "  liveliness: 1\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n"
-    "  avoid_ros_namespace_conventions: false\n",
-    "reliable": "- history: 1\n  depth: 10\n  reliability: 1\n  durability: 2\n"
-    "  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n"
-    "  liveliness: 1\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n"
-    "  avoid_ros_namespace_conventions: false\n",
-    "latched": "- history: 1\n  depth: 1\n  reliability: 1\n  durability: 1\n"
-    "  deadline: {sec: 0, nsec: 0}\n  lifespan: {sec: 0, nsec: 0}\n"
-    "  liveliness: 1\n  liveliness_lease_duration: {sec: 0, nsec: 0}\n"
-    "  avoid_ros_namespace_conventions: false\n",
+# offered_qos_profiles as rosbag2 format 9 writes them (rosbag2_storage qos.cpp: enum names as
+# strings, durations as sec/nsec; RMW_DURATION_INFINITE - what DDS reports for a publisher that
+# sets none - for deadline, lifespan and lease), one profile per QoS kind the recorder uses
+_INFINITE = {"sec": 9223372036, "nsec": 854775807}
+
+
+def _qos(depth: int, reliability: str, durability: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "history": "keep_last",
+            "depth": depth,
+            "reliability": reliability,
+            "durability": durability,
+            "deadline": dict(_INFINITE),
+            "lifespan": dict(_INFINITE),
+            "liveliness": "automatic",
+            "liveliness_lease_duration": dict(_INFINITE),
+            "avoid_ros_namespace_conventions": False,
+        }
+    ]
+
+
+QOS_PROFILES: dict[str, list[dict[str, Any]]] = {
+    "sensor": _qos(5, "best_effort", "volatile"),
+    "reliable": _qos(10, "reliable", "volatile"),
+    "latched": _qos(1, "reliable", "transient_local"),
 }
+
+
+def qos_channel_text(kind: str) -> str:
+    """The ``offered_qos_profiles`` channel metadata rosbag2's MCAP storage writes: the v9 list
+    as a YAML string (the same profiles metadata.yaml carries as YAML)."""
+    return yaml.safe_dump(QOS_PROFILES[kind], sort_keys=False)
+
+
+def _qos_kind(channel_text: str | None) -> str:
+    """Which of our QoS kinds a recorded channel used (also episodes recorded before format 9
+    profiles were written: integer enums, reliability 2 = best effort, durability 1 = transient
+    local); reliable when it cannot tell."""
+    try:
+        profiles = yaml.safe_load(channel_text or "")
+        first = profiles[0] if isinstance(profiles, list) and profiles else {}
+        reliability, durability = first.get("reliability"), first.get("durability")
+    except (yaml.YAMLError, AttributeError):
+        return "reliable"
+    if reliability in ("best_effort", 2):
+        return "sensor"
+    if durability in ("transient_local", 1):
+        return "latched"
+    return "reliable"
 
 
 @dataclass(frozen=True)
 class TopicSpec:
     name: str  # fully qualified topic
     msgtype: str  # e.g. sensor_msgs/msg/JointState
-    qos: str = "reliable"  # key of QOS_YAML
+    qos: str = "reliable"  # key of QOS_PROFILES
 
 
 def message_definition(msgtype: str) -> tuple[str, str]:
@@ -167,7 +202,7 @@ class EpisodeWriter:
             topic=spec.name,
             message_encoding="cdr",
             schema_id=schema_id,
-            metadata={"offered_qos_profiles": QOS_YAML[spec.qos], "topic_type_hash": rihs},
+            metadata={"offered_qos_profiles": qos_channel_text(spec.qos), "topic_type_hash": rihs},
         )
         self._topics[spec.name] = _TopicStats(spec, channel_id)
 
@@ -207,17 +242,18 @@ class EpisodeWriter:
             if outcome is not None:
                 self.info.outcome = outcome
             self.info.ended_at_ns = time.time_ns()
-            self._writer.finish()
-            self._file.close()
             self.info.status = "complete"
-            write_metadata(
-                self.directory,
+            information = bag_information(
                 self.file_name,
                 [(s.spec, s.count) for s in self._topics.values()],
                 self._first_ns or 0,
                 self._last_ns,
                 self.info,
             )
+            self._writer.add_metadata("rosbag2", rosbag2_record(information))
+            self._writer.finish()
+            self._file.close()
+            write_metadata(self.directory, information)
             write_sidecar(self.directory, self.info)
         return self.info
 
@@ -227,56 +263,67 @@ class EpisodeWriter:
             self._file.close()
 
 
-def write_metadata(
-    directory: Path,
+def bag_information(
     file_name: str,
     topics: list[tuple[TopicSpec, int]],
     first_ns: int,
     last_ns: int,
     info: EpisodeInfo,
-) -> None:
+) -> dict[str, Any]:
+    """rosbag2's bag information, format 9 (rosbag2_storage yaml.hpp): what metadata.yaml holds
+    under ``rosbag2_bagfile_information`` and the MCAP ``rosbag2`` metadata record holds as
+    ``serialized_metadata``."""
     total = sum(c for _, c in topics)
     duration = max(0, last_ns - first_ns) if total else 0
     start = first_ns if total else 0
     custom = {
         k: (json.dumps(v) if not isinstance(v, str) else v) for k, v in info.to_dict().items()
     }
-    meta = {
-        "rosbag2_bagfile_information": {
-            "version": 9,
-            "storage_identifier": "mcap",
-            "duration": {"nanoseconds": duration},
-            "starting_time": {"nanoseconds_since_epoch": start},
-            "message_count": total,
-            "topics_with_message_count": [
-                {
-                    "topic_metadata": {
-                        "name": spec.name,
-                        "type": spec.msgtype,
-                        "serialization_format": "cdr",
-                        "offered_qos_profiles": QOS_YAML[spec.qos],
-                        "type_description_hash": message_definition(spec.msgtype)[1],
-                    },
-                    "message_count": count,
-                }
-                for spec, count in topics
-            ],
-            "compression_format": "",
-            "compression_mode": "",
-            "relative_file_paths": [file_name],
-            "files": [
-                {
-                    "path": file_name,
-                    "starting_time": {"nanoseconds_since_epoch": start},
-                    "duration": {"nanoseconds": duration},
-                    "message_count": total,
-                }
-            ],
-            "custom_data": custom,
-            "ros_distro": ROS_DISTRO,
-        }
+    return {
+        "version": 9,
+        "storage_identifier": "mcap",
+        "duration": {"nanoseconds": duration},
+        "starting_time": {"nanoseconds_since_epoch": start},
+        "message_count": total,
+        "topics_with_message_count": [
+            {
+                "topic_metadata": {
+                    "name": spec.name,
+                    "type": spec.msgtype,
+                    "serialization_format": "cdr",
+                    "offered_qos_profiles": QOS_PROFILES[spec.qos],
+                    "type_description_hash": message_definition(spec.msgtype)[1],
+                },
+                "message_count": count,
+            }
+            for spec, count in topics
+        ],
+        "compression_format": "",
+        "compression_mode": "",
+        "relative_file_paths": [file_name],
+        "files": [
+            {
+                "path": file_name,
+                "starting_time": {"nanoseconds_since_epoch": start},
+                "duration": {"nanoseconds": duration},
+                "message_count": total,
+            }
+        ],
+        "custom_data": custom,
+        "ros_distro": ROS_DISTRO,
     }
-    _replace_atomically(directory / METADATA, yaml.safe_dump(meta, sort_keys=False))
+
+
+def rosbag2_record(information: dict[str, Any]) -> dict[str, str]:
+    """The MCAP metadata record rosbag2's MCAP storage writes (name ``rosbag2``)."""
+    return {"serialized_metadata": yaml.safe_dump(information, sort_keys=False)}
+
+
+def write_metadata(directory: Path, information: dict[str, Any]) -> None:
+    _replace_atomically(
+        directory / METADATA,
+        yaml.safe_dump({"rosbag2_bagfile_information": information}, sort_keys=False),
+    )
 
 
 # ---- recovery --------------------------------------------------------------------------------
@@ -361,11 +408,15 @@ def _recover(directory: Path) -> RecoveryReport:
                     )
                 elif isinstance(record, Channel) and record.id not in channels:
                     channels[record.id] = record
+                    # the profiles in the format-9 form metadata.yaml will carry (readers match
+                    # a channel to its metadata.yaml topic by QoS)
+                    kind = _qos_kind(record.metadata.get("offered_qos_profiles"))
+                    metadata = {**record.metadata, "offered_qos_profiles": qos_channel_text(kind)}
                     channel_map[record.id] = writer.register_channel(
                         topic=record.topic,
                         message_encoding=record.message_encoding,
                         schema_id=schema_map.get(record.schema_id, 0),
-                        metadata=record.metadata,
+                        metadata=metadata,
                     )
                     counts[record.id] = 0
                 elif isinstance(record, Message) and record.channel_id in channel_map:
@@ -379,28 +430,32 @@ def _recover(directory: Path) -> RecoveryReport:
                     counts[record.channel_id] += 1
                     first = record.log_time if first is None else min(first, record.log_time)
                     last = record.log_time if last is None else max(last, record.log_time)
+            info.status = "recovered"
+            if last is not None:
+                info.ended_at_ns = max(info.ended_at_ns, last)
+            if info.outcome == "unknown":
+                info.outcome = "abort"
+            for iv in info.interventions:
+                iv.setdefault("end_s", info.duration_s)
+            topics = [
+                (
+                    TopicSpec(
+                        ch.topic,
+                        schemas[ch.schema_id].name if ch.schema_id in schemas else "",
+                        _qos_kind(ch.metadata.get("offered_qos_profiles")),
+                    ),
+                    counts[cid],
+                )
+                for cid, ch in channels.items()
+            ]
+            information = bag_information(source.name, topics, first or 0, last or 0, info)
+            writer.add_metadata("rosbag2", rosbag2_record(information))
             writer.finish()
         os.replace(tmp, source)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    topics = []
-    for cid, ch in channels.items():
-        schema = schemas.get(ch.schema_id)
-        qos = next(
-            (k for k, v in QOS_YAML.items() if v == ch.metadata.get("offered_qos_profiles")),
-            "reliable",
-        )
-        topics.append((TopicSpec(ch.topic, schema.name if schema else "", qos), counts[cid]))
-    info.status = "recovered"
-    if last is not None:
-        info.ended_at_ns = max(info.ended_at_ns, last)
-    if info.outcome == "unknown":
-        info.outcome = "abort"
-    open_iv = [i for i in info.interventions if "end_s" not in i]
-    for iv in open_iv:
-        iv["end_s"] = info.duration_s
-    write_metadata(directory, source.name, topics, first or 0, last or 0, info)
+    write_metadata(directory, information)
     write_sidecar(directory, info)
     total = sum(counts.values())
     return RecoveryReport(

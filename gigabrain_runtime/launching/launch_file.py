@@ -3,11 +3,12 @@
 Supported (the subset of the ROS 2 YAML frontend this project's files use, so the same files run
 under ``ros2 launch`` on a full install): ``arg`` (name, default, description), ``let`` (name,
 value), ``node`` (pkg, exec, name, namespace, param [name/value or from], remap [from/to],
-args, output, respawn, respawn_delay), ``group`` (a list of children, or a mapping with
+args, output, respawn, respawn_delay, if, unless), ``group`` (a list of children, or a mapping with
 ``children``; ``scoped``) with ``push_ros_namespace`` / ``push-ros-namespace``, ``include``
-(file, arg [name/value]) and the substitutions ``$(var x)``, ``$(env X [default])``,
-``$(find-pkg-share pkg)``, ``$(dirname)``. Anything else is an error naming the entity, never
-silently ignored.
+(file, arg [name/value]), the conditions ``if``/``unless`` on a node or a mapping group (true,
+false, 1 or 0, as launch's IfCondition reads them) and the substitutions ``$(var x)``,
+``$(env X [default])``, ``$(find-pkg-share pkg)``, ``$(dirname)``. Anything else is an error
+naming the entity, never silently ignored.
 """
 
 from __future__ import annotations
@@ -175,6 +176,8 @@ def _entities(
             ctx.vars[body["name"]] = str(ctx.subst(body["value"]))
         elif kind in ("push_ros_namespace", "push-ros-namespace"):
             ctx.namespace = join_namespace(ctx.namespace, str(ctx.subst(body["namespace"])))
+        elif isinstance(body, dict) and not _included(body, ctx, kind):
+            continue
         elif kind == "group":
             children = body.get("children", []) if isinstance(body, dict) else body
             scoped = (
@@ -195,6 +198,20 @@ def _entities(
             _load(file, inner, inc_args, nodes, depth + 1)
         else:
             raise LaunchError(f"{ctx.file.name}: unsupported launch entity {kind!r}")
+
+
+def _included(body: dict[str, Any], ctx: _Context, kind: str) -> bool:
+    """An entity's ``if``/``unless`` condition (none: included)."""
+    for key, want in (("if", True), ("unless", False)):
+        if key in body:
+            raw = str(ctx.subst(body[key])).strip().lower()
+            if raw not in ("true", "false", "1", "0"):
+                raise LaunchError(
+                    f"{ctx.file.name}: {kind} {key}: expected true, false, 1 or 0, got {raw!r}"
+                )
+            if (raw in ("true", "1")) != want:
+                return False
+    return True
 
 
 def _node(body: dict[str, Any], ctx: _Context) -> NodeSpec:

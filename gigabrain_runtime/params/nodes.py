@@ -95,6 +95,13 @@ class VlaParams(NodeParams):
     )
     state_limit_margin: float = _state_limit_margin()
     instruction: str = param("", "task instruction (the instruction topic overrides it)")
+    controller_output: bool = param(
+        False,
+        "also publish each chunk (and the stop) to the embodiment's ros2_control "
+        "joint_trajectory_controllers, one trajectory per controller that ends at rest; for a "
+        "robot driven by ros2_control instead of the runtime's executor",
+        read_only=True,
+    )
     threads: int = param(0, "onnxruntime CPU threads (0 = all cores)", lo=0, hi=256, read_only=True)
     calibration_dir: str = param(
         "",

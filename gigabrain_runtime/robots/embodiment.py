@@ -64,6 +64,77 @@ class JointSpec:
             )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ControllerSpec:
+    """One ros2_control joint_trajectory_controller that takes some of the robot's joints.
+
+    ``name``: the controller's name (``<name>/joint_trajectory`` is its topic unless ``topic``
+    says otherwise; a relative topic resolves in the vla's namespace). ``joints``: the robot's
+    joints it takes, in the controller's order. ``controller_joints``: the names the controller
+    was configured with, where they differ from the robot's (same order); ``scale``: controller
+    unit per robot unit for each joint (PiPER's gripper controller moves one finger: 0.5 x the
+    opening).
+    """
+
+    name: str
+    joints: tuple[str, ...]
+    topic: str = ""
+    controller_joints: tuple[str, ...] = ()
+    scale: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        where = f"controller {self.name or '?'}"
+        if not self.name or "/" in self.name:
+            raise ValueError(f"{where}: name must be a controller name, got {self.name!r}")
+        if not self.joints or len(set(self.joints)) != len(self.joints):
+            raise ValueError(f"{where}: joints must be distinct names, got {self.joints}")
+        if self.controller_joints and len(self.controller_joints) != len(self.joints):
+            raise ValueError(
+                f"{where}: controller_joints has {len(self.controller_joints)} names for "
+                f"{len(self.joints)} joints"
+            )
+        if self.scale and (
+            len(self.scale) != len(self.joints)
+            or not all(
+                isinstance(k, (int, float)) and math.isfinite(k) and k > 0 for k in self.scale
+            )
+        ):
+            raise ValueError(
+                f"{where}: scale must give one positive number per joint, got {self.scale}"
+            )
+
+    @property
+    def topic_name(self) -> str:
+        return self.topic or f"{self.name}/joint_trajectory"
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self.controller_joints or self.joints
+
+    @property
+    def output_scale(self) -> np.ndarray:
+        return np.asarray(self.scale or (1.0,) * len(self.joints), dtype=np.float64)
+
+    @classmethod
+    def from_dict(cls, raw: Any, *, source: str) -> ControllerSpec:
+        if not isinstance(raw, dict):
+            raise ValueError(f"{source}: expected a mapping, got {raw!r}")
+        allowed = {"name", "joints", "topic", "controller_joints", "scale"}
+        unknown = set(raw) - allowed
+        if unknown:
+            raise ValueError(f"{source}: unknown fields {sorted(unknown)}")
+        try:
+            return cls(
+                name=str(raw.get("name", "")),
+                joints=tuple(str(j) for j in raw.get("joints") or ()),
+                topic=str(raw.get("topic", "")),
+                controller_joints=tuple(str(j) for j in raw.get("controller_joints") or ()),
+                scale=tuple(raw.get("scale") or ()),
+            )
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+
+
 RUNTIME_FAMILY = "runtime"
 
 
@@ -173,6 +244,12 @@ class Embodiment:
     kinematics: Kinematics | None = None
     # a reference pose by joint name (the simulator starts there; other joints at 0)
     home: dict[str, float] = field(default_factory=dict)
+    # camera -> the frame_id its images and camera_info carry (REP-105 tools need one); a
+    # camera not listed gets "<cam>_optical_frame"
+    camera_frames: dict[str, str] = field(default_factory=dict)
+    # the ros2_control controllers that take this robot's joints (see ControllerSpec); empty:
+    # the robot is driven through the runtime's executor only
+    controllers: tuple[ControllerSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.embodiment_id, int) or self.embodiment_id < 0:
@@ -202,6 +279,37 @@ class Embodiment:
                 )
         if self.kinematics is not None:
             self._check_kinematics(self.kinematics)
+        for cam, frame in self.camera_frames.items():
+            if cam not in self.cameras:
+                raise ValueError(f"embodiment {self.name}: camera_frames.{cam} is not a camera")
+            if not isinstance(frame, str) or not frame or frame.startswith("/"):
+                raise ValueError(
+                    f"embodiment {self.name}: camera_frames.{cam} must be a frame name without "
+                    f"a leading '/', got {frame!r}"
+                )
+        self._check_controllers()
+
+    def frame_id(self, camera: str) -> str:
+        """The frame_id of ``camera``'s images and camera_info."""
+        return self.camera_frames.get(camera, f"{camera}_optical_frame")
+
+    def _check_controllers(self) -> None:
+        if not self.controllers:
+            return
+        where = f"embodiment {self.name}: controllers"
+        names = [c.name for c in self.controllers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{where}: duplicate controller names {names}")
+        claimed = [j for c in self.controllers for j in c.joints]
+        unknown = [j for j in claimed if j not in self.joint_names]
+        if unknown:
+            raise ValueError(f"{where}: {unknown} are not joints of the robot")
+        twice = sorted({j for j in claimed if claimed.count(j) > 1})
+        if twice:
+            raise ValueError(f"{where}: {twice} belong to more than one controller")
+        missing = [j for j in self.joint_names if j not in claimed]
+        if missing:
+            raise ValueError(f"{where}: no controller takes {missing}")
 
     def _check_kinematics(self, kin: Kinematics) -> None:
         where = f"embodiment {self.name}: kinematics"
@@ -357,6 +465,8 @@ class Embodiment:
             "checkpoints",
             "kinematics",
             "home",
+            "camera_frames",
+            "controllers",
         }
         unknown = set(data) - known
         if unknown:
@@ -383,6 +493,11 @@ class Embodiment:
             if "kinematics" in data
             else None,
             home=_home(data.get("home"), source),
+            camera_frames=_str_map(data.get("camera_frames"), "camera_frames", source),
+            controllers=tuple(
+                ControllerSpec.from_dict(c, source=f"{source}: controllers[{i}]")
+                for i, c in enumerate(_list(data.get("controllers"), "controllers", source))
+            ),
         )
 
     @classmethod
@@ -400,6 +515,22 @@ def _checkpoints(raw: Any, source: str) -> dict[str, dict[str, Any]]:
             f"(slot, cameras, dims), got {raw!r}"
         )
     return {str(k): dict(v) for k, v in raw.items()}
+
+
+def _str_map(raw: Any, name: str, source: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{source}: {name} must be a mapping, got {raw!r}")
+    return {str(k): v for k, v in raw.items()}
+
+
+def _list(raw: Any, name: str, source: str) -> list[Any]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValueError(f"{source}: {name} must be a list, got {raw!r}")
+    return raw
 
 
 def _home(raw: Any, source: str) -> dict[str, float]:

@@ -13,6 +13,7 @@ from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from gigabrain_runtime.control.chunk import TimedChunk
+from gigabrain_runtime.control.controllers import Trajectory
 from gigabrain_runtime.diagnostics.stats import Status
 from gigabrain_runtime.perception.camera_info import CameraInfo
 from gigabrain_runtime.perception.images import decode_compressed, decode_raw
@@ -23,14 +24,21 @@ def stamp_to_s(stamp: Time) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
+def _sec_nsec(t: float) -> tuple[int, int]:
+    """Whole seconds and nanoseconds of ``t`` rounded to the nanosecond (0.9999999999 is 1 s,
+    not 0 s + a nanosecond field that wrapped to 0)."""
+    sec, nsec = divmod(round(t * 1e9), 1_000_000_000)
+    return int(sec), int(nsec)
+
+
 def s_to_stamp(t: float) -> Time:
-    sec = int(np.floor(t))
-    return Time(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+    sec, nsec = _sec_nsec(t)
+    return Time(sec=sec, nanosec=nsec)
 
 
 def s_to_duration(t: float) -> Duration:
-    sec = int(np.floor(t))
-    return Duration(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+    sec, nsec = _sec_nsec(t)
+    return Duration(sec=sec, nanosec=nsec)
 
 
 def image_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
@@ -121,6 +129,23 @@ def chunk_to_trajectory(
         p.velocities = array.array("d", vel[i])
         p.time_from_start = s_to_duration((i + 1) / control_hz)
         points.append(p)
+    msg.points = points
+    return msg
+
+
+def trajectory_msg(traj: Trajectory) -> JointTrajectory:
+    """A ROS-free :class:`Trajectory` (a controller's chunk or stop) as a JointTrajectory with
+    positions and velocities (JTC interpolates them with cubic splines)."""
+    msg = JointTrajectory()
+    msg.header.stamp = s_to_stamp(traj.stamp_s)
+    msg.joint_names = list(traj.joint_names)
+    points = []
+    for t, p, v in zip(traj.times_s, traj.positions, traj.velocities, strict=True):
+        point = JointTrajectoryPoint()
+        point.positions = array.array("d", p)
+        point.velocities = array.array("d", v)
+        point.time_from_start = s_to_duration(float(t))
+        points.append(point)
     msg.points = points
     return msg
 

@@ -6,7 +6,7 @@
   fragments from a publisher without a large shared-memory segment, and a best-effort reader
   loses the whole frame with any one of them; when every publisher offers reliable, the
   subscription turns reliable too, so lost fragments are re-sent instead;
-* commands and chunks: reliable, keep last 10;
+* commands and chunks: reliable, keep last 10 (a controller's trajectory: keep last 1);
 * latched state (e-stop, instruction, intervention state): reliable + transient local, depth 1,
   so a late joiner gets the current value. Subscribers to latched topics also subscribe once
   with volatile durability (see ``latched_subscriptions``): a transient-local subscription does
@@ -40,6 +40,12 @@ LATCHED_VOLATILE = QoSProfile(
 # A vendor driver's own topics (piper_ros creates them with rclpy's default: reliable, volatile,
 # keep last 1): our publishers must offer reliable, or the driver's subscription never matches.
 DRIVER = QoSProfile(
+    reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=1
+)
+# ros2_control joint_trajectory_controller's ~/joint_trajectory (it subscribes with the system
+# default QoS: reliable, volatile): reliable, and keep only the newest - JTC replaces the running
+# trajectory with each new one, so an older one queued behind it is worthless
+CONTROLLER = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST, depth=1
 )
 DIAGNOSTICS = QoSProfile(

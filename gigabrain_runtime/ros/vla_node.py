@@ -33,6 +33,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rclpy.node import Node
@@ -42,6 +43,7 @@ from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float32, Header, String
 from trajectory_msgs.msg import JointTrajectory
 
+from gigabrain_runtime.control.controllers import ControllerOutput
 from gigabrain_runtime.diagnostics.stats import LatencyStats, Level, Status
 from gigabrain_runtime.inference.factory import open_backend
 from gigabrain_runtime.inference.manifest import EngineManifest
@@ -53,6 +55,7 @@ from gigabrain_runtime.perception.camera_info import CameraInfo, load_calibratio
 from gigabrain_runtime.perception.frames import FramePipeline
 from gigabrain_runtime.perception.overlay import draw_trajectory, format_label
 from gigabrain_runtime.perception.sync import Assembled, SyncConfig
+from gigabrain_runtime.robots.embodiment import positions_by_name
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.convert import (
     camera_info_to_msg,
@@ -62,6 +65,7 @@ from gigabrain_runtime.ros.convert import (
     joint_positions,
     rgb_to_image,
     stamp_to_s,
+    trajectory_msg,
 )
 from gigabrain_runtime.ros.node_utils import (
     DiagnosticsPublisher,
@@ -162,6 +166,10 @@ class VlaNode(WorkerThreads, Node):
         entry = self.backend.manifest.embodiment(self.robot)
         self.joint_names = entry.joint_names
         self.cameras = entry.cameras
+        # the frame_id for camera_info and the overlay when a camera's images carry none
+        frames = self.loop.limits.frame_id if self.loop.limits is not None else None
+        self._frame_ids = {c: frames(c) if frames else f"{c}_optical_frame" for c in self.cameras}
+        self._no_frame_id: set[str] = set()
         self.image_size = model_cfg.vision.image_size
         # the letterbox filter of the checkpoint's own pipeline (PIL bilinear for GigaBrain-0)
         self.image_resize = model_cfg.variant.image_resize
@@ -185,6 +193,20 @@ class VlaNode(WorkerThreads, Node):
         self._overlay_unpaired = 0
 
         self._chunk_pub = self.create_publisher(JointTrajectory, "action_chunk", qos.COMMAND)
+        # ros2_control controllers (controller_output): one trajectory per controller
+        self._controllers: ControllerOutput | None = None
+        self._controller_pubs: dict[str, Any] = {}
+        if p.controller_output:
+            if self.loop.limits is None:
+                raise ValueError(
+                    f"controller_output: needs a known embodiment named {self.robot!r} with this "
+                    "engine's joints (its controllers and limits)"
+                )
+            self._controllers = ControllerOutput(self.loop.limits, 1.0 / self.control_hz)
+            for spec in self._controllers.controllers:
+                self._controller_pubs[spec.name] = self.create_publisher(
+                    JointTrajectory, spec.topic_name, qos.CONTROLLER
+                )
         self._value_pub = self.create_publisher(Float32, "value", qos.COMMAND)
         self._overlay_pub = self.create_publisher(
             Image, f"cameras/{self._overlay_camera}/policy_overlay", qos.SENSOR
@@ -277,12 +299,21 @@ class VlaNode(WorkerThreads, Node):
                 self.loop.input_error(cam, str(exc))
                 return
             self._report_calibration(cam)
+            header = msg.header
+            if not header.frame_id:
+                header = Header(stamp=header.stamp, frame_id=self._frame_ids[cam])
+                if cam not in self._no_frame_id:
+                    self._no_frame_id.add(cam)
+                    self.get_logger().warn(
+                        f"{cam}: images carry no header.frame_id; camera_info and the overlay "
+                        f"use {header.frame_id!r} (the embodiment's camera_frames)"
+                    )
             if frame.calibrated:
-                self._publish_camera_info(cam, msg.header)
+                self._publish_camera_info(cam, header)
             stamp = stamp_to_s(msg.header.stamp) or self._now_s()
             if cam == self._overlay_camera and self.overlay:
                 with self._lock:  # before put_image: a chunk from this frame finds it
-                    self._frames.append(_Frame(frame.model_image, frame.image, msg.header))
+                    self._frames.append(_Frame(frame.model_image, frame.image, header))
             self.loop.put_image(cam, stamp, frame.model_image)
 
         return callback
@@ -318,7 +349,11 @@ class VlaNode(WorkerThreads, Node):
             return
         msg, received = pending
         try:
-            positions, _unknown = joint_positions(msg, self.joint_names)
+            if self._controllers is not None:  # joint_states from ros2_control, maybe
+                names, values = self._controllers.robot_state(list(msg.name), list(msg.position))
+                positions = positions_by_name(names, values, self.joint_names, field="joint_states")
+            else:
+                positions, _unknown = joint_positions(msg, self.joint_names)
         except ValueError as exc:
             self.loop.input_error("joint_states", str(exc))
             return
@@ -350,8 +385,14 @@ class VlaNode(WorkerThreads, Node):
             return
         state = self.loop.last_state()
         if state is not None:
-            hold = hold_trajectory(self.joint_names, state, self._now_s(), 1.0 / self.control_hz)
+            now = self._now_s()
+            hold = hold_trajectory(self.joint_names, state, now, 1.0 / self.control_hz)
             self._chunk_pub.publish(hold)
+            if self._controllers is not None:
+                with self._lock:
+                    stops = self._controllers.stop(now, state)
+                for spec, traj in stops:
+                    self._controller_pubs[spec.name].publish(trajectory_msg(traj))
         self.get_logger().error(f"stopping the arm: {reason}")
         self._diag.publish()
 
@@ -391,6 +432,13 @@ class VlaNode(WorkerThreads, Node):
         )
         if not publish_or_stop(self, lambda: self._chunk_pub.publish(traj)):
             return False
+        if self._controllers is not None:
+            with self._lock:
+                plans = self._controllers.chunk(
+                    chunk.actions, out.observation.state, out.observation.stamp_s, self._now_s()
+                )
+            for spec, plan in plans:
+                self._controller_pubs[spec.name].publish(trajectory_msg(plan))
         if chunk.value is not None:
             self._value_pub.publish(Float32(data=float(chunk.value)))
         self._offer_overlay(out.observation, chunk, out.latency_ms)
@@ -458,10 +506,21 @@ class VlaNode(WorkerThreads, Node):
         inputs = next(s for s in statuses if s.name == "inputs")
         for cam, sub in zip(self.cameras, self._camera_subs, strict=True):
             inputs.values[f"{cam}_subscription"] = sub.reliability
+            if cam in self._no_frame_id:
+                inputs.values[f"{cam}_frame_id"] = f"none in the images; {self._frame_ids[cam]}"
         inference = next(s for s in statuses if s.name == "inference")
         subscribers = self._chunk_pub.get_subscription_count()
         inference.values["chunk_subscribers"] = str(subscribers)
-        if subscribers == 0:
+        if self._controller_pubs:
+            for name, pub in self._controller_pubs.items():
+                n = pub.get_subscription_count()
+                inference.values[f"{name}_subscribers"] = str(n)
+                if n == 0:
+                    inference.worse(
+                        Level.ERROR,
+                        f"nobody subscribes to {pub.topic_name}: controller {name} is not running",
+                    )
+        elif subscribers == 0:
             inference.worse(
                 Level.ERROR,
                 f"nobody subscribes to {self._chunk_pub.topic_name}: the executor is not running",

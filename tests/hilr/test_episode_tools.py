@@ -40,18 +40,18 @@ def _joints(t_ns: int, q) -> bytes:
     )
 
 
-def _image(t_ns: int, grey: int) -> bytes:
+def _image(t_ns: int, grey: int, height: int = 48, width: int = 64) -> bytes:
     T = typestore().types
     stamp = T["builtin_interfaces/msg/Time"](sec=t_ns // 10**9, nanosec=t_ns % 10**9)
     return _cdr(
         IMG,
-        header=T["std_msgs/msg/Header"](stamp=stamp, frame_id=""),
-        height=16,
-        width=16,
+        header=T["std_msgs/msg/Header"](stamp=stamp, frame_id="cam_high_optical_frame"),
+        height=height,
+        width=width,
         encoding="rgb8",
         is_bigendian=0,
-        step=48,
-        data=np.full(16 * 48, grey, np.uint8),
+        step=width * 3,
+        data=np.full(height * width * 3, grey, np.uint8),
     )
 
 

@@ -197,3 +197,32 @@ def test_respawn_and_its_delay_are_read_from_the_node(tmp_path):
     rec, vla = load_launch(f)
     assert (rec.respawn, rec.respawn_delay) == (True, 2.5)
     assert (vla.respawn, vla.respawn_delay) == (False, 0.0)
+
+
+def test_ros2_control_drives_the_robot_when_asked():
+    """runtime.launch.yaml executor:=false controller_output:=true: no runtime executor, and the
+    vla sends each chunk to the robot's joint_trajectory_controllers (ROS launch's if/unless)."""
+    default = {n.name: n for n in load_launch(ROOT / "launch" / "runtime.launch.yaml")}
+    assert "executor" in default and default["vla"].params["controller_output"] is False
+    jtc = {
+        n.name: n
+        for n in load_launch(
+            ROOT / "launch" / "runtime.launch.yaml",
+            {"executor": "false", "controller_output": "true"},
+        )
+    }
+    assert "executor" not in jtc and jtc["vla"].params["controller_output"] is True
+
+
+def test_conditions_take_true_false_1_0_and_nothing_else(tmp_path):
+    f = tmp_path / "c.launch.yaml"
+    f.write_text(
+        "launch:\n- arg: {name: enabled, default: 'true'}\n"
+        "- node: {pkg: p, exec: a, if: '$(var enabled)'}\n"
+        "- node: {pkg: p, exec: b, unless: '$(var enabled)'}\n"
+        "- group: {if: '0', children: [{node: {pkg: p, exec: c}}]}\n"
+    )
+    assert [n.name for n in load_launch(f)] == ["a"]
+    assert [n.name for n in load_launch(f, {"enabled": "0"})] == ["b"]
+    with pytest.raises(LaunchError, match="if: expected true, false, 1 or 0, got 'yes'"):
+        load_launch(f, {"enabled": "yes"})

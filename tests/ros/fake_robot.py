@@ -37,6 +37,7 @@ class FakeRobot(Node, Inbox):
         camera_hz: float = 15.0,
         state_hz: float = 100.0,
         positions: np.ndarray | None = None,
+        controllers: tuple[str, ...] = (),
     ) -> None:
         Node.__init__(self, "fake_robot", namespace=ns)
         Inbox.__init__(self)
@@ -62,6 +63,10 @@ class FakeRobot(Node, Inbox):
             JointTrajectory, "action_chunk", self._rec("action_chunk"), RELIABLE
         )
         self.create_subscription(JointState, "joint_command", self._on_command, RELIABLE)
+        # what ros2_control joint_trajectory_controllers would receive (<name>/joint_trajectory;
+        # JTC subscribes with the system default QoS: reliable)
+        for topic in controllers:
+            self.create_subscription(JointTrajectory, topic, self._rec(topic), OBSERVER)
         self.create_subscription(Float32, "value", self._rec("value"), RELIABLE)
         self.create_subscription(
             DiagnosticArray, "/diagnostics", self._rec("diagnostics"), RELIABLE

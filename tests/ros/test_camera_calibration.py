@@ -70,7 +70,9 @@ class CameraRobot(FakeRobot):
             w, h = self.size[cam]
             msg = Image(height=h, width=w, encoding="rgb8", step=w * 3)
             msg.header.stamp = stamp
-            msg.header.frame_id = f"{cam}_optical_frame"
+            # a driver that sets no frame_id (the "frame_id empty on one episode"): the
+            # vla's camera_info and overlay carry the embodiment's camera frame instead
+            msg.header.frame_id = ""
             msg.data = self._frame[: w * h * 3]
             self._img_pubs[cam].publish(msg)
 
@@ -156,6 +158,7 @@ def test_camera_info_arrives_with_each_frames_header_and_the_calibration(calibra
     assert robot.count_publishers("/piper/cameras/cam_wrist/camera_info") == 0  # uncalibrated
     text = log.read_text()
     assert "calibration: cam_high from" in text and "none for cam_wrist" in text
+    assert "cam_high: images carry no header.frame_id; camera_info and the overlay use " in text
 
 
 def test_the_overlay_draws_the_trajectory_on_the_undistorted_first_camera(calibrated, ort_backend):

@@ -128,6 +128,15 @@ def test_demo_runs_the_simulated_robot_under_the_policy(tiny_engine, tmp_path, r
     assert info.status == "complete" and len(info.interventions) == 1
     assert "end_s" in info.interventions[0]  # handed back
     assert episode.name in text and "operator takeovers     1" in text
+    # every recorded image names its camera frame (REP-105 tools need one)
+    from gigabrain_runtime.hilr.episodes import read_episode
+    from gigabrain_runtime.robots.embodiment import get_embodiment
+
+    emb = get_embodiment(robot)
+    data = read_episode(episode)
+    for cam in emb.cameras:
+        (images,) = [m for t, m in data.items() if t.endswith(f"/cameras/{cam}/image_raw")]
+        assert images and {m.header.frame_id for _, m in images} == {emb.frame_id(cam)}
 
 
 def test_the_launcher_reports_a_dead_node_and_respawns_it_when_asked(tmp_path):

@@ -28,6 +28,7 @@ from std_msgs.msg import Bool, String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
 
 from gigabrain_runtime.robots.embodiment import get_embodiment  # noqa: E402
+from tests.conformance.jtc_rules import Follower, validate_trajectory_msg  # noqa: E402
 from tests.ros.fake_robot import LATCHED, RELIABLE, FakeRobot  # noqa: E402
 from tests.ros.harness import (  # noqa: E402
     ROOT,
@@ -41,6 +42,7 @@ from tests.ros.harness import (  # noqa: E402
 
 PIPER = get_embodiment("piper")
 MID = (PIPER.lower + PIPER.upper) / 2
+CONTROLLER_TOPICS = tuple(c.topic_name for c in PIPER.controllers)
 RECORDED: dict[str, object] = {}  # the takeover test's episode, for the episode-tools test
 
 
@@ -57,10 +59,17 @@ def runtime(tiny_engine, tmp_path_factory):
                 "robot:=piper",
                 f"engine:={tiny_engine}",
                 f"record_dir:={record_dir}",
+                "controller_output:=true",
             ],
             log,
         )
-        robot = FakeRobot("/piper", PIPER.cameras, PIPER.joint_names, positions=MID)
+        robot = FakeRobot(
+            "/piper",
+            PIPER.cameras,
+            PIPER.joint_names,
+            positions=MID,
+            controllers=CONTROLLER_TOPICS,
+        )
         g.spin(robot, on_close=robot.stop)
         robot.wait_count("action_chunk", 5, timeout=90, log=log)
         yield SimpleNamespace(robot=robot, proc=proc, log=log, record_dir=record_dir)
@@ -197,6 +206,74 @@ def test_a_camera_that_stops_ends_in_a_smooth_stop_and_an_error_naming_it(runtim
     assert np.all(acc <= PIPER.max_acceleration + 1e-6), acc.max(axis=0)
     moving_until = stamps[np.nonzero(np.any(np.abs(vel) > 0, axis=1))[0].max() + 1]
     assert moving_until <= stopped + 0.5 + 0.65  # open loop, then <= 3 rad/s at 5 rad/s^2
+    robot.diag("executor", since=time.monotonic(), where=lambda d: d["state"] == "running")
+
+
+def test_controller_trajectories_pass_jtc_validation_and_the_stop_is_honoured(runtime):
+    """controller_output: every trajectory the vla sends the arm and gripper controllers is
+    one joint_trajectory_controller accepts with its default (jazzy/kilted) parameters; when an
+    input goes, the last one brings the controller's reference to rest within the joint
+    limits (a stop JTC honours, not an empty trajectory it would refuse)."""
+    robot = runtime.robot
+    t0 = time.monotonic()
+    for topic in CONTROLLER_TOPICS:
+        robot.wait_count(topic, 20, since=t0, timeout=60)
+
+    # a stop is the braking path (at most 0.6 s of points at 50 Hz), a chunk is the rest of
+    # 50 points plus its tail
+    def stop_of(topic: str, after: float):
+        got = [(t, m) for t, m in robot.since(topic, after) if len(m.points) <= 31]
+        return got[0] if got else None
+
+    robot.cameras["cam_wrist"] = False
+    off = time.monotonic()
+    try:
+        stops = {
+            t: wait_for(lambda t=t: stop_of(t, off), 10, f"the stop on {t}")
+            for t in CONTROLLER_TOPICS
+        }
+    finally:
+        robot.cameras["cam_wrist"] = True
+    for spec in PIPER.controllers:
+        stop_at, stop = stops[spec.topic_name]
+        received = [(t, m) for t, m in robot.since(spec.topic_name, 0) if t <= stop_at]
+        assert received[-1][1] is stop  # nothing after the stop while the camera was gone
+        joints = spec.output_names
+        refused = [
+            (i, err)
+            for i, (_, m) in enumerate(received)
+            if (err := validate_trajectory_msg(m, joints, now_s=time.time())) is not None
+        ]
+        assert refused == [], refused[:3]
+        assert all(stamp_s(m) == 0.0 for _, m in received)  # "start now" on the controller
+        # replay what this controller would do with them, in arrival order
+        jtc = Follower(joints)
+        state = None
+        samples = []
+        arrivals = [t for t, _ in received if t >= t0]
+        msgs = [m for t, m in received if t >= t0]
+        end = arrivals[-1] + 1.0
+        k = 0
+        for t in np.arange(arrivals[0], end, 0.005):
+            while k < len(msgs) and arrivals[k] <= t:
+                if state is None:
+                    state = (np.array(msgs[k].points[0].positions), np.zeros(len(joints)))
+                assert jtc.receive(msgs[k], arrivals[k], state)
+                k += 1
+            state = jtc.sample(t)
+            samples.append((t, *state))
+        # the stop itself: no joint decelerates harder than its limit (in the controller's
+        # units), and it ends at rest
+        vel = np.array([p.velocities for p in stop.points])
+        times = np.array(
+            [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in stop.points]
+        )
+        limits = PIPER.max_acceleration[[PIPER.joint_names.index(j) for j in spec.joints]]
+        acc = np.abs(np.diff(vel, axis=0)) / np.diff(times)[:, None]
+        assert np.all(acc <= limits * spec.output_scale * (1 + 1e-6)), acc.max(axis=0)
+        assert np.all(vel[-1] == 0.0)
+        at_rest = [t for t, _, v in samples if t > arrivals[-1] and np.all(np.abs(v) < 1e-9)]
+        assert at_rest and at_rest[0] - arrivals[-1] <= 0.7, "the stop did not bring it to rest"
     robot.diag("executor", since=time.monotonic(), where=lambda d: d["state"] == "running")
 
 
@@ -447,8 +524,11 @@ def test_episode_tools_and_lerobot_export_round_trip(runtime, tmp_path):
     assert len(table["action"][0]) == 7
     frames_in_takeover = sum(table["intervention"])
     assert abs(frames_in_takeover - 25 * takeover_s) <= 0.4 * 25 + 2  # as long as it lasted
-    cap = cv2.VideoCapture(str(out / "videos/observation.images.cam_high/chunk-000/file-000.mp4"))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == n
+    import av
+
+    with av.open(str(out / "videos/observation.images.cam_high/chunk-000/file-000.mp4")) as video:
+        assert sum(1 for _ in video.decode(video=0)) == n
+    assert info["features"]["observation.state"]["names"] == list(PIPER.joint_names)
     episodes = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
     assert episodes[0]["outcome"] == "failure" and episodes[0]["num_interventions"] == 1
 

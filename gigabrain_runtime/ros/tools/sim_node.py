@@ -92,7 +92,10 @@ class SimNode(WorkerThreads, Node):
             start = time.perf_counter()
             frames = {cam: self.sim.render(cam) for cam in self.embodiment.cameras}
             self._render_ms = (time.perf_counter() - start) * 1e3
-            msgs = {cam: rgb_to_image(rgb, stamp, cam) for cam, rgb in frames.items()}
+            msgs = {
+                cam: rgb_to_image(rgb, stamp, self.embodiment.frame_id(cam))
+                for cam, rgb in frames.items()
+            }
             if not publish_or_stop(
                 self, lambda msgs=msgs: [self._image_pubs[c].publish(m) for c, m in msgs.items()]
             ):
