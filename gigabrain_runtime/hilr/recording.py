@@ -14,6 +14,7 @@ a file, rewrites a valid MCAP and writes the metadata; :func:`unfinished_episode
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import shutil
@@ -291,7 +292,8 @@ def bag_information(
                     "name": spec.name,
                     "type": spec.msgtype,
                     "serialization_format": "cdr",
-                    "offered_qos_profiles": QOS_PROFILES[spec.qos],
+                    # a copy per topic: a shared object would be written as a YAML anchor/alias
+                    "offered_qos_profiles": copy.deepcopy(QOS_PROFILES[spec.qos]),
                     "type_description_hash": message_definition(spec.msgtype)[1],
                 },
                 "message_count": count,

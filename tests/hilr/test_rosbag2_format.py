@@ -27,6 +27,7 @@ TOPICS = [
     TopicSpec("/r/joint_states", JS, "sensor"),
     TopicSpec("/r/joint_command", JS, "reliable"),
     TopicSpec("/r/estop", "std_msgs/msg/Bool", "latched"),
+    TopicSpec("/r/cameras/cam_high/image_raw", "sensor_msgs/msg/Image", "sensor"),
 ]
 
 
@@ -42,7 +43,9 @@ def _record(directory, n: int = 50, *, close: bool = True) -> EpisodeWriter:
 
 
 def _check_bag(directory) -> dict:
-    decoded = decode_metadata_file((directory / "metadata.yaml").read_text())
+    text = (directory / "metadata.yaml").read_text()
+    assert "&id" not in text and "*id" not in text  # plain YAML as rosbag2 writes it
+    decoded = decode_metadata_file(text)
     assert decoded["version"] == 9
     by_name = {t["name"]: t for t in decoded["topics"]}
     assert by_name["/r/joint_states"]["qos"][0]["reliability"] == "best_effort"
