@@ -517,6 +517,20 @@ def cmd_record(args: argparse.Namespace) -> int:
     return entries.load("record")(["gigabrain-runtime-record", *ros_args])
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.sim.collect import CollectConfig, collect
+
+    results = collect(
+        args.robot,
+        args.episodes,
+        args.seed,
+        Path(args.out),
+        namespace=args.namespace or "",
+        config=CollectConfig(camera_hz=args.camera_hz, image_size=args.image_size),
+    )
+    return 0 if results else 1
+
+
 def cmd_bag(args: argparse.Namespace) -> int:
     from gigabrain_runtime.hilr.cli import main as bag_main
 
@@ -750,6 +764,22 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: start an episode immediately)",
     )
     p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser("sim", help="the simulated task: collect scripted-expert demonstrations")
+    simp = p.add_subparsers(dest="sim_command", required=True)
+    c = simp.add_parser(
+        "collect",
+        help="scripted-expert episodes of the simulated task, headless and faster than real "
+        "time, written as the recorder writes them (bag export makes a LeRobot dataset)",
+    )
+    c.add_argument("--robot", default="piper")
+    c.add_argument("--episodes", type=int, default=10)
+    c.add_argument("--seed", type=int, default=0, help="first episode seed (then +1 each)")
+    c.add_argument("--out", required=True, help="episode directory")
+    c.add_argument("--namespace", help="robot namespace of the topics (default: the robot's name)")
+    c.add_argument("--camera-hz", type=float, default=15.0)
+    c.add_argument("--image-size", type=int, default=224, help="rendered camera size (px)")
+    p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("bag", help="episode tools: list, info, label, plot, export, recover")
     bag = p.add_subparsers(dest="bag_command", required=True)

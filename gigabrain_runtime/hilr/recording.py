@@ -20,7 +20,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,22 @@ def _qos_kind(channel_text: str | None) -> str:
     return "reliable"
 
 
+def recorded_streams(cameras: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """What an episode records: (topic relative to the robot namespace, message type, QoS kind)
+    - the recorder node subscribes to these, and ``sim collect`` writes the same."""
+    streams = [(f"cameras/{c}/image_raw", "sensor_msgs/msg/Image", "sensor") for c in cameras]
+    return streams + [
+        ("joint_states", "sensor_msgs/msg/JointState", "sensor"),
+        ("action_chunk", "trajectory_msgs/msg/JointTrajectory", "reliable"),
+        ("joint_command", "sensor_msgs/msg/JointState", "reliable"),
+        ("teleop/joint_command", "sensor_msgs/msg/JointState", "sensor"),
+        ("intervention/active", "std_msgs/msg/Bool", "latched"),
+        ("instruction", "std_msgs/msg/String", "latched"),
+        ("episode/event", "std_msgs/msg/String", "reliable"),
+        ("value", "std_msgs/msg/Float32", "reliable"),
+    ]
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str  # fully qualified topic
@@ -123,6 +139,7 @@ class EpisodeInfo:
     started_at_ns: int = 0
     ended_at_ns: int = 0
     interventions: list[dict[str, float]] = field(default_factory=list)
+    seed: int = -1  # the simulated task's episode seed (sim collect, eval); -1: a real robot
 
     @property
     def duration_s(self) -> float:
@@ -171,7 +188,13 @@ class EpisodeWriter:
     stops recording and reports it - the writer never blocks on retries."""
 
     def __init__(
-        self, directory: Path, topics: list[TopicSpec], info: EpisodeInfo, *, flush_s: float = 0.5
+        self,
+        directory: Path,
+        topics: list[TopicSpec],
+        info: EpisodeInfo,
+        *,
+        flush_s: float = 0.5,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         from mcap.writer import CompressionType, Writer
 
@@ -188,9 +211,10 @@ class EpisodeWriter:
         self._last_flush = time.monotonic()
         self._first_ns: int | None = None
         self._last_ns = 0
+        self._clock_ns = clock_ns  # the episode's clock (sim collect: simulated time)
         for spec in topics:
             self._register(spec)
-        info.started_at_ns = time.time_ns()
+        info.started_at_ns = clock_ns()
         write_sidecar(self.directory, info)
         self._writer.flush()
 
@@ -242,7 +266,7 @@ class EpisodeWriter:
         with self._lock:
             if outcome is not None:
                 self.info.outcome = outcome
-            self.info.ended_at_ns = time.time_ns()
+            self.info.ended_at_ns = self._clock_ns()
             self.info.status = "complete"
             information = bag_information(
                 self.file_name,

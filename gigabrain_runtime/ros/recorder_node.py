@@ -29,6 +29,7 @@ from gigabrain_runtime.hilr.recording import (
     EpisodeInfo,
     EpisodeWriter,
     TopicSpec,
+    recorded_streams,
     recover_episode,
     unfinished_episodes,
 )
@@ -41,21 +42,15 @@ from gigabrain_runtime.ros.params import declare_params, on_set_params
 OUTCOMES = ("success", "failure", "abort")
 
 
-# (relative topic, message class, msgtype, QoS kind)
-def _streams(cameras: tuple[str, ...]) -> list[tuple[str, type, str, str]]:
-    streams = [
-        (f"cameras/{c}/image_raw", Image, "sensor_msgs/msg/Image", "sensor") for c in cameras
-    ]
-    return streams + [
-        ("joint_states", JointState, "sensor_msgs/msg/JointState", "sensor"),
-        ("action_chunk", JointTrajectory, "trajectory_msgs/msg/JointTrajectory", "reliable"),
-        ("joint_command", JointState, "sensor_msgs/msg/JointState", "reliable"),
-        ("teleop/joint_command", JointState, "sensor_msgs/msg/JointState", "sensor"),
-        ("intervention/active", Bool, "std_msgs/msg/Bool", "latched"),
-        ("instruction", String, "std_msgs/msg/String", "latched"),
-        ("episode/event", String, "std_msgs/msg/String", "reliable"),
-        ("value", Float32, "std_msgs/msg/Float32", "reliable"),
-    ]
+# the message class of each recorded message type
+_CLASSES = {
+    "sensor_msgs/msg/Image": Image,
+    "sensor_msgs/msg/JointState": JointState,
+    "trajectory_msgs/msg/JointTrajectory": JointTrajectory,
+    "std_msgs/msg/Bool": Bool,
+    "std_msgs/msg/String": String,
+    "std_msgs/msg/Float32": Float32,
+}
 
 
 def _qos_profile(kind: str):  # noqa: ANN202
@@ -95,7 +90,8 @@ class RecorderNode(Node):
         self._episodes = 0
         self.specs: dict[str, TopicSpec] = {}
         self._latched_last: dict[str, bytes] = {}
-        for rel, cls, msgtype, kind in _streams(self.embodiment.cameras):
+        for rel, msgtype, kind in recorded_streams(self.embodiment.cameras):
+            cls = _CLASSES[msgtype]
             name = self.resolve_topic_name(rel)
             self.specs[name] = TopicSpec(name, msgtype, kind)
             self.create_subscription(cls, rel, self._raw(name), _qos_profile(kind), raw=True)

@@ -87,8 +87,8 @@ def pick_and_place(sim: Simulator) -> list[Waypoint]:
     if not task:
         raise ValueError(f"scene {sim.embodiment.name}: no expert task defined")
     body, point = task["body"], np.asarray(task["point"], float)
-    obj = {o["name"]: np.asarray(o["pos"], float) for o in sim.scene["objects"]}
-    cube, bowl = obj[task["pick"]], obj[task["place"]]
+    # where the objects are now (an episode start moves them)
+    cube, bowl = sim.body_position(task["pick"]), sim.body_position(task["place"])
     grip = sim.embodiment.joint_names.index(task["gripper"])
     opened, closed = float(task["open"]), float(task["closed"])
     above = np.array([0.0, 0.0, float(task["approach_height"])])

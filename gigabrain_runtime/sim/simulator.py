@@ -21,6 +21,13 @@ import yaml
 
 from gigabrain_runtime.geometry import look_at_xyaxes, rpy_to_quat_wxyz
 from gigabrain_runtime.robots.embodiment import Embodiment
+from gigabrain_runtime.sim.task import (
+    EpisodeStart,
+    SuccessDetector,
+    TaskSpec,
+    Verdict,
+    sample_start,
+)
 
 
 def _fmt(values: Any) -> str:
@@ -253,8 +260,70 @@ class Simulator:
         self._set_qpos(start)
         self.set_target(start)
         mujoco.mj_forward(self.model, self.data)
+        # free objects rest at their scene height (their centre z) when an episode moves them
+        self._rest_z = {
+            o["name"]: float(o["pos"][2]) for o in self.scene.get("objects", []) if o.get("free")
+        }
         self._renderer = None
         self._renderer_thread: int | None = None
+        self.task = TaskSpec.from_scene(self.scene) if "task" in self.scene else None
+        self._home = start
+
+    # ---- episodes ----------------------------------------------------------------------------
+    def start_episode(self, seed: int) -> EpisodeStart:
+        """Reset to the start of task episode ``seed`` (ValueError if the scene has no task)."""
+        if self.task is None:
+            raise ValueError(f"scene {self.embodiment.name}: no task defined")
+        emb = self.embodiment
+        start = sample_start(
+            self.task,
+            seed,
+            self._home,
+            emb.lower,
+            emb.upper,
+            emb.joint_names.index(self.task.gripper),
+        )
+        self.reset(start)
+        return start
+
+    def reset(self, start: EpisodeStart) -> None:
+        """Everything at rest: objects where ``start`` puts them (free objects on their resting
+        height, fixed ones moved), the arm at ``start.arm`` with its targets there."""
+        mj = self._mj
+        with self._lock:
+            mj.mj_resetData(self.model, self.data)
+            for name, (x, y) in start.objects.items():
+                bid = mj.mj_name2id(self.model, mj.mjtObj.mjOBJ_BODY, name)
+                if bid < 0:
+                    raise ValueError(f"scene {self.scene['name']}: no object {name!r}")
+                jnt = self.model.body_jntadr[bid]
+                if jnt >= 0:  # a free body: its joint's position and orientation
+                    adr = int(self.model.jnt_qposadr[jnt])
+                    z = self._rest_z[name]
+                    self.data.qpos[adr : adr + 7] = [x, y, z, 1.0, 0.0, 0.0, 0.0]
+                else:
+                    self.model.body_pos[bid][:2] = (x, y)
+        self._set_qpos(start.arm)
+        self.set_target(start.arm)
+        with self._lock:
+            mj.mj_forward(self.model, self.data)
+
+    def verdict(self) -> Verdict:
+        """The task's success detector on the current state."""
+        if self.task is None:
+            raise ValueError(f"scene {self.embodiment.name}: no task defined")
+        task = self.task
+        mj = self._mj
+        bid = mj.mj_name2id(self.model, mj.mjtObj.mjOBJ_BODY, task.pick)
+        jnt = self.model.body_jntadr[bid]
+        with self._lock:
+            pick_pos = self.data.xpos[bid].copy()
+            place_pos = self.data.body(task.place).xpos.copy()
+            # a free joint's first three velocities: the body's linear velocity, world frame
+            dof = int(self.model.jnt_dofadr[jnt]) if jnt >= 0 else -1
+            vel = self.data.qvel[dof : dof + 3].copy() if dof >= 0 else np.zeros(3)
+            gripper = self._positions(self.data)[self.embodiment.joint_names.index(task.gripper)]
+        return SuccessDetector(task).check(pick_pos, vel, place_pos, float(gripper))
 
     # ---- joints ------------------------------------------------------------------------------
     def _set_qpos(self, positions: np.ndarray) -> None:

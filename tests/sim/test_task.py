@@ -1,0 +1,121 @@
+"""The simulated task: seeded starts, the success detector, and expert demonstrations written
+as the recorder writes episodes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gigabrain_runtime.robots.embodiment import get_embodiment
+from gigabrain_runtime.sim.expert import ExpertOperator, pick_and_place
+from gigabrain_runtime.sim.simulator import Simulator, load_scene
+from gigabrain_runtime.sim.task import TaskSpec
+
+PIPER = get_embodiment("piper")
+
+
+@pytest.fixture(scope="module")
+def sim():
+    s = Simulator(PIPER, image_size=64)
+    yield s
+    s.close()
+
+
+def _run_expert(sim, seconds: float = 7.5, dt: float = 0.02) -> None:
+    expert = ExpertOperator(PIPER, pick_and_place(sim))
+    expert.start(0.0, sim.joint_positions())
+    for k in range(int(seconds / dt)):
+        sim.set_target(expert.command(k * dt))
+        sim.step(dt)
+
+
+def test_a_seed_fixes_the_start_and_starts_differ(sim):
+    task = sim.task
+    a = sim.start_episode(7)
+    cube_a, bowl_a = sim.body_position("cube"), sim.body_position("bowl")
+    b = sim.start_episode(8)
+    assert a.objects != b.objects and not np.allclose(a.arm, b.arm)
+    again = sim.start_episode(7)
+    assert again.objects == a.objects and np.array_equal(again.arm, a.arm)
+    np.testing.assert_allclose(sim.body_position("cube"), cube_a, atol=1e-9)
+    np.testing.assert_allclose(sim.body_position("bowl"), bowl_a, atol=1e-9)
+    np.testing.assert_allclose(sim.joint_positions(), a.arm, atol=1e-6)
+    for seed in range(50):
+        s = sim.start_episode(seed)
+        for name, (x, y) in s.objects.items():
+            (x0, x1), (y0, y1) = task.regions[name]
+            assert x0 <= x <= x1 and y0 <= y <= y1
+        assert np.hypot(*np.subtract(s.objects["cube"], s.objects["bowl"])) >= task.min_separation
+        home = np.array([PIPER.home.get(j, 0.0) for j in PIPER.joint_names])
+        assert np.all(np.abs(s.arm - home) <= task.start_jitter + 1e-12)
+
+
+@pytest.mark.parametrize("seed", [3, 41, 977])
+def test_the_detector_says_success_only_when_the_cube_rests_in_the_bowl(sim, seed):
+    sim.start_episode(seed)
+    start = sim.verdict()
+    assert not start.success and "from the bowl's centre" in start.reason
+    _run_expert(sim, seconds=4.9)  # the cube grasped, lifted and carried above the bowl
+    held = sim.verdict()
+    assert not held.success, held
+    sim.start_episode(seed)
+    _run_expert(sim)
+    done = sim.verdict()
+    assert done.success, done.reason
+    assert done.reason == "cube in bowl"
+
+
+def test_a_task_section_with_a_missing_field_is_refused_naming_it():
+    scene = load_scene(PIPER)
+    del scene["task"]["time_limit_s"]
+    with pytest.raises(ValueError, match="task.time_limit_s missing"):
+        TaskSpec.from_scene(scene)
+    scene = load_scene(PIPER)
+    scene["task"]["success"]["radius"] = 0
+    with pytest.raises(ValueError, match="task.success.radius: must be a number > 0"):
+        TaskSpec.from_scene(scene)
+
+
+def test_sim_collect_writes_recorder_episodes_labelled_by_the_detector(tmp_path):
+    from gigabrain_runtime.cli import main
+    from gigabrain_runtime.hilr.episodes import read_episode
+    from gigabrain_runtime.hilr.recording import read_sidecar
+
+    assert (
+        main(
+            [
+                "sim",
+                "collect",
+                "--episodes",
+                "1",
+                "--seed",
+                "5",
+                "--out",
+                str(tmp_path),
+                "--image-size",
+                "64",
+            ]
+        )
+        == 0
+    )
+    (episode,) = [d for d in tmp_path.iterdir() if d.is_dir()]
+    info = read_sidecar(episode)
+    assert (info.outcome, info.seed, info.status) == ("success", 5, "complete")
+    assert info.instruction == "pick up the red cube and put it in the bowl"
+    data = read_episode(episode)
+    assert set(data) == {
+        "/piper/joint_states",
+        "/piper/joint_command",
+        "/piper/instruction",
+        "/piper/episode/event",
+        "/piper/cameras/cam_high/image_raw",
+        "/piper/cameras/cam_wrist/image_raw",
+    }
+    assert [m.data for _, m in data["/piper/episode/event"]] == ["start", "success"]
+    states = data["/piper/joint_states"]
+    stamps = np.array([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in states])
+    assert np.median(np.diff(stamps)) == pytest.approx(0.01, abs=1e-6)  # 100 Hz, simulated clock
+    assert 5.0 < info.duration_s < 15.0
+    frames = data["/piper/cameras/cam_high/image_raw"]
+    assert frames[0][1].header.frame_id == "cam_high_optical_frame"
+    assert (frames[0][1].width, frames[0][1].height) == (64, 64)
