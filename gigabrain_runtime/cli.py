@@ -446,6 +446,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         record_dir=Path(args.record_dir),
         takeover_at_s=args.takeover_at,
         takeover_s=args.takeover_for,
+        task_seed=args.seed,
     )
 
 
@@ -845,6 +846,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds into the episode when the scripted operator takes over",
     )
     p.add_argument("--takeover-for", type=float, default=5.0, help="takeover length (s)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="task episode seed (cube, bowl, arm start; -1: nominal)"
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(

@@ -98,6 +98,7 @@ def recorded_streams(cameras: tuple[str, ...]) -> list[tuple[str, str, str]]:
         ("instruction", "std_msgs/msg/String", "latched"),
         ("episode/event", "std_msgs/msg/String", "reliable"),
         ("value", "std_msgs/msg/Float32", "reliable"),
+        ("task/success", "std_msgs/msg/Bool", "latched"),  # a simulated task's detector
     ]
 
 

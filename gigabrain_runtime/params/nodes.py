@@ -208,6 +208,14 @@ class SimParams(NodeParams):
     state_hz: float = param(100.0, "joint state rate (Hz)", lo=1.0, hi=1000.0, read_only=True)
     camera_hz: float = param(15.0, "camera rate (Hz)", lo=0.1, hi=120.0, read_only=True)
     image_size: int = param(224, "rendered image size (px, square)", lo=16, hi=2048, read_only=True)
+    task_seed: int = param(
+        -1,
+        "start at this task episode (seeded cube, bowl and arm; -1: the scene's nominal start); "
+        "task/reset (std_msgs/Int32) starts another",
+        lo=-1,
+        hi=2**31 - 1,
+        read_only=True,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

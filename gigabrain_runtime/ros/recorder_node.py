@@ -100,6 +100,9 @@ class RecorderNode(Node):
         self.create_subscription(String, "episode/event", self._on_event, qos.COMMAND)
         qos.latched_subscriptions(self, Bool, "intervention/active", self._on_intervention)
         qos.latched_subscriptions(self, String, "instruction", self._on_instruction)
+        # a simulated task's success detector (the sim node): where it speaks, it labels
+        self._task_success: bool | None = None
+        qos.latched_subscriptions(self, Bool, "task/success", self._on_task_success)
         self.create_timer(self.flush_s, self._housekeeping)
         on_set_params(self, p, self._on_params)
         DiagnosticsPublisher(self, self._diagnostics)
@@ -154,10 +157,21 @@ class RecorderNode(Node):
             self._fail(exc)
         self.get_logger().info(f"episode {name} started")
 
+    def _on_task_success(self, msg: Bool) -> None:
+        self._task_success = bool(msg.data)
+
     def end_episode(self, outcome: str) -> None:
         writer, self.writer = self.writer, None
         if writer is None:
             return
+        if outcome in ("success", "failure") and self._task_success is not None:
+            detected = "success" if self._task_success else "failure"
+            if detected != outcome:
+                self.get_logger().info(
+                    f"episode outcome {detected}, by the task's success detector "
+                    f"(episode/event said {outcome})"
+                )
+            outcome = detected
         if self._takeover_since is not None:
             self._close_intervention(writer)
         try:

@@ -290,7 +290,10 @@ class Simulator:
         """Everything at rest: objects where ``start`` puts them (free objects on their resting
         height, fixed ones moved), the arm at ``start.arm`` with its targets there."""
         mj = self._mj
-        with self._lock:
+        arm = np.clip(
+            np.asarray(start.arm, np.float64), self.embodiment.lower, self.embodiment.upper
+        )
+        with self._lock:  # one step: the physics thread never sees half a reset
             mj.mj_resetData(self.model, self.data)
             for name, (x, y) in start.objects.items():
                 bid = mj.mj_name2id(self.model, mj.mjtObj.mjOBJ_BODY, name)
@@ -303,9 +306,10 @@ class Simulator:
                     self.data.qpos[adr : adr + 7] = [x, y, z, 1.0, 0.0, 0.0, 0.0]
                 else:
                     self.model.body_pos[bid][:2] = (x, y)
-        self._set_qpos(start.arm)
-        self.set_target(start.arm)
-        with self._lock:
+            self._set_qpos(arm)
+            for link, value in zip(self.links, arm, strict=True):
+                for sj in link.sim_joints:
+                    self.data.ctrl[self._act_id[sj]] = value * link.scale
             mj.mj_forward(self.model, self.data)
 
     def verdict(self) -> Verdict:

@@ -126,6 +126,10 @@ def test_demo_runs_the_simulated_robot_under_the_policy(tiny_engine, tmp_path, r
     (episode,) = [d for d in (tmp_path / "recordings").iterdir() if d.is_dir()]
     info = read_sidecar(episode)
     assert info.status == "complete" and len(info.interventions) == 1
+    # the outcome is the task's success detector's: a random-weight policy and a 3 s takeover
+    # (the expert needs 6 s) leave the cube outside the bowl
+    assert info.outcome == "failure", info
+    assert re.search(r"task \(detector\)\s+failure: cube [0-9.]+ cm from the bowl's centre", text)
     assert "end_s" in info.interventions[0]  # handed back
     assert episode.name in text and "operator takeovers     1" in text
     # every recorded image names its camera frame (REP-105 tools need one)

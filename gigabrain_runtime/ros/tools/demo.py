@@ -96,6 +96,7 @@ def run_demo(
     record_dir: Path = Path("recordings"),
     takeover_at_s: float = 5.0,
     takeover_s: float = 5.0,
+    task_seed: int = 0,
 ) -> int:
     emb = get_embodiment(robot)
     share = package_share("gigabrain_runtime")
@@ -103,7 +104,13 @@ def run_demo(
     if not launch_file.is_file():
         raise ValueError(f"robot: no simulation launch file for {robot!r} ({launch_file})")
     nodes = load_launch(
-        launch_file, {"mode": mode, "engine": str(engine), "record_dir": str(record_dir)}
+        launch_file,
+        {
+            "mode": mode,
+            "engine": str(engine),
+            "record_dir": str(record_dir),
+            "task_seed": str(task_seed),
+        },
     )
     ns = nodes[0].namespace
     log_path = Path("logs") / f"demo-{robot}-{time.strftime('%Y%m%d-%H%M%S')}.log"
@@ -135,6 +142,7 @@ def run_demo(
     started = time.monotonic()
     runner.start()
     first_chunk_t = None
+    verdict, task_state = "-", "-"
     episode_t0: float | None = None
     phase = "policy"
     try:
@@ -181,10 +189,14 @@ def run_demo(
             sys.stdout.write(line)
             sys.stdout.flush()
         print()
+        # the outcome is the task's success detector's (the sim node's), never the script's
+        verdict = monitor.value("simulator", "task_success")
+        task_state = monitor.value("simulator", "task_state")
         if episode_t0 is not None:
             if phase == "operator":
                 monitor.engage_pub.publish(Bool(data=False))
-            monitor.event_pub.publish(String(data="success"))
+            outcome = {"true": "success", "false": "failure"}.get(verdict, "abort")
+            monitor.event_pub.publish(String(data=outcome))
             time.sleep(1.0)  # let the recorder close the episode
         summary = {
             "chunks": monitor.n_chunks,
@@ -240,6 +252,12 @@ def run_demo(
     )
     print(f"  watchdog events        {summary['watchdog_events']}")
     print(f"  operator takeovers     {summary['takeovers']} (each with a hand-back)")
+    judged = {"true": "success", "false": "failure"}.get(verdict)
+    print(
+        f"  task (detector)        {judged}: {task_state}"
+        if judged
+        else "  task (detector)        none in this scene: the episode is not judged (abort)"
+    )
     print(
         f"  joint travel           {travel:.2f} (rad + m), largest step per joint "
         f"{np.array2string(max_step, precision=4)} (limit x period "

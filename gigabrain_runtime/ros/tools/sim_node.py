@@ -4,6 +4,12 @@ Publishes ``joint_states`` at ``state_hz`` (physics advanced in real time betwee
 ``cameras/<cam>/image_raw`` (rgb8) at ``camera_hz`` from its own render thread, and follows
 ``joint_command`` with position servos. Unknown or NaN commands are refused (the last valid
 target is kept) and reported on /diagnostics.
+
+The scene's task (``sim/task.py``): ``task_seed`` picks the start; ``task/reset``
+(std_msgs/Int32: a seed) starts that episode; ``task/success`` (std_msgs/Bool, latched) is the
+success detector's verdict, sent when it changes; ``task/objects`` (geometry_msgs/PoseArray,
+frame ``world``, 10 Hz) the positions of the object to pick and the one to place it in, in
+that order - what a person would see, and the simulated operator plans from.
 """
 
 from __future__ import annotations
@@ -11,8 +17,10 @@ from __future__ import annotations
 import threading
 import time
 
+from geometry_msgs.msg import Pose, PoseArray
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, Int32
 
 from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
 from gigabrain_runtime.pacing import DeadlinePacer
@@ -44,6 +52,15 @@ class SimNode(WorkerThreads, Node):
             for cam in self.embodiment.cameras
         }
         self.create_subscription(JointState, "joint_command", self._on_command, qos.COMMAND)
+        self._seed = p.task_seed
+        self._verdict = None
+        if self.sim.task is not None:
+            if p.task_seed >= 0:
+                self.sim.start_episode(p.task_seed)
+            self._success_pub = self.create_publisher(Bool, "task/success", qos.LATCHED)
+            self._objects_pub = self.create_publisher(PoseArray, "task/objects", qos.SENSOR)
+            self.create_subscription(Int32, "task/reset", self._on_reset, qos.COMMAND)
+            self.create_timer(0.1, self._task_tick)
         self._command_rate = RateMeter()
         self._frame_rate = RateMeter()
         self._render_ms = 0.0
@@ -70,6 +87,38 @@ class SimNode(WorkerThreads, Node):
         self._ignored = unknown
         self.sim.set_target(target)
         self._command_rate.tick(time.monotonic())
+
+    def _on_reset(self, msg: Int32) -> None:
+        if msg.data < 0:
+            self.get_logger().warn(f"task/reset: seed must be >= 0, got {msg.data}; ignored")
+            return
+        start = self.sim.start_episode(msg.data)
+        self._seed = msg.data
+        self._verdict = None
+        self.get_logger().info(
+            f"task episode {msg.data}: "
+            + ", ".join(f"{k} at ({x:.3f}, {y:.3f})" for k, (x, y) in start.objects.items())
+        )
+        self._task_tick()
+
+    def _task_tick(self) -> None:
+        """The detector's verdict (sent when it changes) and where the objects are."""
+        task = self.sim.task
+        verdict = self.sim.verdict()
+        if self._verdict is None or verdict.success != self._verdict.success:
+            self._success_pub.publish(Bool(data=verdict.success))
+        self._verdict = verdict
+        poses = PoseArray()
+        poses.header.stamp = self.get_clock().now().to_msg()
+        poses.header.frame_id = "world"
+        for name in (task.pick, task.place):
+            pose = Pose()
+            pose.position.x, pose.position.y, pose.position.z = (
+                float(v) for v in self.sim.body_position(name)
+            )
+            pose.orientation.w = 1.0
+            poses.poses.append(pose)
+        self._objects_pub.publish(poses)
 
     def _physics_loop(self) -> None:
         pacer = DeadlinePacer(1.0 / self.state_hz)
@@ -121,6 +170,10 @@ class SimNode(WorkerThreads, Node):
             s.worse(Level.WARN, f"command refused: {self._command_error}")
         if self._ignored:
             s.values["ignored_joint_names"] = ",".join(self._ignored)
+        if self._verdict is not None:
+            s.values["task_seed"] = str(self._seed)
+            s.values["task_success"] = str(self._verdict.success).lower()
+            s.values["task_state"] = self._verdict.reason
         return [s]
 
 
