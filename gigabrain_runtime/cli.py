@@ -129,7 +129,18 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise ValueError("--weights: not with --checkpoint (the checkpoint has its weights)")
         source = _checkpoint_source(args, hash_files=True)
     else:
-        source = preset_source(get_preset(args.preset), weights=args.weights, seed=args.seed)
+        robots = None
+        if args.robot:
+            from gigabrain_runtime.robots.embodiment import get_embodiment
+
+            robots = [get_embodiment(r) for r in args.robot]
+        source = preset_source(
+            get_preset(args.preset),
+            weights=args.weights,
+            seed=args.seed,
+            embodiments=robots,
+            norm_stats=args.norm_stats,
+        )
     for note in source.notes:
         print(f"note: {note}")
     optimize = {"auto": None, "on": True, "off": False}[args.optimize]
@@ -518,6 +529,45 @@ def cmd_record(args: argparse.Namespace) -> int:
     return entries.load("record")(["gigabrain-runtime-record", *ros_args])
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.model.presets import get_preset
+    from gigabrain_runtime.training.trainer import TrainConfig, Trainer
+
+    config = TrainConfig(
+        robot=args.robot,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        ema_decay=args.ema_decay,
+        save_every=args.save_every,
+        log_every=args.log_every,
+        seed=args.seed,
+        stride=args.stride,
+    )
+    if args.checkpoint:
+        raise ValueError(
+            "--checkpoint: fine-tuning a GigaBrain-0 checkpoint directory is not implemented yet; "
+            "start from a preset (--preset) and, optionally, its weights (--weights)"
+        )
+    trainer = Trainer(
+        get_preset(args.preset),
+        Path(args.dataset),
+        Path(args.out),
+        config,
+        init_weights=Path(args.weights) if args.weights else None,
+    )
+    path = trainer.run()
+    if trainer.dist.main:
+        print(
+            f"trained {trainer.step} steps: {path}, {Path(args.out) / 'norm_stats.json'}, "
+            f"loss curve {Path(args.out) / 'loss.png'}; export with: gigabrain-runtime export "
+            f"--preset {args.preset} --weights {path} --norm-stats "
+            f"{Path(args.out) / 'norm_stats.json'} --robot {args.robot} --out engines/<name>"
+        )
+    return 0
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     from gigabrain_runtime.sim.collect import CollectConfig, collect
 
@@ -765,6 +815,28 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: start an episode immediately)",
     )
     p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser(
+        "train",
+        help="train the policy on a LeRobot v3.0 dataset (flow matching; torchrun for several "
+        "processes)",
+    )
+    p.add_argument("--dataset", required=True, help="LeRobot v3.0 dataset directory")
+    p.add_argument("--preset", default="tiny", help="model preset to train")
+    p.add_argument("--checkpoint", help="GigaBrain-0 checkpoint directory to fine-tune")
+    p.add_argument("--weights", help="initial weights (safetensors written by this package)")
+    p.add_argument("--out", required=True, help="run directory (resumes from its checkpoints)")
+    p.add_argument("--robot", default="piper")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=32, help="global batch (all processes)")
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--warmup-steps", type=int, default=100)
+    p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--log-every", type=int, default=10, help="steps per loss.csv row")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stride", type=int, default=1, help="every stride-th frame is a sample")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sim", help="the simulated task: collect scripted-expert demonstrations")
     simp = p.add_subparsers(dest="sim_command", required=True)

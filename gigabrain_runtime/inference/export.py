@@ -311,8 +311,33 @@ def preset_source(
     weights: str | Path | None = None,
     seed: int = 0,
     embodiments: list[Embodiment] | None = None,
+    norm_stats: str | Path | None = None,
 ) -> EngineSource:
+    """A preset's engine source. ``norm_stats``: a ``norm_stats.json`` (``train`` writes one)
+    whose quantile statistics normalise the given ``embodiments`` (one robot's data: at least
+    one embodiment must be named) instead of their joint limits."""
     manifest = preset_manifest(cfg, seed=seed, embodiments=embodiments)
+    if norm_stats is not None:
+        from gigabrain_runtime.inference.normalization import read_norm_stats
+
+        if not embodiments:
+            raise ValueError(
+                "norm_stats: statistics belong to one robot's data; name the robot (--robot)"
+            )
+        stats = read_norm_stats(norm_stats)
+        manifest = replace(
+            manifest,
+            embodiments={
+                e.name: EmbodimentEntry.from_embodiment(
+                    e,
+                    family=cfg.variant.slot_family,
+                    state_norm=stats.state,
+                    action_norm=stats.action,
+                )
+                for e in embodiments
+            },
+            extra={**manifest.extra, "norm_stats": str(norm_stats)},
+        )
     policy, world_model = build_models(cfg, weights=weights, seed=seed)
     if weights is not None:
         manifest = replace(manifest, weights_source=str(weights))

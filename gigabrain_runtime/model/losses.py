@@ -47,6 +47,11 @@ class PolicyBatch:
     wm_tokens: torch.Tensor | None = None
     value: torch.Tensor | None = None
     indicator: torch.Tensor | None = None
+    # the flow's noise [B, H, A] and time [B], drawn by the caller (a distributed trainer draws
+    # them for the global batch, so every sample sees the same draw on any number of
+    # processes); None: drawn here from ``generator``
+    flow_noise: torch.Tensor | None = None
+    flow_time: torch.Tensor | None = None
 
 
 def cot_token_nll(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -107,8 +112,16 @@ def _action_flow_loss(
     cot = batch.cot_tokens if with_cot else None
     prefix = policy.encode_prefix(x, valid, cot=cot, detach_kv=cfg.ramp.knowledge_insulation)
     actions = batch.actions.float()
-    noise = torch.randn(actions.shape, device=actions.device, generator=generator)
-    tau = sample_flow_time(actions.shape[0], actions.device, generator)
+    noise = (
+        batch.flow_noise.float()
+        if batch.flow_noise is not None
+        else torch.randn(actions.shape, device=actions.device, generator=generator)
+    )
+    tau = (
+        batch.flow_time.float()
+        if batch.flow_time is not None
+        else sample_flow_time(actions.shape[0], actions.device, generator)
+    )
     noisy = tau[:, None, None] * noise + (1.0 - tau[:, None, None]) * actions
     velocity = policy.velocity(noisy.to(x.dtype), tau, prefix, batch.embodiment_id)
     parts = {"flow": flow_matching_mse(velocity, noise, actions, batch.action_mask)}

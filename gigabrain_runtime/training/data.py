@@ -1,0 +1,193 @@
+"""A LeRobot v3.0 dataset as training samples for the policy.
+
+Reads any LeRobot v3.0 dataset (``bag export`` writes them; so does LeRobot) that has
+``observation.state``, ``action``, the robot's cameras as ``observation.images.<cam>`` video
+features and tasks: ``meta/info.json``, ``meta/tasks.parquet``, ``meta/episodes/*``, the data
+parquet files and the mp4 files (decoded with PyAV). Frames are letterboxed to the model's image
+size with the engine's own filter (``perception/images.py``, as the vla does) once, at load, and
+kept as uint8.
+
+A sample is one frame t of an episode: its camera images, its state, its task, and the chunk of
+the next ``horizon`` actions t+1 .. t+H at the dataset's frame rate (the chunk's point spacing
+at run time is ``1 / control_hz``, so export at the control rate); past the episode's end the
+chunk repeats its last action (the arm holds), never zeros. ``stride`` keeps every stride-th
+frame as a sample (the chunks still use every frame's action).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from gigabrain_runtime.perception.images import resize_with_pad
+
+
+def _read_table(paths: list[Path]) -> dict[str, list[Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(p) for p in sorted(paths)]
+    return pa.concat_tables(tables, promote_options="default").to_pydict() if tables else {}
+
+
+@dataclass
+class EpisodeData:
+    index: int
+    task: str
+    states: np.ndarray  # float32 [T, dof]
+    actions: np.ndarray  # float32 [T, dof]
+    frames: dict[str, np.ndarray]  # camera -> uint8 [n_samples, S, S, 3] at the sampled frames
+    sample_frames: np.ndarray  # int64 [n_samples]: frame index of each sample
+
+
+class LeRobotDataset:
+    """The samples of a LeRobot v3.0 dataset for one robot's joints and cameras."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        joint_names: tuple[str, ...],
+        cameras: tuple[str, ...],
+        image_size: int,
+        horizon: int,
+        stride: int = 1,
+        resize: str = "area",
+        progress: bool = True,
+    ) -> None:
+        self.root = Path(root)
+        info_path = self.root / "meta" / "info.json"
+        if not info_path.is_file():
+            raise ValueError(f"dataset: {self.root} has no meta/info.json (a LeRobot v3.0 dataset)")
+        self.info = json.loads(info_path.read_text())
+        version = self.info.get("codebase_version")
+        if version != "v3.0":
+            raise ValueError(f"dataset: codebase_version {version!r}; this reads v3.0")
+        if stride < 1 or horizon < 1:
+            raise ValueError(f"stride and horizon: must be >= 1, got {stride}, {horizon}")
+        features = self.info["features"]
+        self.fps = int(self.info["fps"])
+        self.horizon, self.stride, self.image_size = horizon, stride, image_size
+        for key in ("observation.state", "action"):
+            if key not in features:
+                raise ValueError(f"dataset: no {key!r} feature in {info_path}")
+            names = features[key].get("names")
+            if isinstance(names, dict):  # LeRobot's {"motors": [...]} form
+                names = next(iter(names.values()))
+            if list(names or []) != list(joint_names):
+                raise ValueError(
+                    f"dataset: {key} names {names} are not the robot's joints {list(joint_names)}"
+                )
+        self.joint_names = tuple(joint_names)
+        self.cameras = tuple(cameras)
+        missing = [c for c in cameras if f"observation.images.{c}" not in features]
+        if missing:
+            raise ValueError(f"dataset: no video feature for cameras {missing} in {info_path}")
+        tasks = _read_table(list((self.root / "meta").glob("tasks.parquet")))
+        index_col = next((k for k in tasks if k not in ("task_index",)), None)
+        self.tasks = {
+            int(i): str(t) for i, t in zip(tasks["task_index"], tasks[index_col], strict=True)
+        }
+        episodes = _read_table(list((self.root / "meta" / "episodes").glob("*/*.parquet")))
+        data = _read_table(list((self.root / "data").glob("*/*.parquet")))
+        ep_of = np.asarray(data["episode_index"])
+        state = np.asarray(data["observation.state"], dtype=np.float32)
+        action = np.asarray(data["action"], dtype=np.float32)
+        task_index = np.asarray(data["task_index"])
+        order = np.asarray(data["index"])
+        self.episodes: list[EpisodeData] = []
+        rows = range(len(episodes["episode_index"]))
+        for r in tqdm(rows, desc="loading", unit="episode", disable=not progress):
+            e = int(episodes["episode_index"][r])
+            sel = np.flatnonzero(ep_of == e)
+            sel = sel[np.argsort(order[sel])]
+            n = len(sel)
+            samples = np.arange(0, n, stride, dtype=np.int64)
+            frames = {}
+            for cam in cameras:
+                key = f"observation.images.{cam}"
+                frames[cam] = self._decode(key, episodes, r, samples, n, resize=resize)
+            self.episodes.append(
+                EpisodeData(
+                    index=e,
+                    task=self.tasks[int(task_index[sel[0]])],
+                    states=state[sel],
+                    actions=action[sel],
+                    frames=frames,
+                    sample_frames=samples,
+                )
+            )
+        self._index = [
+            (k, j) for k, ep in enumerate(self.episodes) for j in range(len(ep.sample_frames))
+        ]
+
+    def _decode(
+        self,
+        key: str,
+        episodes: dict[str, list[Any]],
+        row: int,
+        samples: np.ndarray,
+        n: int,
+        *,
+        resize: str,
+    ) -> np.ndarray:
+        import av
+
+        chunk = int(episodes[f"videos/{key}/chunk_index"][row])
+        file = int(episodes[f"videos/{key}/file_index"][row])
+        start = float(episodes[f"videos/{key}/from_timestamp"][row])
+        path = self.root / self.info["video_path"].format(
+            video_key=key, chunk_index=chunk, file_index=file
+        )
+        first = round(start * self.fps)
+        wanted = {first + int(s): i for i, s in enumerate(samples)}
+        out = np.zeros((len(samples), self.image_size, self.image_size, 3), dtype=np.uint8)
+        found = 0
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            container.seek(
+                int(start / stream.time_base) if start > 0 else 0,
+                stream=stream,
+                backward=True,
+                any_frame=False,
+            )
+            for frame in container.decode(stream):
+                j = round(float(frame.pts * frame.time_base) * self.fps)
+                if j >= first + n:
+                    break
+                i = wanted.get(j)
+                if i is None:
+                    continue
+                out[i] = resize_with_pad(frame.to_ndarray(format="rgb24"), self.image_size, resize)
+                found += 1
+        if found != len(samples):
+            raise ValueError(f"dataset: {path} gave {found} of {len(samples)} frames of {key}")
+        return out
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def sample(self, i: int) -> dict[str, Any]:
+        """Sample ``i``: images (camera -> uint8 [S, S, 3]), state [dof], actions [H, dof], task."""
+        k, j = self._index[i]
+        ep = self.episodes[k]
+        t = int(ep.sample_frames[j])
+        steps = np.minimum(np.arange(t + 1, t + 1 + self.horizon), len(ep.actions) - 1)
+        return {
+            "images": {cam: ep.frames[cam][j] for cam in self.cameras},
+            "state": ep.states[t],
+            "actions": ep.actions[steps],
+            "task": ep.task,
+        }
+
+    def states_and_actions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every frame's state and action (for the normalisation statistics)."""
+        return (
+            np.concatenate([e.states for e in self.episodes]),
+            np.concatenate([e.actions for e in self.episodes]),
+        )

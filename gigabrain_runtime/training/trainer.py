@@ -1,0 +1,458 @@
+"""``gigabrain-runtime train``: the policy's flow-matching objective on a LeRobot v3.0 dataset.
+
+One loop for one process or many: launched by ``torchrun --nproc-per-node N``, each process
+takes its share of every global batch and PyTorch's DistributedDataParallel averages the
+gradients (gloo on CPUs, NCCL on GPUs). Every random draw - which frames form batch k, each
+sample's flow noise and time - comes from (seed, step) and is drawn for the whole global batch
+on every process, so N processes compute the same update as one (tests/training).
+
+Inputs are made by the engine's own :class:`Preprocessor` (images letterboxed as the vla does,
+the prompt and tokenizer, the state's normalisation), with quantile normalisation statistics
+computed from the dataset (``norm_stats.json``). AdamW, linear warm-up then cosine decay, an
+exponential moving average of the weights (what is exported), gradient clipping, bfloat16
+autocast where CUDA exists. Checkpoints (``checkpoints/step-NNNNNNN/``): the weights, the EMA,
+the optimiser state in safetensors and the step in ``trainer.json``; a run started again with
+the same ``--out`` resumes from the newest one and continues exactly as if never stopped.
+Outputs: ``weights.safetensors`` (the EMA weights), ``norm_stats.json``, ``train_config.json``,
+``loss.csv`` and ``loss.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gigabrain_runtime.inference.manifest import EmbodimentEntry
+from gigabrain_runtime.inference.normalization import read_norm_stats
+from gigabrain_runtime.inference.preprocessing import Preprocessor
+from gigabrain_runtime.inference.types import Mode, Observation
+from gigabrain_runtime.model.config import ModelConfig
+from gigabrain_runtime.model.losses import PolicyBatch, policy_loss, sample_flow_time
+from gigabrain_runtime.model.policy import GigaBrainPolicy
+from gigabrain_runtime.model.weights import load_weights, save_weights
+from gigabrain_runtime.robots.embodiment import get_embodiment
+from gigabrain_runtime.training.data import LeRobotDataset
+from gigabrain_runtime.training.normstats import compute_norm_stats, write_norm_stats
+
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    robot: str = "piper"
+    steps: int = 2000
+    batch_size: int = 32  # global, over every process
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1  # cosine decays to lr x this
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    save_every: int = 500
+    log_every: int = 10
+    seed: int = 0
+    stride: int = 1  # every stride-th frame is a sample
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "save_every", "log_every", "stride"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0 or self.weight_decay < 0 or self.warmup_steps < 0:
+            raise ValueError("lr > 0, weight_decay >= 0 and warmup_steps >= 0 are required")
+        if not 0 <= self.ema_decay < 1 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError("ema_decay must be in [0, 1), min_lr_ratio in [0, 1]")
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of update ``step`` (0-based): linear warm-up, then cosine."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        span = max(1, self.steps - self.warmup_steps)
+        progress = min(1.0, (step - self.warmup_steps) / span)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.lr * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
+
+
+class _Loss(nn.Module):
+    """The objective as a module, so DistributedDataParallel sees the forward it syncs."""
+
+    def __init__(self, policy: GigaBrainPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, batch: PolicyBatch) -> torch.Tensor:
+        loss, _ = policy_loss(self.policy, batch)
+        return loss
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _distributed() -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _flat_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """AdamW's state as named tensors (safetensors) plus the JSON-able rest."""
+    sd = optimizer.state_dict()
+    tensors, meta = {}, {"param_groups": sd["param_groups"], "state": {}}
+    for idx, st in sd["state"].items():
+        meta["state"][str(idx)] = {}
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{idx}.{k}"] = v.detach().contiguous().cpu()
+            else:
+                meta["state"][str(idx)][k] = v
+    return tensors, meta
+
+
+def _load_flat_state(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict
+) -> None:
+    state: dict[int, dict[str, Any]] = {int(i): dict(v) for i, v in meta["state"].items()}
+    for key, t in tensors.items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = t
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+class Trainer:
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        dataset_dir: Path,
+        out: Path,
+        config: TrainConfig,
+        *,
+        init_weights: Path | None = None,
+        progress: bool = True,
+    ) -> None:
+        from gigabrain_runtime.inference.export import preset_manifest
+
+        self.cfg, self.config, self.out = cfg, config, Path(out)
+        self.dist = _distributed()
+        self.progress = progress and self.dist.main
+        self.device = torch.device(
+            f"cuda:{self.dist.local_rank}" if torch.cuda.is_available() else "cpu"
+        )
+        emb = get_embodiment(config.robot)
+        if config.batch_size % self.dist.world:
+            raise ValueError(
+                f"batch_size: {config.batch_size} does not split over {self.dist.world} processes"
+            )
+        a = cfg.action_expert
+        self.data = LeRobotDataset(
+            dataset_dir,
+            joint_names=emb.joint_names,
+            cameras=emb.cameras,
+            image_size=cfg.vision.image_size,
+            horizon=a.horizon,
+            stride=config.stride,
+            resize=cfg.variant.image_resize,
+            progress=self.progress,
+        )
+        if len(self.data) < config.batch_size:
+            raise ValueError(
+                f"dataset: {len(self.data)} samples, fewer than one batch ({config.batch_size})"
+            )
+        self.out.mkdir(parents=True, exist_ok=True)
+        states, actions = self.data.states_and_actions()
+        stats = compute_norm_stats(states, actions, cfg.state_dim)
+        if self.dist.main:
+            write_norm_stats(stats, self.out)
+            (self.out / "train_config.json").write_text(
+                json.dumps(
+                    {
+                        "preset": cfg.name,
+                        "model": cfg.to_dict(),
+                        "dataset": str(dataset_dir),
+                        "init_weights": str(init_weights) if init_weights else None,
+                        "world_size": self.dist.world,
+                        **dataclasses.asdict(config),
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
+        norm = read_norm_stats_dict(stats)
+        entry = EmbodimentEntry.from_embodiment(
+            emb, family=cfg.variant.slot_family, state_norm=norm[0], action_norm=norm[1]
+        )
+        manifest = preset_manifest(cfg, embodiments=[emb])
+        manifest = dataclasses.replace(manifest, embodiments={emb.name: entry})
+        self.pre = Preprocessor(manifest)
+        self.entry = entry
+        self.robot = emb.name
+        from gigabrain_runtime.model.build import build_models
+
+        policy, world_model = build_models(cfg, weights=init_weights, seed=config.seed)
+        self.policy = policy.to(self.device).train()
+        # kept as it came (drawn or loaded) and saved with the policy: the RAMP loop trains it
+        self.world_model = world_model
+        self.ema = [p.detach().clone().float() for p in self.policy.parameters()]
+        self.loss_module: nn.Module = _Loss(self.policy)
+        if self.dist.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.loss_module = DistributedDataParallel(
+                self.loss_module, find_unused_parameters=True
+            )
+        decay, no_decay = [], []
+        for name, p in self.policy.named_parameters():
+            (no_decay if p.ndim < 2 or name.endswith("bias") else decay).append(p)
+        self.optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": config.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=config.lr,
+            betas=(0.9, 0.95),
+        )
+        self.step = 0
+        self.history: list[tuple[int, float, float, float]] = []  # step, loss, lr, samples/s
+
+    # ---- batches -------------------------------------------------------------------------------
+    def _global_draw(self, step: int) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """Batch ``step``'s sample indices, flow noise and flow times, for the global batch."""
+        c, a = self.config, self.cfg.action_expert
+        rng = np.random.default_rng([c.seed, step])
+        idx = rng.integers(0, len(self.data), c.batch_size)
+        gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
+        noise = torch.randn((c.batch_size, a.horizon, a.action_dim), generator=gen)
+        tau = sample_flow_time(c.batch_size, torch.device("cpu"), gen)
+        return idx, noise, tau
+
+    def batch(self, step: int) -> PolicyBatch:
+        idx, noise, tau = self._global_draw(step)
+        mine = slice(self.dist.rank, None, self.dist.world)
+        a = self.cfg.action_expert
+        rng = np.random.default_rng(0)
+        feeds: dict[str, list[np.ndarray]] = {}
+        actions, masks = [], []
+        n = len(self.entry.dims)
+        index = [self.entry.joint_names.index(d) for d in self.entry.dims]
+        for i in idx[mine]:
+            s = self.data.sample(int(i))
+            obs = Observation(
+                images=s["images"], state=s["state"], instruction=s["task"], embodiment=self.robot
+            )
+            inputs = self.pre.policy_inputs(obs, Mode.EFFICIENT, rng)
+            for k, v in inputs.feeds.items():
+                if k != "noise":
+                    feeds.setdefault(k, []).append(v[0])
+            act = np.zeros((a.horizon, a.action_dim), np.float32)
+            act[:, :n] = self.entry.action_norm.normalize(s["actions"][:, index])
+            actions.append(act)
+            m = np.zeros(a.action_dim, bool)
+            m[:n] = True
+            masks.append(m)
+        t = {k: torch.from_numpy(np.stack(v)).to(self.device) for k, v in feeds.items()}
+        return PolicyBatch(
+            images=t["images"],
+            image_mask=t["image_mask"],
+            tokens=t["tokens"],
+            token_mask=t["token_mask"],
+            state=t.get("state"),
+            embodiment_id=t["embodiment_id"],
+            actions=torch.from_numpy(np.stack(actions)).to(self.device),
+            action_mask=torch.from_numpy(np.stack(masks)).to(self.device),
+            flow_noise=noise[mine].to(self.device),
+            flow_time=tau[mine].to(self.device),
+        )
+
+    # ---- one update ----------------------------------------------------------------------------
+    def train_step(self) -> float:
+        c = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = c.lr_at(self.step)
+        batch = self.batch(self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        use_bf16 = self.device.type == "cuda"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            loss = self.loss_module(batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), c.grad_clip)
+        self.optimizer.step()
+        decay = min(c.ema_decay, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            for e, p in zip(self.ema, self.policy.parameters(), strict=True):
+                e.mul_(decay).add_(p.detach().float(), alpha=1.0 - decay)
+        self.step += 1
+        value = loss.detach()
+        if self.dist.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(value)
+            value /= self.dist.world
+        return float(value)
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def save(self) -> Path:
+        from safetensors.torch import save_file
+
+        directory = self.out / CHECKPOINTS / f"step-{self.step:07d}"
+        if not self.dist.main:
+            return directory
+        tmp = directory.with_name(directory.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        save_weights(
+            tmp / "model.safetensors",
+            preset=self.cfg.name,
+            policy=self.policy,
+            world_model=self.world_model,
+        )
+        names = [n for n, _ in self.policy.named_parameters()]
+        save_file(
+            {n: e.contiguous() for n, e in zip(names, self.ema, strict=True)},
+            str(tmp / "ema.safetensors"),
+        )
+        tensors, meta = _flat_state(self.optimizer)
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        (tmp / "trainer.json").write_text(
+            json.dumps({"step": self.step, "optimizer": meta, "history": self.history}) + "\n"
+        )
+        tmp.rename(directory)
+        return directory
+
+    def latest_checkpoint(self) -> Path | None:
+        found = sorted((self.out / CHECKPOINTS).glob("step-???????"))
+        return found[-1] if found else None
+
+    def resume(self, directory: Path) -> None:
+        from safetensors.torch import load_file
+
+        load_weights(
+            directory / "model.safetensors",
+            policy=self.policy,
+            world_model=self.world_model,
+            strict=True,
+        )
+        ema = load_file(str(directory / "ema.safetensors"))
+        names = [n for n, _ in self.policy.named_parameters()]
+        self.ema = [ema[n].to(self.device) for n in names]
+        state = json.loads((directory / "trainer.json").read_text())
+        _load_flat_state(
+            self.optimizer, load_file(str(directory / "optimizer.safetensors")), state["optimizer"]
+        )
+        self.step = int(state["step"])
+        self.history = [tuple(h) for h in state["history"]]
+
+    def export_weights(self) -> Path:
+        """The EMA weights, as ``export --weights`` reads them."""
+        path = self.out / "weights.safetensors"
+        if self.dist.main:
+            live = [p.detach().clone() for p in self.policy.parameters()]
+            with torch.no_grad():
+                for p, e in zip(self.policy.parameters(), self.ema, strict=True):
+                    p.copy_(e.to(p.dtype))
+            save_weights(
+                path, preset=self.cfg.name, policy=self.policy, world_model=self.world_model
+            )
+            with torch.no_grad():
+                for p, v in zip(self.policy.parameters(), live, strict=True):
+                    p.copy_(v)
+        return path
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def run(self) -> Path:
+        from tqdm import tqdm
+
+        c = self.config
+        latest = self.latest_checkpoint()
+        if latest is not None:
+            self.resume(latest)
+            if self.progress:
+                print(f"resuming from {latest} (step {self.step})")
+        bar = tqdm(
+            total=c.steps,
+            initial=self.step,
+            desc="training",
+            unit="step",
+            disable=not self.progress,
+        )
+        window: list[float] = []
+        t0 = time.perf_counter()
+        start_step = self.step
+        while self.step < c.steps:
+            loss = self.train_step()
+            window.append(loss)
+            if self.step % c.log_every == 0 or self.step == c.steps:
+                rate = (self.step - start_step) * c.batch_size / (time.perf_counter() - t0)
+                mean = float(np.mean(window))
+                self.history.append((self.step, mean, c.lr_at(self.step - 1), rate))
+                bar.set_postfix(loss=f"{mean:.4f}", samples_s=f"{rate:.1f}")
+                window = []
+            bar.update(1)
+            if self.step % c.save_every == 0 or self.step == c.steps:
+                self.save()
+        bar.close()
+        path = self.export_weights()
+        if self.dist.main:
+            self._write_curve()
+        return path
+
+    def _write_curve(self) -> None:
+        with open(self.out / "loss.csv", "w") as f:
+            f.write("step,loss,lr,samples_per_s\n")
+            for step, loss, lr, rate in self.history:
+                f.write(f"{step},{loss:.6f},{lr:.6g},{rate:.2f}\n")
+        if self.history:
+            plot_loss(self.history, self.out / "loss.png")
+
+
+def read_norm_stats_dict(stats: dict[str, Any]):  # noqa: ANN201
+    """(state, action) Normalization of a norm_stats mapping (through the file reader's checks)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_norm_stats(stats, Path(tmp))
+        parsed = read_norm_stats(path)
+    return parsed.state, parsed.action
+
+
+def plot_loss(history: list[tuple[int, float, float, float]], path: Path) -> None:
+    """The loss curve (log scale) as a PNG, drawn with OpenCV."""
+    import cv2
+
+    w, h, m = 800, 400, 50
+    img = np.full((h, w, 3), 255, np.uint8)
+    steps = np.array([s for s, *_ in history], float)
+    loss = np.log10(np.maximum([x for _, x, *_ in history], 1e-8))
+    lo, hi = float(loss.min()), float(loss.max())
+    hi = hi if hi > lo else lo + 1.0
+    smax = max(float(steps.max()), 1.0)
+    pts = np.stack(
+        [m + steps / smax * (w - 2 * m), h - m - (loss - lo) / (hi - lo) * (h - 2 * m)], axis=1
+    ).astype(np.int32)
+    cv2.rectangle(img, (m, m), (w - m, h - m), (0, 0, 0), 1)
+    cv2.polylines(img, [pts], False, (200, 60, 20), 2)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(img, f"loss {10**hi:.3g}", (5, m - 10), font, 0.45, (0, 0, 0), 1)
+    cv2.putText(img, f"{10**lo:.3g}", (5, h - m + 15), font, 0.45, (0, 0, 0), 1)
+    cv2.putText(img, f"step {int(smax)}", (w - m - 80, h - m + 30), font, 0.45, (0, 0, 0), 1)
+    cv2.putText(img, "training loss (log scale)", (w // 2 - 100, 25), font, 0.6, (0, 0, 0), 1)
+    cv2.imwrite(str(path), img)

@@ -1,0 +1,139 @@
+"""Training: a dataset from the simulated task, exact resume, and two gloo processes computing
+the update one process computes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from gigabrain_runtime.cli import main
+from gigabrain_runtime.model.presets import get_preset
+from gigabrain_runtime.training.trainer import TrainConfig, Trainer
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = dict(steps=6, batch_size=4, save_every=3, log_every=1, warmup_steps=2, stride=8)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    base = tmp_path_factory.mktemp("train_data")
+    assert (
+        main(
+            [
+                "sim",
+                "collect",
+                "--episodes",
+                "2",
+                "--seed",
+                "300",
+                "--out",
+                str(base / "episodes"),
+                "--image-size",
+                "64",
+            ]
+        )
+        == 0
+    )
+    assert main(["bag", "export", str(base / "episodes"), "--out", str(base / "ds")]) == 0
+    return base / "ds"
+
+
+def _tensors(directory: Path) -> dict:
+    return {
+        name: load_file(str(directory / name))
+        for name in ("model.safetensors", "ema.safetensors", "optimizer.safetensors")
+    }
+
+
+def test_a_run_stopped_and_started_again_ends_exactly_where_an_unbroken_run_does(dataset, tmp_path):
+    cfg, config = get_preset("tiny"), TrainConfig(**CONFIG)
+    straight = Trainer(cfg, dataset, tmp_path / "straight", config, progress=False)
+    straight.run()
+    broken = Trainer(cfg, dataset, tmp_path / "broken", config, progress=False)
+    for _ in range(3):
+        broken.train_step()
+    broken.save()
+    del broken  # the process dies here
+    again = Trainer(cfg, dataset, tmp_path / "broken", config, progress=False)
+    again.run()
+    assert again.step == 6
+    a = _tensors(tmp_path / "straight/checkpoints/step-0000006")
+    b = _tensors(tmp_path / "broken/checkpoints/step-0000006")
+    for name in a:
+        assert a[name].keys() == b[name].keys()
+        for key in a[name]:
+            assert (a[name][key] == b[name][key]).all(), (name, key)
+    # what a user gets from the run
+    out = tmp_path / "straight"
+    stats = json.loads((out / "norm_stats.json").read_text())["norm_stats"]
+    assert len(stats["action"]["q01"]) == cfg.state_dim
+    assert (out / "loss.png").is_file() and (out / "weights.safetensors").is_file()
+    assert len((out / "loss.csv").read_text().splitlines()) == 7  # header + 6 steps
+
+
+def test_two_gloo_processes_compute_the_update_of_one(dataset, tmp_path):
+    """torchrun --nproc-per-node 2 on the gloo backend, the same global batch: the same loss
+    per step (within 1e-5 relative: only the order of the sums differs) and the same weights."""
+    args = [
+        "--dataset",
+        str(dataset),
+        "--preset",
+        "tiny",
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--save-every",
+        "3",
+        "--log-every",
+        "1",
+        "--warmup-steps",
+        "1",
+        "--stride",
+        "8",
+    ]
+    one = tmp_path / "one"
+    assert main(["train", *args, "--out", str(one)]) == 0
+    two = tmp_path / "two"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "gigabrain_runtime",
+            "train",
+            *args,
+            "--out",
+            str(two),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    cfg_two = json.loads((two / "train_config.json").read_text())
+    assert cfg_two["world_size"] == 2
+
+    def losses(d: Path) -> np.ndarray:
+        rows = (d / "loss.csv").read_text().splitlines()[1:]
+        return np.array([float(r.split(",")[1]) for r in rows])
+
+    assert len(losses(one)) == 3
+    np.testing.assert_allclose(losses(two), losses(one), rtol=1e-5)
+    a, b = load_file(str(one / "weights.safetensors")), load_file(str(two / "weights.safetensors"))
+    for key in a:
+        np.testing.assert_allclose(b[key].numpy(), a[key].numpy(), rtol=1e-4, atol=1e-6)
