@@ -568,6 +568,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.sim.evaluate import evaluate
+
+    summary = evaluate(
+        _engine_or_default(args.engine),
+        args.robot,
+        args.episodes,
+        args.seed,
+        direct=args.direct,
+        json_path=Path(args.json) if args.json else None,
+        csv_path=Path(args.csv) if args.csv else None,
+        mode=args.mode,
+    )
+    return 0 if summary.episodes else 1
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     from gigabrain_runtime.sim.collect import CollectConfig, collect
 
@@ -837,6 +853,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stride", type=int, default=1, help="every stride-th frame is a sample")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="task success of a policy on the simulated task")
+    p.add_argument("--engine", help="engine directory (default engines/tiny)")
+    p.add_argument("--robot", default="piper")
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0, help="first episode seed (then +1 each)")
+    p.add_argument("--mode", default="efficient", help="efficient | standard")
+    p.add_argument(
+        "--direct",
+        action="store_true",
+        help="policy and simulator in one process, paused while the policy computes (the "
+        "reference)",
+    )
+    p.add_argument("--json", help="write the summary and every episode as JSON")
+    p.add_argument("--csv", help="write one row per episode")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("sim", help="the simulated task: collect scripted-expert demonstrations")
     simp = p.add_subparsers(dest="sim_command", required=True)
