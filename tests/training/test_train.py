@@ -137,3 +137,53 @@ def test_two_gloo_processes_compute_the_update_of_one(dataset, tmp_path):
     a, b = load_file(str(one / "weights.safetensors")), load_file(str(two / "weights.safetensors"))
     for key in a:
         np.testing.assert_allclose(b[key].numpy(), a[key].numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_a_dataset_of_another_robot_is_refused_naming_the_field(dataset):
+    from gigabrain_runtime.training.data import LeRobotDataset
+
+    with pytest.raises(ValueError, match=r"observation.state names \[.*\] are not the robot's"):
+        LeRobotDataset(
+            dataset,
+            joint_names=("a", "b"),
+            cameras=("cam_high",),
+            image_size=64,
+            horizon=4,
+            progress=False,
+        )
+    with pytest.raises(ValueError, match=r"no video feature for cameras \['cam_top'\]"):
+        LeRobotDataset(
+            dataset,
+            joint_names=tuple(get_preset_robot_joints()),
+            cameras=("cam_top",),
+            image_size=64,
+            horizon=4,
+            progress=False,
+        )
+
+
+def test_a_sample_is_the_frame_and_the_next_actions_holding_at_the_end(dataset):
+    from gigabrain_runtime.training.data import LeRobotDataset
+
+    ds = LeRobotDataset(
+        dataset,
+        joint_names=tuple(get_preset_robot_joints()),
+        cameras=("cam_high", "cam_wrist"),
+        image_size=64,
+        horizon=50,
+        stride=1,
+        progress=False,
+    )
+    ep = ds.episodes[0]
+    s = ds.sample(3)
+    np.testing.assert_array_equal(s["actions"], ep.actions[4:54])
+    np.testing.assert_array_equal(s["state"], ep.states[3])
+    assert s["images"]["cam_high"].shape == (64, 64, 3) and s["task"].startswith("pick up")
+    last = ds.sample(len(ep.actions) - 2)  # one action left: then the last one repeats
+    assert np.all(last["actions"] == ep.actions[-1])
+
+
+def get_preset_robot_joints() -> list[str]:
+    from gigabrain_runtime.robots.embodiment import get_embodiment
+
+    return list(get_embodiment("piper").joint_names)
