@@ -291,7 +291,16 @@ class ChunkExecutor:
         return False, reason
 
     def set_estop(self, engaged: bool) -> None:
+        """Engage (the command freezes this period) or release the e-stop. On release the
+        command starts again from the measured state, at rest, and chunks from before are
+        dropped: the arm may have been moved meanwhile (by hand; a simulator's reset), and a
+        plan made for where it was is not one for where it is."""
+        released = self._estop and not engaged
         self._estop = bool(engaged)
+        if released and self._measured is not None:
+            self.limiter.reset(self._measured)
+            self._chunks, self._old = [], None
+            self._stop_reason = ""
 
     @property
     def estop(self) -> bool:

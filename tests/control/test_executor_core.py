@@ -279,6 +279,28 @@ def test_estop_freezes_within_one_period_and_latches_until_released():
     assert ex.step(0.72).state is ExecState.RUNNING
 
 
+def test_release_starts_from_where_the_arm_is_not_from_the_frozen_command():
+    """Moved while the e-stop held it (by hand; the simulator's reset): on release the command
+    starts at the measured pose, at rest, and the chunk from before the e-stop is gone."""
+    ex = make_executor()
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.002, t0=0.0), 0.0)
+    run(ex, 0.0, 0.3)
+    ex.set_estop(True)
+    ex.step(0.3)
+    moved = mid() + np.r_[[0.3] * 6, 0.01]
+    ex.on_joint_state(moved, 0.5)
+    ex.set_estop(False)
+    r = ex.step(0.52)
+    assert r.state is ExecState.HOLD  # no plan for the new pose yet
+    np.testing.assert_allclose(r.command, moved)
+    ex.on_chunk(ramp_chunk(moved, 0.0005, t0=0.52), 0.52)
+    results, _ = run(ex, 0.54, 0.8, state=moved)
+    cmds = np.stack([r.command for r in results])
+    assert results[-1].state is ExecState.RUNNING
+    assert np.all(np.abs(cmds - moved) < 0.1)  # it stays with the arm
+
+
 def test_chunks_with_the_wrong_joint_count_or_already_over_are_rejected():
     ex = make_executor()
     ok, why = ex.on_chunk(TimedChunk(positions=np.zeros((50, 6)), t0_s=0.0, dt_s=DT), 0.0)
