@@ -580,6 +580,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         json_path=Path(args.json) if args.json else None,
         csv_path=Path(args.csv) if args.csv else None,
         mode=args.mode,
+        record_dir=Path(args.record_dir),
     )
     return 0 if summary.episodes else 1
 
@@ -868,6 +869,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", help="write the summary and every episode as JSON")
     p.add_argument("--csv", help="write one row per episode")
+    p.add_argument(
+        "--record-dir", default="eval_recordings", help="where the graph's recorder writes"
+    )
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("sim", help="the simulated task: collect scripted-expert demonstrations")

@@ -20,6 +20,7 @@ ROS_ENTRIES.register("demo", "gigabrain_runtime.ros.tools.demo:run_demo")
 ROS_ENTRIES.register("bench-control", "gigabrain_runtime.ros.tools.bench_control:run")
 ROS_ENTRIES.register("bench-cameras", "gigabrain_runtime.ros.tools.bench_cameras:run")
 ROS_ENTRIES.register("bench-flood", "gigabrain_runtime.ros.tools.bench_flood:run")
+ROS_ENTRIES.register("eval-graph", "gigabrain_runtime.ros.tools.eval_graph:run")
 ROS_ENTRIES.register("record", "gigabrain_runtime.ros.recorder_node:main")
 ROS_ENTRIES.register("capture-joint-states", "gigabrain_runtime.ros.tools.capture:joint_states")
 

@@ -44,6 +44,11 @@ class EpisodeResult:
     duration_s: float
     reason: str
     chunks: int
+    # through the graph: the executor's stops during the episode and the largest joint
+    # acceleration of its commands as a fraction of the joint's limit (None: not measured)
+    watchdog_events: int | None = None
+    open_loop_stops: int | None = None
+    max_accel_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,11 @@ class EvalSummary:
             "episodes": len(self.episodes),
             "successes": self.successes,
             "time_to_success_s_median": float(np.median(times)) if times else None,
+            "max_accel_ratio": max(
+                (e.max_accel_ratio for e in self.episodes if e.max_accel_ratio is not None),
+                default=None,
+            ),
+            "watchdog_events": sum(e.watchdog_events or 0 for e in self.episodes),
             "per_episode": [asdict(e) for e in self.episodes],
         }
 
@@ -131,9 +141,7 @@ def run_direct(
             t, chunks, first_success, settled = 0.0, 0, None, None
             verdict = sim.verdict()
             while t < task.time_limit_s and settled is None:
-                images = {
-                    c: resize_with_pad(sim.render(c), size, method) for c in emb.cameras
-                }
+                images = {c: resize_with_pad(sim.render(c), size, method) for c in emb.cameras}
                 obs = Observation(
                     images=images,
                     state=sim.joint_positions(),
@@ -180,15 +188,22 @@ def evaluate(
     json_path: Path | None = None,
     csv_path: Path | None = None,
     mode: str = "efficient",
+    record_dir: Path = Path("eval_recordings"),
 ) -> EvalSummary:
+    """``direct``: the reference loop here; else through the graph (the ROS layer's
+    ``eval-graph`` entry: the robot's simulation launch file and an evaluator node)."""
     if episodes < 1 or seed < 0:
         raise ValueError(f"episodes >= 1 and seed >= 0 required, got {episodes}, {seed}")
-    if not direct:
-        raise ValueError(
-            "eval: through the graph is not implemented yet; --direct runs the reference loop"
-        )
     start = time.perf_counter()
-    summary = run_direct(engine, robot, list(range(seed, seed + episodes)), mode=mode)
+    seeds = list(range(seed, seed + episodes))
+    if direct:
+        summary = run_direct(engine, robot, seeds, mode=mode)
+    else:
+        from gigabrain_runtime import entries
+
+        summary = entries.load("eval-graph")(
+            Path(engine), robot, seeds, mode=mode, record_dir=record_dir
+        )
     summary.write(json_path, csv_path)
     print(summary.report() + f" ({time.perf_counter() - start:.0f} s)")
     return summary

@@ -1,0 +1,224 @@
+"""``gigabrain-runtime eval`` through the real graph: the simulated robot's launch file (sim,
+operator, vla, executor, intervention, recorder - one process each, as a user launches them)
+and, in this process, an evaluator that runs the episodes the way an operator would:
+
+for each seed: e-stop (the executor freezes its command), ``task/reset`` the seed, wait until
+the simulator's joint states and a chunk computed from a frame after the reset have arrived,
+release the e-stop (the executor starts from the measured pose and drops older chunks), send
+``episode/event start``; the episode ends when ``task/success`` has held for ``SETTLE_S`` or at
+the task's time limit, with ``success``/``failure`` sent for the recorder. Measured per episode
+from what arrived on the wire: success, time to success, the executor's watchdog and open-loop
+stops, and the largest joint acceleration in the executor's commands as a fraction of the joint
+limits.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Int32, String
+from trajectory_msgs.msg import JointTrajectory
+
+from gigabrain_runtime.launching.launch_file import load_launch, package_share
+from gigabrain_runtime.launching.runner import LaunchRunner
+from gigabrain_runtime.robots.embodiment import get_embodiment
+from gigabrain_runtime.ros import qos
+from gigabrain_runtime.ros.node_utils import use_project_dds_profile
+from gigabrain_runtime.sim.collect import SETTLE_S
+from gigabrain_runtime.sim.evaluate import EpisodeResult, EvalSummary
+
+
+def _stamp(msg) -> float:  # noqa: ANN001
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
+class Evaluator(Node):
+    def __init__(self, ns: str, instruction: str) -> None:
+        super().__init__("evaluator", namespace=ns)
+        self.lock = threading.Lock()
+        self.success: list[tuple[float, bool]] = []  # (arrival, verdict)
+        self.commands: list[tuple[float, np.ndarray]] = []  # (stamp, positions)
+        self.state_stamps: list[float] = []
+        self.chunk_stamps: list[float] = []
+        self.diag: dict[str, dict[str, str]] = {}
+        self.estop = self.create_publisher(Bool, "estop", qos.LATCHED)
+        self.reset = self.create_publisher(Int32, "task/reset", qos.COMMAND)
+        self.event = self.create_publisher(String, "episode/event", qos.COMMAND)
+        self.instruction = self.create_publisher(String, "instruction", qos.LATCHED)
+        self.instruction.publish(String(data=instruction))
+        qos.latched_subscriptions(self, Bool, "task/success", self._on_success)
+        self.create_subscription(JointState, "joint_command", self._on_command, qos.COMMAND)
+        self.create_subscription(JointState, "joint_states", self._on_state, qos.SENSOR)
+        self.create_subscription(JointTrajectory, "action_chunk", self._on_chunk, qos.COMMAND)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, qos.DIAGNOSTICS)
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_success(self, msg: Bool) -> None:
+        with self.lock:
+            self.success.append((self.now(), bool(msg.data)))
+
+    def _on_command(self, msg: JointState) -> None:
+        with self.lock:
+            self.commands.append((_stamp(msg), np.asarray(msg.position, dtype=np.float64)))
+
+    def _on_state(self, msg: JointState) -> None:
+        with self.lock:
+            self.state_stamps.append(_stamp(msg))
+
+    def _on_chunk(self, msg: JointTrajectory) -> None:
+        if len(msg.points) > 1:
+            with self.lock:
+                self.chunk_stamps.append(_stamp(msg))
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        with self.lock:
+            for st in msg.status:
+                self.diag[st.name.split(": ", 1)[-1]] = {kv.key: kv.value for kv in st.values}
+
+    def value(self, status: str, key: str, default: str = "0") -> str:
+        with self.lock:
+            return self.diag.get(status, {}).get(key, default)
+
+    def wait(self, predicate, timeout: float, what: str) -> None:  # noqa: ANN001
+        end = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > end:
+                raise TimeoutError(f"eval: timed out after {timeout:g} s waiting for {what}")
+            time.sleep(0.01)
+
+
+def _max_accel_ratio(commands: list[tuple[float, np.ndarray]], limits: np.ndarray) -> float:
+    """Largest |second difference| / dt^2 over consecutive 50 Hz commands, per joint's limit."""
+    if len(commands) < 3:
+        return 0.0
+    t = np.array([c[0] for c in commands])
+    q = np.stack([c[1] for c in commands])
+    order = np.argsort(t)
+    t, q = t[order], q[order]
+    dt = np.diff(t)
+    period = float(np.median(dt))
+    ok = np.abs(dt - period) < 0.5 * period
+    v = np.diff(q, axis=0) / period
+    triple = ok[:-1] & ok[1:]
+    if not triple.any():
+        return 0.0
+    acc = np.abs(np.diff(v, axis=0))[triple] / period
+    return float(np.max(acc / limits))
+
+
+def run(
+    engine: Path,
+    robot: str,
+    seeds: list[int],
+    *,
+    mode: str = "efficient",
+    record_dir: Path = Path("eval_recordings"),
+    progress: bool = True,
+) -> EvalSummary:
+    from tqdm import tqdm
+
+    from gigabrain_runtime.sim.simulator import load_scene
+    from gigabrain_runtime.sim.task import TaskSpec
+
+    emb = get_embodiment(robot)
+    task = TaskSpec.from_scene(load_scene(emb))
+    launch_file = package_share("gigabrain_runtime") / "launch" / f"sim_{robot}.launch.yaml"
+    nodes = load_launch(
+        launch_file,
+        {
+            "mode": mode,
+            "engine": str(engine),
+            "record_dir": str(record_dir),
+            "task_seed": str(seeds[0]),
+        },
+    )
+    ns = nodes[0].namespace
+    log_path = Path("logs") / f"eval-{robot}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    use_project_dds_profile()
+    results: list[EpisodeResult] = []
+    with log_path.open("w") as log:
+        runner = LaunchRunner(nodes, out=log)
+        rclpy.init()
+        ev = Evaluator(ns, task.instruction)
+        executor = SingleThreadedExecutor()
+        executor.add_node(ev)
+        spin = threading.Thread(target=executor.spin, daemon=True)
+        spin.start()
+        runner.start()
+        try:
+            ev.wait(lambda: len(ev.chunk_stamps) > 3, 180, f"the first chunks (see {log_path})")
+            for seed in tqdm(
+                seeds, desc="evaluating (graph)", unit="episode", disable=not progress
+            ):
+                results.append(_episode(ev, seed, task.time_limit_s, emb.max_acceleration))
+        finally:
+            runner.stop()
+            executor.shutdown(timeout_sec=2.0)
+            spin.join(timeout=2.0)
+            ev.destroy_node()
+            rclpy.try_shutdown()
+    return EvalSummary(results, "graph")
+
+
+def _episode(ev: Evaluator, seed: int, time_limit_s: float, limits: np.ndarray) -> EpisodeResult:
+    # freeze, reset, and wait for the graph to see the new scene
+    ev.estop.publish(Bool(data=True))
+    with ev.lock:
+        n_cmd = len(ev.commands)
+
+    def frozen() -> bool:
+        with ev.lock:
+            new = ev.commands[n_cmd:]
+        return len(new) >= 3 and np.array_equal(new[-1][1], new[-2][1])
+
+    ev.wait(frozen, 10, "the executor to freeze on the e-stop")
+    reset_t = ev.now()
+    ev.reset.publish(Int32(data=seed))
+    ev.wait(lambda: any(t >= reset_t and not ok for t, ok in list(ev.success)), 10, "the reset")
+    ev.wait(lambda: any(s > reset_t + 0.05 for s in list(ev.state_stamps[-5:])), 10, "states")
+    ev.wait(lambda: any(s > reset_t + 0.05 for s in list(ev.chunk_stamps[-3:])), 30, "a chunk")
+    watchdog0 = int(ev.value("executor", "watchdog_events"))
+    stops0 = int(ev.value("executor", "open_loop_stops"))
+    start = ev.now()
+    ev.estop.publish(Bool(data=False))
+    ev.event.publish(String(data="start"))
+    first_success: float | None = None
+    settled: float | None = None
+    while ev.now() - start < time_limit_s:
+        with ev.lock:
+            verdicts = [(t, ok) for t, ok in ev.success if t >= start]
+        if verdicts and verdicts[-1][1]:
+            first_success = verdicts[-1][0]
+            if ev.now() - first_success >= SETTLE_S:
+                settled = ev.now()
+                break
+        time.sleep(0.02)
+    end = ev.now()
+    ev.event.publish(String(data="success" if settled else "failure"))
+    with ev.lock:
+        cmds = [c for c in ev.commands if start <= c[0] <= end]
+        chunks = sum(1 for s in ev.chunk_stamps if start <= s <= end)
+    accel = _max_accel_ratio(cmds, limits)
+    reason = ev.value("simulator", "task_state", "-")
+    return EpisodeResult(
+        seed=seed,
+        success=settled is not None,
+        time_to_success_s=None if settled is None else round(first_success - start, 3),
+        duration_s=round(end - start, 3),
+        reason=reason,
+        chunks=chunks,
+        watchdog_events=int(ev.value("executor", "watchdog_events")) - watchdog0,
+        open_loop_stops=int(ev.value("executor", "open_loop_stops")) - stops0,
+        max_accel_ratio=round(accel, 4),
+    )
