@@ -28,7 +28,7 @@ def test_direct_eval_reports_every_episode_and_a_random_policy_fails(tiny_engine
                 "--engine",
                 str(tiny_engine),
                 "--episodes",
-                "2",
+                "1",
                 "--seed",
                 "0",
                 "--direct",
@@ -41,9 +41,9 @@ def test_direct_eval_reports_every_episode_and_a_random_policy_fails(tiny_engine
         == 0
     )
     report = json.loads(out.read_text())
-    assert report["episodes"] == 2 and len(report["per_episode"]) == 2
+    assert report["episodes"] == 1 and len(report["per_episode"]) == 1
     assert report["success_rate"] == 0.0  # random weights do not put the cube in the bowl
-    assert report["ci95"] == pytest.approx([0.0, 0.6576], abs=1e-4)
+    assert report["ci95"] == pytest.approx([0.0, 0.7935], abs=1e-4)
     first = report["per_episode"][0]
     assert first["seed"] == 0 and first["chunks"] >= 140 and "cube" in first["reason"]
-    assert len(rows.read_text().splitlines()) == 3
+    assert len(rows.read_text().splitlines()) == 2
