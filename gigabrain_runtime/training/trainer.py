@@ -453,6 +453,7 @@ def plot_loss(history: list[tuple[int, float, float, float]], path: Path) -> Non
     font = cv2.FONT_HERSHEY_SIMPLEX
     cv2.putText(img, f"loss {10**hi:.3g}", (5, m - 10), font, 0.45, (0, 0, 0), 1)
     cv2.putText(img, f"{10**lo:.3g}", (5, h - m + 15), font, 0.45, (0, 0, 0), 1)
-    cv2.putText(img, f"step {int(smax)}", (w - m - 80, h - m + 30), font, 0.45, (0, 0, 0), 1)
+    cv2.putText(img, "step 0", (m, h - m + 20), font, 0.45, (0, 0, 0), 1)
+    cv2.putText(img, f"step {int(smax)}", (w - m - 90, h - m + 20), font, 0.45, (0, 0, 0), 1)
     cv2.putText(img, "training loss (log scale)", (w // 2 - 100, 25), font, 0.6, (0, 0, 0), 1)
     cv2.imwrite(str(path), img)
