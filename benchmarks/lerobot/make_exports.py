@@ -20,25 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from gigabrain_runtime.bags import typestore
 from gigabrain_runtime.cli import main as cli
 from gigabrain_runtime.hilr.recording import EpisodeInfo, EpisodeWriter, TopicSpec
 from gigabrain_runtime.robots.embodiment import get_embodiment
+from gigabrain_runtime.sim.collect import CdrMessages
 
 PIPER = get_embodiment("piper")
 T0 = 1_780_000_000 * 10**9
 TASKS = ["put the cube in the bowl", "open the gripper", "move the cube to the left"]
 
 
-def _cdr(msgtype: str, **fields) -> bytes:
-    ts = typestore()
-    return bytes(ts.serialize_cdr(ts.types[msgtype](**fields), msgtype))
-
-
-def _header(t_ns: int, frame: str = ""):
-    T = typestore().types
-    stamp = T["builtin_interfaces/msg/Time"](sec=t_ns // 10**9, nanosec=t_ns % 10**9)
-    return T["std_msgs/msg/Header"](stamp=stamp, frame_id=frame)
+MSG = CdrMessages()
 
 
 def _image(t_ns: int, cam: str, k: int, height: int, width: int) -> bytes:
@@ -46,16 +38,7 @@ def _image(t_ns: int, cam: str, k: int, height: int, width: int) -> bytes:
     img[:, :, 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
     img[:, :, 1] = (k * 9) % 256  # which camera frame this is
     img[: height // 4, : width // 4, 2] = 255
-    return _cdr(
-        "sensor_msgs/msg/Image",
-        header=_header(t_ns, PIPER.frame_id(cam)),
-        height=height,
-        width=width,
-        encoding="rgb8",
-        is_bigendian=0,
-        step=width * 3,
-        data=img.reshape(-1),
-    )
+    return MSG.image(t_ns, PIPER.frame_id(cam), img)
 
 
 def write_episode(root: Path, index: int, sizes: dict[str, tuple[int, int]]) -> None:
@@ -84,17 +67,11 @@ def write_episode(root: Path, index: int, sizes: dict[str, tuple[int, int]]) -> 
     for k in range(300):  # 3 s at 100 Hz
         t = T0 + index * 10**10 + k * 10**7
         q = home + (target - home) * min(1.0, k / 200)
-        state = dict(
-            header=_header(t),
-            name=list(PIPER.joint_names),
-            velocity=np.zeros(0),
-            effort=np.zeros(0),
-        )
-        w.write(topics[0].name, _cdr(js, position=q, **state), t)
-        w.write(topics[1].name, _cdr(js, position=q + 0.001, **state), t + 1)
-        w.write(topics[3].name, _cdr(f32, data=float(k / 300)), t + 2)
+        w.write(topics[0].name, MSG.joints(t, PIPER.joint_names, q), t)
+        w.write(topics[1].name, MSG.joints(t, PIPER.joint_names, q + 0.001), t + 1)
+        w.write(topics[3].name, MSG.cdr(f32, data=float(k / 300)), t + 2)
         if index % 2 == 0 and k in (100, 180):
-            w.write(topics[2].name, _cdr(boolean, data=k == 100), t + 3)
+            w.write(topics[2].name, MSG.cdr(boolean, data=k == 100), t + 3)
         if k % 7 == 0:  # ~15 Hz
             for cam, (h, wd) in sizes.items():
                 w.write(f"/piper/cameras/{cam}/image_raw", _image(t + 4, cam, k // 7, h, wd), t + 4)

@@ -149,6 +149,12 @@ def read_norm_stats(path: str | Path) -> NormStats:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    return parse_norm_stats(data, str(path))
+
+
+def parse_norm_stats(data: Any, path: str) -> NormStats:
+    """The checks of :func:`read_norm_stats` on an already loaded mapping (``path`` names it in
+    messages)."""
     if not isinstance(data, dict) or not isinstance(data.get("norm_stats"), dict):
         raise ValueError(f"{path}: expected {{'norm_stats': {{...}}}} at top level")
     stats = data["norm_stats"]

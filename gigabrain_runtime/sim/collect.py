@@ -30,9 +30,7 @@ from gigabrain_runtime.hilr.recording import (
 from gigabrain_runtime.robots.embodiment import Embodiment, get_embodiment
 from gigabrain_runtime.sim.expert import ExpertOperator, pick_and_place
 from gigabrain_runtime.sim.simulator import Simulator
-
-# how long the cube must rest in the bowl before the episode ends a success
-SETTLE_S = 0.5
+from gigabrain_runtime.sim.task import SETTLE_S
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +60,7 @@ class Collected:
     duration_s: float
 
 
-class _Messages:
+class CdrMessages:
     """CDR bytes of the recorded message types (the rosbags typestore: no ROS needed)."""
 
     def __init__(self) -> None:
@@ -73,11 +71,11 @@ class _Messages:
         stamp = self.T["builtin_interfaces/msg/Time"](sec=t_ns // 10**9, nanosec=t_ns % 10**9)
         return self.T["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
 
-    def _cdr(self, msgtype: str, **fields: Any) -> bytes:
+    def cdr(self, msgtype: str, **fields: Any) -> bytes:
         return bytes(self.ts.serialize_cdr(self.T[msgtype](**fields), msgtype))
 
     def joints(self, t_ns: int, names: tuple[str, ...], q: np.ndarray) -> bytes:
-        return self._cdr(
+        return self.cdr(
             "sensor_msgs/msg/JointState",
             header=self.header(t_ns),
             name=list(names),
@@ -88,7 +86,7 @@ class _Messages:
 
     def image(self, t_ns: int, frame_id: str, rgb: np.ndarray) -> bytes:
         h, w = rgb.shape[:2]
-        return self._cdr(
+        return self.cdr(
             "sensor_msgs/msg/Image",
             header=self.header(t_ns, frame_id),
             height=h,
@@ -100,7 +98,7 @@ class _Messages:
         )
 
     def string(self, text: str) -> bytes:
-        return self._cdr("std_msgs/msg/String", data=text)
+        return self.cdr("std_msgs/msg/String", data=text)
 
 
 def collect_episode(
@@ -110,14 +108,14 @@ def collect_episode(
     *,
     namespace: str,
     config: CollectConfig,
-    messages: _Messages | None = None,
+    messages: CdrMessages | None = None,
 ) -> Collected:
     """One expert demonstration of task episode ``seed`` into ``out/<robot>_sim_<seed>``."""
     emb: Embodiment = sim.embodiment
     task = sim.task
     if task is None:
         raise ValueError(f"robot {emb.name}: its scene defines no task to demonstrate")
-    msgs = messages or _Messages()
+    msgs = messages or CdrMessages()
     sim.start_episode(seed)
     expert = ExpertOperator(emb, pick_and_place(sim))
     expert.start(0.0, sim.joint_positions())
@@ -213,7 +211,7 @@ def collect(
     if sim.task is None:
         raise ValueError(f"robot {robot}: its scene defines no task to demonstrate")
     out.mkdir(parents=True, exist_ok=True)
-    msgs = _Messages()
+    msgs = CdrMessages()
     results = []
     start = time.perf_counter()
     try:

@@ -21,8 +21,8 @@ import numpy as np
 from gigabrain_runtime.inference.types import Mode, Observation
 from gigabrain_runtime.perception.images import resize_with_pad
 from gigabrain_runtime.robots.embodiment import get_embodiment
-from gigabrain_runtime.sim.collect import SETTLE_S
 from gigabrain_runtime.sim.simulator import Simulator
+from gigabrain_runtime.sim.task import SETTLE_S
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:

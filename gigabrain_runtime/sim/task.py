@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+# how long success must hold (the cube at rest in the bowl) before an episode ends a success
+SETTLE_S = 0.5
+
 
 @dataclass(frozen=True, kw_only=True)
 class SuccessRule:

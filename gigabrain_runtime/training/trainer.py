@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from gigabrain_runtime.inference.manifest import EmbodimentEntry
-from gigabrain_runtime.inference.normalization import read_norm_stats
+from gigabrain_runtime.inference.normalization import parse_norm_stats
 from gigabrain_runtime.inference.preprocessing import Preprocessor
 from gigabrain_runtime.inference.types import Mode, Observation
 from gigabrain_runtime.model.config import ModelConfig
@@ -198,9 +198,9 @@ class Trainer:
                 )
                 + "\n"
             )
-        norm = read_norm_stats_dict(stats)
+        norm = parse_norm_stats(stats, "norm_stats (computed from the dataset)")
         entry = EmbodimentEntry.from_embodiment(
-            emb, family=cfg.variant.slot_family, state_norm=norm[0], action_norm=norm[1]
+            emb, family=cfg.variant.slot_family, state_norm=norm.state, action_norm=norm.action
         )
         manifest = preset_manifest(cfg, embodiments=[emb])
         manifest = dataclasses.replace(manifest, embodiments={emb.name: entry})
@@ -422,16 +422,6 @@ class Trainer:
                 f.write(f"{step},{loss:.6f},{lr:.6g},{rate:.2f}\n")
         if self.history:
             plot_loss(self.history, self.out / "loss.png")
-
-
-def read_norm_stats_dict(stats: dict[str, Any]):  # noqa: ANN201
-    """(state, action) Normalization of a norm_stats mapping (through the file reader's checks)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = write_norm_stats(stats, Path(tmp))
-        parsed = read_norm_stats(path)
-    return parsed.state, parsed.action
 
 
 def plot_loss(history: list[tuple[int, float, float, float]], path: Path) -> None:

@@ -32,8 +32,8 @@ from gigabrain_runtime.launching.runner import LaunchRunner
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.node_utils import use_project_dds_profile
-from gigabrain_runtime.sim.collect import SETTLE_S
 from gigabrain_runtime.sim.evaluate import EpisodeResult, EvalSummary
+from gigabrain_runtime.sim.task import SETTLE_S
 
 
 def _stamp(msg) -> float:  # noqa: ANN001
