@@ -120,10 +120,22 @@ class EmbodimentEntry:
         family: str = RUNTIME_FAMILY,
         state_norm: Normalization | None = None,
         action_norm: Normalization | None = None,
+        delta_joints: tuple[str, ...] = (),
     ) -> EmbodimentEntry:
         """``emb`` as a model of ``family`` sees it. Without statistics the normalisation maps
-        each joint's limits to [-1, 1] (this project's presets)."""
+        each joint's limits to [-1, 1] (this project's presets). ``delta_joints``: joints the
+        model was trained to predict as offsets from the state (``train --delta-joints``), on
+        top of the family's own delta dimensions."""
         io = emb.model_io(family)
+        unknown = [j for j in delta_joints if j not in io.dims]
+        if unknown:
+            raise ValueError(
+                f"delta_joints: {unknown} are not model dimensions of robot {emb.name} "
+                f"({[d for d in io.dims if isinstance(d, str)]})"
+            )
+        delta_mask = tuple(
+            m or (d in delta_joints) for d, m in zip(io.dims, io.delta_mask, strict=True)
+        )
         if state_norm is None or action_norm is None:
             norm = Normalization.from_limits(emb.lower, emb.upper)
             state_norm, action_norm = state_norm or norm, action_norm or norm
@@ -137,7 +149,7 @@ class EmbodimentEntry:
             action_norm=action_norm.head(n, field=f"{where}: action statistics"),
             camera_slots=io.camera_slots,
             dims=io.dims,
-            delta_mask=io.delta_mask,
+            delta_mask=delta_mask,
             family=io.family,
             slot=io.slot,
         )

@@ -13,6 +13,8 @@ embodiment-specific projections, world-model conditioning) at a size that runs a
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gigabrain_runtime.model.config import (
     GIGABRAIN0_VARIANT,
     ActionExpertConfig,
@@ -84,6 +86,23 @@ PRESETS.register(
             mlp_dim=128,
             num_sampling_steps=2,
         ),
+    ),
+)
+
+
+# The shipped simulated-PiPER policy (engines/piper_pick_place): tiny's widths, but 16-px
+# patches (196 tokens per camera, so the task's 4 cm cube spans about one patch of cam_high) and
+# two camera slots (one robot's: no padded slot to encode). Trains on a 2-core CPU at about the
+# rate tiny does.
+_TINY = PRESETS.get("tiny")
+PRESETS.register(
+    "tiny-p16",
+    replace(
+        _TINY,
+        name="tiny-p16",
+        description="tiny with 16-px patches and two camera slots: the shipped simulated-PiPER "
+        "pick-and-place policy",
+        vision=replace(_TINY.vision, patch_size=16, max_cameras=2),
     ),
 )
 

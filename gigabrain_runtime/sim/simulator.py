@@ -124,7 +124,7 @@ def build_mjcf(scene: dict[str, Any], embodiment: Embodiment, image_size: int) -
             axes = look_at_xyaxes(cam["pos"], cam.get("lookat", cam.get("lookat_local")))
         return (
             f'<camera name="{cam["name"]}" pos="{_fmt(cam["pos"])}" '
-            f'xyaxes="{_fmt(axes)}" fovy="60"/>'
+            f'xyaxes="{_fmt(axes)}" fovy="{float(cam.get("fovy", 60.0)):g}"/>'
         )
 
     def body_xml(body: dict[str, Any], depth: int) -> str:

@@ -62,8 +62,14 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     stride: int = 1  # every stride-th frame is a sample
+    # joints whose actions the policy predicts as offsets from the observed state (the chunk's
+    # points minus the state at the observation; the engine adds the state back, its
+    # ``delta_mask``). openpi trains joint-space arms this way, grippers absolute.
+    delta_joints: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if len(set(self.delta_joints)) != len(self.delta_joints):
+            raise ValueError(f"delta_joints: names repeat in {list(self.delta_joints)}")
         for name in ("steps", "batch_size", "save_every", "log_every", "stride"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
@@ -180,7 +186,16 @@ class Trainer:
                 f"dataset: {len(self.data)} samples, fewer than one batch ({config.batch_size})"
             )
         self.out.mkdir(parents=True, exist_ok=True)
+        unknown = [j for j in config.delta_joints if j not in emb.joint_names]
+        if unknown:
+            raise ValueError(
+                f"delta_joints: {unknown} are not joints of {emb.name} ({list(emb.joint_names)})"
+            )
+        self.delta = np.array([j in config.delta_joints for j in emb.joint_names])
         states, actions = self.data.states_and_actions()
+        if self.delta.any():
+            # the statistics of what the model predicts: every chunk point minus its state
+            actions = self.data.chunk_actions(delta=self.delta)
         stats = compute_norm_stats(states, actions, cfg.state_dim)
         if self.dist.main:
             write_norm_stats(stats, self.out)
@@ -200,7 +215,11 @@ class Trainer:
             )
         norm = parse_norm_stats(stats, "norm_stats (computed from the dataset)")
         entry = EmbodimentEntry.from_embodiment(
-            emb, family=cfg.variant.slot_family, state_norm=norm.state, action_norm=norm.action
+            emb,
+            family=cfg.variant.slot_family,
+            state_norm=norm.state,
+            action_norm=norm.action,
+            delta_joints=config.delta_joints,
         )
         manifest = preset_manifest(cfg, embodiments=[emb])
         manifest = dataclasses.replace(manifest, embodiments={emb.name: entry})
@@ -265,7 +284,8 @@ class Trainer:
                 if k != "noise":
                     feeds.setdefault(k, []).append(v[0])
             act = np.zeros((a.horizon, a.action_dim), np.float32)
-            act[:, :n] = self.entry.action_norm.normalize(s["actions"][:, index])
+            chunk = s["actions"] - np.where(self.delta, s["state"], 0.0).astype(np.float32)
+            act[:, :n] = self.entry.action_norm.normalize(chunk[:, index])
             actions.append(act)
             m = np.zeros(a.action_dim, bool)
             m[:n] = True

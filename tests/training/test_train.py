@@ -139,6 +139,45 @@ def test_two_gloo_processes_compute_the_update_of_one(dataset, tmp_path):
         np.testing.assert_allclose(b[key].numpy(), a[key].numpy(), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("delta", [False, True])
+def test_the_engine_turns_a_training_target_back_into_the_demonstrated_chunk(
+    dataset, tmp_path, delta
+):
+    """What the model is trained to output, post-processed as the engine does (un-normalised,
+    the state added back on --delta-joints), is the demonstration's chunk."""
+    from gigabrain_runtime.inference.types import Mode, Observation
+
+    arm = tuple(get_preset_robot_joints()[:6]) if delta else ()
+    config = TrainConfig(**CONFIG, delta_joints=arm)
+    tr = Trainer(get_preset("tiny"), dataset, tmp_path / "run", config, progress=False)
+    assert tr.entry.delta_mask == (delta,) * 6 + (False,)
+    batch = tr.batch(0)
+    idx, _, _ = tr._global_draw(0)
+    for k in range(2):
+        s = tr.data.sample(int(idx[k]))
+        obs = Observation(
+            images=s["images"], state=s["state"], instruction=s["task"], embodiment="piper"
+        )
+        inputs = tr.pre.policy_inputs(obs, Mode.EFFICIENT, np.random.default_rng(0))
+        chunk = tr.pre.chunk(batch.actions[k].numpy(), None, inputs, Mode.EFFICIENT, None, 0.0)
+        np.testing.assert_allclose(chunk.actions, s["actions"], atol=2e-5)
+    stats = json.loads((tmp_path / "run" / "norm_stats.json").read_text())["norm_stats"]
+    q01, q99 = np.array(stats["action"]["q01"][:7]), np.array(stats["action"]["q99"][:7])
+    # offsets from the state span less than the positions do; the gripper stays absolute
+    states, actions = tr.data.states_and_actions()
+    span = np.quantile(actions, 0.99, axis=0) - np.quantile(actions, 0.01, axis=0)
+    assert np.all((q99 - q01)[:6] < span[:6]) == delta
+    assert (q99 - q01)[6] == pytest.approx(span[6])
+    with pytest.raises(ValueError, match=r"delta_joints: \['elbow'\] are not joints of piper"):
+        Trainer(
+            get_preset("tiny"),
+            dataset,
+            tmp_path / "bad",
+            TrainConfig(**CONFIG, delta_joints=("elbow",)),
+            progress=False,
+        )
+
+
 def test_a_dataset_of_another_robot_is_refused_naming_the_field(dataset):
     from gigabrain_runtime.training.data import LeRobotDataset
 
