@@ -10,8 +10,9 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from gigabrain_runtime import entries
 
@@ -140,6 +141,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             seed=args.seed,
             embodiments=robots,
             norm_stats=args.norm_stats,
+            delta_joints=tuple(args.delta_joints),
         )
     for note in source.notes:
         print(f"note: {note}")
@@ -544,6 +546,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         log_every=args.log_every,
         seed=args.seed,
         stride=args.stride,
+        delta_joints=tuple(args.delta_joints),
     )
     if args.checkpoint:
         raise ValueError(
@@ -563,26 +566,66 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"trained {trainer.step} steps: {path}, {Path(args.out) / 'norm_stats.json'}, "
             f"loss curve {Path(args.out) / 'loss.png'}; export with: gigabrain-runtime export "
             f"--preset {args.preset} --weights {path} --norm-stats "
-            f"{Path(args.out) / 'norm_stats.json'} --robot {args.robot} --out engines/<name>"
+            f"{Path(args.out) / 'norm_stats.json'} --robot {args.robot}"
+            + "".join(f" --delta-joints {j}" for j in args.delta_joints)
+            + " --out engines/<name>"
         )
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from gigabrain_runtime.sim.evaluate import evaluate
+def _csv_list(text: str, field: str, parse: Callable[[str], Any]) -> list[Any]:
+    try:
+        values = [parse(v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{field}: expected a comma-separated list, got {text!r}") from None
+    if not values:
+        raise ValueError(f"{field}: empty list")
+    return values
 
-    summary = evaluate(
-        _engine_or_default(args.engine),
-        args.robot,
-        args.episodes,
-        args.seed,
-        direct=args.direct,
-        json_path=Path(args.json) if args.json else None,
-        csv_path=Path(args.csv) if args.csv else None,
-        mode=args.mode,
-        record_dir=Path(args.record_dir),
-    )
-    return 0 if summary.episodes else 1
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.control.blending import EXECUTION_MODES
+    from gigabrain_runtime.sim.evaluate import delay_table, evaluate
+
+    executions = _csv_list(args.execution, "--execution", str)
+    for e in executions:
+        if e not in EXECUTION_MODES:
+            raise ValueError(f"--execution: unknown {e!r} (known: {', '.join(EXECUTION_MODES)})")
+    delays = _csv_list(args.inject_delay_ms, "--inject-delay-ms", float)
+    if any(d < 0 for d in delays):
+        raise ValueError(f"--inject-delay-ms: delays must be >= 0, got {delays}")
+    grid = len(executions) * len(delays) > 1
+    if args.direct and (grid or delays != [0.0] or executions != ["crossfade"]):
+        raise ValueError(
+            "--direct: the reference loop has no runtime (no delay, no execution mode); "
+            "use --timed or the graph"
+        )
+    engine = _engine_or_default(args.engine)
+    cells = []
+    for execution in executions:
+        for delay in delays:
+            tag = f"-{execution}-{delay:g}ms" if grid else ""
+            summary = evaluate(
+                engine,
+                args.robot,
+                args.episodes,
+                args.seed,
+                direct=args.direct,
+                timed=args.timed,
+                json_path=Path(args.json.replace(".json", f"{tag}.json")) if args.json else None,
+                csv_path=Path(args.csv.replace(".csv", f"{tag}.csv")) if args.csv else None,
+                mode=args.mode,
+                record_dir=Path(args.record_dir),
+                execution=execution,
+                inject_delay_ms=delay,
+            )
+            cells.append((execution, delay, summary))
+    if grid or args.markdown:
+        table = delay_table(cells)
+        print(table)
+        if args.markdown:
+            Path(args.markdown).write_text(table)
+    return 0 if all(s.episodes for _, _, s in cells) else 1
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -706,6 +749,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="tiny")
     _add_checkpoint_args(p)
     p.add_argument("--weights", help="safetensors file written by this package")
+    p.add_argument(
+        "--delta-joints",
+        nargs="+",
+        default=[],
+        metavar="JOINT",
+        help="joints the weights predict as offsets from the state (train --delta-joints)",
+    )
     p.add_argument("--out", required=True, help="engine directory to write")
     p.add_argument("--layout", choices=["fused", "split"], default="fused")
     p.add_argument("--seed", type=int, default=0, help="random-init seed when no --weights")
@@ -853,6 +903,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=int, default=10, help="steps per loss.csv row")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stride", type=int, default=1, help="every stride-th frame is a sample")
+    p.add_argument(
+        "--delta-joints",
+        nargs="+",
+        default=[],
+        metavar="JOINT",
+        help="joints predicted as offsets from the observed state (e.g. an arm's joints; "
+        "grippers stay absolute); export with the same list",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="task success of a policy on the simulated task")
@@ -867,8 +925,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="policy and simulator in one process, paused while the policy computes (the "
         "reference)",
     )
+    p.add_argument(
+        "--timed",
+        action="store_true",
+        help="the runtime's policy loop and executor against the simulator in simulated time "
+        "(every mode meets exactly the injected delay; no DDS)",
+    )
+    p.add_argument(
+        "--execution",
+        default="crossfade",
+        help="execution mode(s), comma-separated: sync, crossfade, temporal_ensemble, rtc",
+    )
+    p.add_argument(
+        "--inject-delay-ms",
+        default="0",
+        help="inference delay(s) added to every chunk, comma-separated (ms)",
+    )
     p.add_argument("--json", help="write the summary and every episode as JSON")
     p.add_argument("--csv", help="write one row per episode")
+    p.add_argument("--markdown", help="write the results table (one row per mode and delay)")
     p.add_argument(
         "--record-dir", default="eval_recordings", help="where the graph's recorder writes"
     )

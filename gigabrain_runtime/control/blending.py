@@ -1,13 +1,16 @@
-"""Blending the overlap between the running chunk and the next one.
+"""How the next chunk takes over from the running one: the ``execution`` modes.
 
-Two strategies (``blend_mode`` parameter):
-
+* ``sync``: GigaBrain-0's own client: execute the first ``execute_steps`` points of a chunk,
+  come to rest, and only then observe and infer again (the robot waits for the model).
 * ``crossfade``: when a new chunk arrives at time t_a, the command moves from the old chunk's
   plan to the new chunk's plan with a smoothstep weight over ``blend_s`` seconds. Continuous in
   position and velocity at both ends of the window.
 * ``temporal_ensemble``: every chunk that still covers time t votes, weighted by
   exp(-k * age_rank) with the newest chunk at rank 0 (ACT's scheme; larger k trusts the newest
-  chunk more). Known to oscillate with long delays (arXiv 2506.07339); crossfade is the default.
+  chunk more). Known to oscillate with long delays (arXiv 2506.07339).
+* ``rtc``: real-time chunking (arXiv 2506.07339): the vla computes the next chunk guided by
+  the running one (the points that execute while it infers frozen, the overlap inpainted),
+  so the executor switches to it on arrival without blending.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 from gigabrain_runtime.control.chunk import TimedChunk
 
-BLEND_MODES = ("crossfade", "temporal_ensemble")
+EXECUTION_MODES = ("sync", "crossfade", "temporal_ensemble", "rtc")
 
 
 def smoothstep(x: float) -> float:

@@ -33,7 +33,7 @@ from enum import Enum
 import numpy as np
 
 from gigabrain_runtime.control.blending import (
-    BLEND_MODES,
+    EXECUTION_MODES,
     crossfade,
     minimum_jerk,
     temporal_ensemble,
@@ -46,7 +46,8 @@ from gigabrain_runtime.robots.embodiment import LIMIT_MARGIN, Embodiment
 @dataclass(frozen=True, kw_only=True)
 class ExecutorConfig:
     control_hz: float = 50.0
-    blend_mode: str = "crossfade"
+    execution: str = "crossfade"  # control/blending.py: sync, crossfade, temporal_ensemble, rtc
+    execute_steps: int = 30  # sync: points of each chunk executed before the next inference
     blend_s: float = 0.2
     ensemble_k: float = 0.5
     max_open_loop_s: float = 0.5
@@ -63,10 +64,12 @@ class ExecutorConfig:
     def __post_init__(self) -> None:
         if not 1.0 <= self.control_hz <= 500.0:
             raise ValueError(f"control_hz: must be in [1, 500], got {self.control_hz}")
-        if self.blend_mode not in BLEND_MODES:
+        if self.execution not in EXECUTION_MODES:
             raise ValueError(
-                f"blend_mode: unknown {self.blend_mode!r} (known: {', '.join(BLEND_MODES)})"
+                f"execution: unknown {self.execution!r} (known: {', '.join(EXECUTION_MODES)})"
             )
+        if not (isinstance(self.execute_steps, int) and self.execute_steps >= 1):
+            raise ValueError(f"execute_steps: must be an int >= 1, got {self.execute_steps!r}")
         for name in ("blend_s", "ensemble_k"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
@@ -109,6 +112,8 @@ class StepResult:
     command: np.ndarray | None
     state: ExecState
     reason: str = ""
+    # following a plan: what the plan asked for at this step, before the motion limiter
+    target: np.ndarray | None = None
 
 
 class ChunkExecutor:
@@ -140,6 +145,9 @@ class ChunkExecutor:
         self.open_loop_stops = 0
         self.rejected: Counter[str] = Counter()
         self.accepted_chunks = 0
+        # the inference delay as executed: control periods of the running plan between a
+        # chunk's observation and its arrival (rtc's vla freezes this many points)
+        self.last_delay_steps: int | None = None
 
     # ---- inputs ------------------------------------------------------------------------------
     def on_joint_state(self, positions: np.ndarray, t: float) -> None:
@@ -173,12 +181,24 @@ class ChunkExecutor:
         following = (
             bool(self._chunks) and not self._stop_reason and t < self._plan_end(self._chunks[-1])
         )
-        if self.config.blend_mode == "crossfade":
+        mode = self.config.execution
+        dt = self.config.period_s
+        if following:
+            self.last_delay_steps = max(0, int(np.floor((t - chunk.t0_s) / dt + 1e-9)))
+        if mode == "sync":
+            # the arm waited for this chunk: it starts now, from its first point, and runs
+            # execute_steps points; from rest (or the end of the last one) with a crossfade
+            n = min(self.config.execute_steps, chunk.horizon)
+            chunk = TimedChunk(positions=chunk.positions[:n], t0_s=t - dt, dt_s=dt)
+        if mode in ("crossfade", "sync") or (mode == "rtc" and not following):
             # fade from the plan being followed, or - first chunk, after a stop, a hand-back or
             # while coming to rest - from holding the current command
             self._old = self._snapshot_plan(t) if following else self._hold_plan(t)
             self._chunks = [chunk]
             self._blend_start = t
+        elif mode == "rtc":
+            # the chunk was inpainted to continue the running one: switch on arrival
+            self._old, self._chunks = None, [chunk]
         else:
             kept = self._chunks if following else []
             self._chunks = [*kept, chunk][-self._MAX_ENSEMBLE :]
@@ -188,7 +208,9 @@ class ChunkExecutor:
 
     def _plan_end(self, chunk: TimedChunk) -> float:
         """When following ``chunk`` stops: ``max_open_loop_s`` after its observation, or its
-        last point, whichever comes first."""
+        last point, whichever comes first (sync: its last executed point; the arm waits)."""
+        if self.config.execution == "sync":
+            return chunk.end_s + 0.5 * self.config.period_s  # its last point is commanded too
         return min(chunk.end_s, chunk.t0_s + self.config.max_open_loop_s)
 
     def _hold_plan(self, t: float) -> TimedChunk | None:
@@ -308,9 +330,9 @@ class ChunkExecutor:
 
     # ---- plan --------------------------------------------------------------------------------
     def _plan(self, t: float) -> np.ndarray:
-        if self.config.blend_mode == "crossfade":
-            return crossfade(self._old, self._chunks[-1], t, self._blend_start, self.config.blend_s)
-        return temporal_ensemble(self._chunks, t, self.config.ensemble_k)
+        if self.config.execution == "temporal_ensemble":
+            return temporal_ensemble(self._chunks, t, self.config.ensemble_k)
+        return crossfade(self._old, self._chunks[-1], t, self._blend_start, self.config.blend_s)
 
     def _snapshot_plan(self, t: float) -> TimedChunk:
         """The current (possibly mid-blend) plan over the next blend window, frozen as a chunk,
@@ -341,7 +363,8 @@ class ChunkExecutor:
             command = self.limiter.decelerate(self._stop_scale)
             return StepResult(command, self.state, reason)
         self.state = ExecState.RUNNING
-        return StepResult(self.limiter.step(self._plan(t)), self.state, "")
+        target = self._plan(t)
+        return StepResult(self.limiter.step(target), self.state, "", target)
 
     def _watchdog_reason(self, t: float) -> tuple[ExecState, str]:
         """(the state to stop in, why), or (RUNNING, '') to follow the plan."""
@@ -354,6 +377,8 @@ class ChunkExecutor:
             return ExecState.HOLD, "no chunk received yet"
         chunk = self._chunks[-1]
         if t >= self._plan_end(chunk):
+            if cfg.execution == "sync":
+                return ExecState.HOLD, "sync: chunk executed, waiting for the next"
             if chunk.end_s <= chunk.t0_s + cfg.max_open_loop_s:
                 why = "the plan ran out"
             else:

@@ -76,6 +76,12 @@ class LatencyStats:
             self._samples.append(ms)
             self.count += 1
 
+    @property
+    def last(self) -> float:
+        """The newest sample (ms; nan before any)."""
+        with self._lock:
+            return self._samples[-1] if self._samples else float("nan")
+
     def percentile(self, p: float) -> float:
         with self._lock:
             if not self._samples:

@@ -12,7 +12,13 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from gigabrain_runtime.inference.manifest import EngineManifest
-from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
+from gigabrain_runtime.inference.types import (
+    ActionChunk,
+    ActionGuide,
+    Mode,
+    Observation,
+    WorldPrediction,
+)
 
 
 @runtime_checkable
@@ -27,10 +33,12 @@ class Backend(Protocol):
         mode: Mode | str = Mode.EFFICIENT,
         noise: np.ndarray | None = None,
         trace: bool = False,
+        guide: ActionGuide | None = None,
     ) -> ActionChunk:
         """One action chunk. ``mode`` standard needs ``observation.world``. ``noise`` [H, A]
         replaces the backend's own draw (parity tests). ``trace`` keeps every intermediate in
-        ``chunk.trace``. Raises ValueError naming the field for any bad input."""
+        ``chunk.trace``. ``guide``: real-time chunking's frozen prefix and soft mask (the
+        previous chunk) for the sampler. Raises ValueError naming the field for any bad input."""
         ...
 
     def predict_world(

@@ -52,7 +52,12 @@ from gigabrain_runtime.inference.preprocessing import (
 from gigabrain_runtime.inference.types import Mode
 from gigabrain_runtime.model.build import build_models
 from gigabrain_runtime.model.config import ModelConfig
-from gigabrain_runtime.model.policy import INDICATOR_POSITIVE, GigaBrainPolicy, Prefix
+from gigabrain_runtime.model.policy import (
+    INDICATOR_POSITIVE,
+    GigaBrainPolicy,
+    Prefix,
+    rtc_velocity,
+)
 from gigabrain_runtime.model.tokenizer import ByteTokenizer
 from gigabrain_runtime.model.weights import non_finite, save_weights
 from gigabrain_runtime.model.world_model import LatentWorldModel
@@ -69,11 +74,16 @@ OPTIMIZE_MAX_PARAMS = 1_000_000_000
 _OPTIONAL = ("state", "wm_tokens", "value")
 
 
+# real-time chunking's guide (model/policy.py rtc_velocity): the previous chunk, normalised on
+# the new chunk's time grid, and its soft mask; zeros = unguided, the same chunk bit for bit
+GUIDE_INPUTS = ("prefix_actions", "prefix_weights")
+
+
 def policy_input_names(cfg: ModelConfig, mode: Mode, *, with_noise: bool) -> list[str]:
     """The inputs of a policy (or prefix) graph of ``cfg``'s variant in ``mode``."""
     names = ["images", "image_mask", "tokens", "token_mask", "embodiment_id"]
     if with_noise:
-        names.append("noise")
+        names += ["noise", *GUIDE_INPUTS]
     if cfg.variant.has("state"):
         names.append("state")
     if mode is Mode.STANDARD:
@@ -140,12 +150,15 @@ class FlowStepGraph(nn.Module):
         self.policy = policy
         self.dt = -1.0 / policy.cfg.action_expert.num_flow_steps
 
-    def forward(self, x, time, prefix_valid, num_valid, embodiment_id, *kv):  # noqa: ANN001, ANN201
+    def forward(  # noqa: ANN201
+        self, x, time, prefix_actions, prefix_weights, prefix_valid, num_valid, embodiment_id, *kv
+    ):  # noqa: ANN001
         cache = [(kv[2 * i], kv[2 * i + 1]) for i in range(len(kv) // 2)]
         prefix = Prefix(
             cache=cache, valid=prefix_valid, hidden=x, trajectory=None, num_valid=num_valid
         )
-        return x + self.dt * self.policy.velocity(x, time, prefix, embodiment_id)
+        v = self.policy.velocity(x, time, prefix, embodiment_id)
+        return x + self.dt * rtc_velocity(x, v, time, prefix_actions, prefix_weights)
 
 
 class WorldModelGraph(nn.Module):
@@ -179,6 +192,8 @@ def example_inputs(cfg: ModelConfig, seed: int = 0) -> dict[str, torch.Tensor]:
         "state": torch.randn(1, cfg.state_dim, generator=g),
         "embodiment_id": torch.zeros(1, dtype=torch.long),
         "noise": torch.randn(1, a.horizon, a.action_dim, generator=g),
+        "prefix_actions": torch.randn(1, a.horizon, a.action_dim, generator=g),
+        "prefix_weights": torch.rand(1, a.horizon, a.action_dim, generator=g),
         "wm_tokens": torch.randn(1, cfg.num_wm_tokens, wm.z_token_dim, generator=g),
         "value": torch.rand(1, generator=g),
         "actions": torch.randn(1, a.horizon, a.action_dim, generator=g),
@@ -312,11 +327,15 @@ def preset_source(
     seed: int = 0,
     embodiments: list[Embodiment] | None = None,
     norm_stats: str | Path | None = None,
+    delta_joints: tuple[str, ...] = (),
 ) -> EngineSource:
     """A preset's engine source. ``norm_stats``: a ``norm_stats.json`` (``train`` writes one)
     whose quantile statistics normalise the given ``embodiments`` (one robot's data: at least
-    one embodiment must be named) instead of their joint limits."""
+    one embodiment must be named) instead of their joint limits. ``delta_joints``: the joints
+    the weights predict as offsets from the state (as ``train --delta-joints`` trained them)."""
     manifest = preset_manifest(cfg, seed=seed, embodiments=embodiments)
+    if delta_joints and norm_stats is None:
+        raise ValueError("delta_joints: offsets are trained with statistics; pass --norm-stats")
     if norm_stats is not None:
         from gigabrain_runtime.inference.normalization import read_norm_stats
 
@@ -333,6 +352,7 @@ def preset_source(
                     family=cfg.variant.slot_family,
                     state_norm=stats.state,
                     action_norm=stats.action,
+                    delta_joints=delta_joints,
                 )
                 for e in embodiments
             },
@@ -517,8 +537,18 @@ def export_source(
             step_name = f"{FLOW_STEP_GRAPH}_{mode.value}"
             graphs[step_name] = _export(
                 FlowStepGraph(policy),
-                (ex["noise"], torch.ones(1), valid, num_valid, ex["embodiment_id"], *kv),
-                ["x", "time", "prefix_valid", "num_valid", "embodiment_id", *kv_names],
+                (
+                    ex["noise"],
+                    torch.ones(1),
+                    ex["prefix_actions"],
+                    ex["prefix_weights"],
+                    valid,
+                    num_valid,
+                    ex["embodiment_id"],
+                    *kv,
+                ),
+                ["x", "time", *GUIDE_INPUTS, "prefix_valid", "num_valid", "embodiment_id"]
+                + kv_names,
                 ["x_next"],
                 out / f"{step_name}.onnx",
                 opset,

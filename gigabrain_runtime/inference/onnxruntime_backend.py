@@ -20,7 +20,13 @@ from gigabrain_runtime.inference.preprocessing import (
     run_policy,
     run_world_model,
 )
-from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
+from gigabrain_runtime.inference.types import (
+    ActionChunk,
+    ActionGuide,
+    Mode,
+    Observation,
+    WorldPrediction,
+)
 
 _PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 # onnxruntime's element type names -> the numpy dtype names the manifest records
@@ -132,6 +138,7 @@ class OnnxRuntimeBackend:
                     "prefix_valid": prefix["prefix_valid"],
                     "num_valid": prefix["num_valid"],
                     "embodiment_id": feeds["embodiment_id"],
+                    **{k: feeds[k] for k in ("prefix_actions", "prefix_weights") if k in feeds},
                     **kv_feeds,
                 },
             )[0]
@@ -144,8 +151,11 @@ class OnnxRuntimeBackend:
         mode: Mode | str = Mode.EFFICIENT,
         noise: np.ndarray | None = None,
         trace: bool = False,
+        guide: ActionGuide | None = None,
     ) -> ActionChunk:
-        return run_policy(self._pre, self._rng, observation, mode, noise, self._policy, trace=trace)
+        return run_policy(
+            self._pre, self._rng, observation, mode, noise, self._policy, trace=trace, guide=guide
+        )
 
     def predict_world(
         self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None

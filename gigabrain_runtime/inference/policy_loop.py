@@ -33,8 +33,10 @@ Decisions:
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,7 +45,13 @@ import numpy as np
 from gigabrain_runtime.diagnostics.stats import LatencyStats, Level, RateMeter, Status
 from gigabrain_runtime.inference.base import Backend
 from gigabrain_runtime.inference.preprocessing import InputError
-from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
+from gigabrain_runtime.inference.types import (
+    ActionChunk,
+    ActionGuide,
+    Mode,
+    Observation,
+    WorldPrediction,
+)
 from gigabrain_runtime.perception.sync import Assembled, ObservationAssembler, SyncConfig
 from gigabrain_runtime.robots.embodiment import LIMIT_MARGIN, Embodiment, get_embodiment
 
@@ -82,8 +90,28 @@ class PolicyLoopConfig:
     max_world_model_age_s: float = 1.0
     sync: SyncConfig = SyncConfig()
     state_limit_margin: float = LIMIT_MARGIN
+    # how the executor takes the chunks over (control/blending.py); the loop's part: sync waits
+    # for execute_steps points to run before observing again, rtc guides each chunk by the last
+    execution: str = "crossfade"
+    execute_steps: int = 30
+    # rtc: the delay (control periods) is the largest of the last this-many the executor measured
+    delay_window: int = 5
+    # a delay the publisher adds after each inference (a slower accelerator, for benchmarks);
+    # sync counts it in before observing again
+    inject_delay_s: float = 0.0
 
     def __post_init__(self) -> None:
+        from gigabrain_runtime.control.blending import EXECUTION_MODES
+
+        if self.execution not in EXECUTION_MODES:
+            raise ValueError(
+                f"execution: unknown {self.execution!r} (known: {', '.join(EXECUTION_MODES)})"
+            )
+        if not (np.isfinite(self.inject_delay_s) and 0.0 <= self.inject_delay_s <= 10.0):
+            raise ValueError(f"inject_delay_s: must be in [0, 10], got {self.inject_delay_s!r}")
+        for name in ("execute_steps", "delay_window"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+                raise ValueError(f"{name}: must be an int >= 1, got {getattr(self, name)!r}")
         object.__setattr__(self, "mode", Mode.parse(self.mode))
         for name in ("inference_hz", "control_hz", "max_world_model_age_s"):
             value = getattr(self, name)
@@ -150,6 +178,13 @@ class PolicyLoop:
         self.obs_to_chunk = LatencyStats()
         self.chunk_rate = RateMeter()
         self.world_latency = LatencyStats()
+        # execution: the last published chunk (robot units) and its observation stamp; the
+        # executor's measured delays; sync: no observation before this time
+        self._prev: tuple[np.ndarray, float] | None = None
+        self._delays: deque[int] = deque(maxlen=config.delay_window)
+        self._sync_until = -np.inf
+        self.guided_chunks = 0
+        self.last_guide_delay: int | None = None
 
     # ---- settings (any thread) ---------------------------------------------------------------
     @property
@@ -252,6 +287,52 @@ class PolicyLoop:
         self.stops += 1
         return reason
 
+    # ---- execution (rtc, sync) ----------------------------------------------------------------
+    def observe_delay(self, steps: int) -> None:
+        """The executor measured a chunk's delay: control periods of the running plan between
+        the chunk's observation and its arrival (``execution/delay_steps``)."""
+        if isinstance(steps, (int, np.integer)) and 0 <= steps <= 10 * self.horizon:
+            self._delays.append(int(steps))
+
+    def delay_steps(self) -> int:
+        """The delay rtc freezes: the largest of the last ``delay_window`` executed delays
+        (warm-up falls out of the window), or before any, this loop's own observation-to-chunk
+        time in control periods."""
+        if self._delays:
+            return max(self._delays)
+        if self.obs_to_chunk.count:
+            return math.ceil(self.obs_to_chunk.last / 1e3 * self.config.control_hz)
+        return 0
+
+    def reset_execution(self) -> None:
+        """The arm stopped following the last chunk (a stop, an e-stop, a takeover, a reset):
+        the next chunk is not guided by it, and sync need not wait for it."""
+        self._prev = None
+        self._sync_until = -np.inf
+
+    def guide(self, stamp_s: float) -> ActionGuide | None:
+        """rtc's guide for a chunk observed at ``stamp_s``: the last chunk on the new chunk's
+        time grid, frozen for :meth:`delay_steps` points and fading to 0 where it ends
+        (arXiv 2506.07339, eq. 5); None when there is no last chunk still running."""
+        if self._prev is None:
+            return None
+        actions, t0 = self._prev
+        h = self.horizon
+        shift = int(round((stamp_s - t0) * self.config.control_hz))
+        if shift < 0 or shift >= h:
+            return None
+        d = min(self.delay_steps(), h - shift)
+        idx = np.minimum(np.arange(h) + shift, h - 1)
+        weights = np.zeros(h)
+        weights[:d] = 1.0
+        overlap = h - shift  # points of the last chunk still ahead
+        i = np.arange(d, overlap)
+        if len(i):
+            c = (overlap - i) / (overlap - d + 1)
+            weights[d:overlap] = c * np.expm1(c) / np.expm1(1.0)
+        self.last_guide_delay = d
+        return ActionGuide(actions=actions[idx], weights=weights)
+
     # ---- the inference tick ------------------------------------------------------------------
     def current_world(self) -> WorldPrediction | None:
         world = self._world
@@ -264,6 +345,8 @@ class PolicyLoop:
         reason is kept for :meth:`statuses`). Never raises for bad inputs or model errors."""
         t0 = self.clock.monotonic()
         self._heartbeat = t0
+        if self.config.execution == "sync" and self.clock.now_s() < self._sync_until - 1e-6:
+            return None  # the arm is running the last chunk; observe when it is done
         assembled = self.sync.assemble(self.clock.now_s())
         if not isinstance(assembled, Assembled):
             self._refusal = assembled.reason
@@ -280,8 +363,9 @@ class PolicyLoop:
             embodiment=self.config.robot,
             world=world,
         )
+        guide = self.guide(assembled.stamp_s) if self.config.execution == "rtc" else None
         try:
-            chunk = self.backend.infer(obs, mode=effective)
+            chunk = self.backend.infer(obs, mode=effective, guide=guide)
         except InputError as exc:
             self._refusal = f"inference input: {exc}"
             return None
@@ -297,6 +381,14 @@ class PolicyLoop:
         self._refusal = ""
         self._effective_mode = effective
         self._last_actions = chunk.actions
+        self._prev = (np.asarray(chunk.actions, dtype=np.float64), assembled.stamp_s)
+        self.guided_chunks += guide is not None
+        if self.config.execution == "sync":
+            self._sync_until = (
+                self.clock.now_s()
+                + self.config.inject_delay_s
+                + self.config.execute_steps / self.config.control_hz
+            )
         self._prompt = (chunk.prompt, chunk.num_tokens)
         t1 = self.clock.monotonic()
         elapsed = t1 - t0

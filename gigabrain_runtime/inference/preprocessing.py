@@ -27,6 +27,7 @@ from gigabrain_runtime.inference.manifest import EmbodimentEntry, EngineManifest
 from gigabrain_runtime.inference.prompt import build_prompt
 from gigabrain_runtime.inference.types import (
     ActionChunk,
+    ActionGuide,
     Mode,
     Observation,
     PolicyTrace,
@@ -92,6 +93,16 @@ class Preprocessor:
                     f"{a.max_embodiments} embodiment slots (0..{a.max_embodiments - 1})"
                 )
         self._token_cache: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
+        # the policy graphs take real-time chunking's guide (prefix_actions, prefix_weights);
+        # engines exported before it do not (a backend running the weights sets this True)
+        policy_graphs = [
+            g for name, g in manifest.graphs.items() if not name.startswith("world_model")
+        ]
+        self.guide_inputs = not policy_graphs or all(
+            any(t.name == "prefix_weights" for t in g.inputs)
+            for g in policy_graphs
+            if any(t.name in ("noise", "x") for t in g.inputs)
+        )
 
     # ---- validation helpers --------------------------------------------------------------------
     def _images(self, obs: Observation, entry: EmbodimentEntry) -> tuple[np.ndarray, np.ndarray]:
@@ -173,6 +184,7 @@ class Preprocessor:
         mode: Mode,
         rng: np.random.Generator,
         noise: np.ndarray | None = None,
+        guide: ActionGuide | None = None,
     ) -> PolicyInputs:
         if not isinstance(obs, Observation):
             raise ValueError(f"observation: expected Observation, got {type(obs).__name__}")
@@ -221,6 +233,15 @@ class Preprocessor:
                 raise ValueError(f"world.value: {world.value} is not finite")
             feeds["wm_tokens"] = z[None]
             feeds["value"] = np.array([world.value], dtype=np.float32)
+        if guide is not None and not self.guide_inputs:
+            raise ValueError(
+                "guide: this engine's graphs have no prefix_actions/prefix_weights inputs "
+                "(exported before real-time chunking); re-export it to run execution rtc"
+            )
+        if self.guide_inputs:
+            feeds["prefix_actions"], feeds["prefix_weights"] = self._guide_feeds(
+                guide, entry, state_normalized
+            )
         return PolicyInputs(
             feeds=feeds,
             entry=entry,
@@ -229,6 +250,46 @@ class Preprocessor:
             prompt=prompt,
             num_tokens=num_tokens,
         )
+
+    def _guide_feeds(
+        self, guide: ActionGuide | None, entry: EmbodimentEntry, state_normalized: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The guide in the model's space: [1, H, A] normalised actions (the state subtracted
+        on delta dimensions, as the model predicts them) and [1, H, A] weights, zero on every
+        dimension that is not one of the robot's joints. No guide: zeros (unguided)."""
+        a = self.cfg.action_expert
+        prefix = np.zeros((1, a.horizon, a.action_dim), np.float32)
+        weights = np.zeros((1, a.horizon, a.action_dim), np.float32)
+        if guide is None:
+            return prefix, weights
+        dof = len(entry.joint_names)
+        actions = np.asarray(guide.actions, dtype=np.float64)
+        w = np.asarray(guide.weights, dtype=np.float64)
+        if actions.shape != (a.horizon, dof):
+            raise ValueError(
+                f"guide.actions: expected shape ({a.horizon}, {dof}), got {actions.shape}"
+            )
+        if w.shape != (a.horizon,):
+            raise ValueError(f"guide.weights: expected shape ({a.horizon},), got {w.shape}")
+        if not (np.all(np.isfinite(actions)) and np.all(np.isfinite(w))):
+            raise ValueError("guide: contains NaN or inf")
+        if np.any(w < 0) or np.any(w > 1):
+            raise ValueError(f"guide.weights: must be in [0, 1], got {w.min():g}..{w.max():g}")
+        n = len(entry.dims)
+        state_seen = entry.state_norm.unnormalize(state_normalized)
+        dims = np.zeros((a.horizon, n), np.float64)
+        robot = np.zeros(n, bool)
+        for k, d in enumerate(entry.dims):
+            if isinstance(d, str):
+                dims[:, k] = actions[:, entry.joint_names.index(d)]
+                robot[k] = True
+            else:
+                dims[:, k] = float(d)
+        delta = np.asarray(entry.delta_mask, dtype=bool)
+        dims = dims - np.where(delta, state_seen, 0.0)
+        prefix[0, :, :n] = entry.action_norm.normalize(dims)
+        weights[0, :, :n] = np.where(robot[None, :], w[:, None], 0.0)
+        return prefix, weights
 
     def world_feeds(
         self,
@@ -369,12 +430,13 @@ def run_policy(
     run: PolicyRun,
     *,
     trace: bool = False,
+    guide: ActionGuide | None = None,
 ) -> ActionChunk:
     """The part of ``Backend.infer`` every backend shares: validate and build the feeds, time
     the backend's ``run(mode, feeds) -> (raw actions, trajectory or None)``, map back."""
     try:
         mode = Mode.parse(mode)
-        inputs = pre.policy_inputs(observation, mode, rng, noise)
+        inputs = pre.policy_inputs(observation, mode, rng, noise, guide)
     except InputError:
         raise
     except ValueError as exc:

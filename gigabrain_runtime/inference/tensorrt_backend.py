@@ -25,7 +25,13 @@ from gigabrain_runtime.inference.preprocessing import (
     run_policy,
     run_world_model,
 )
-from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
+from gigabrain_runtime.inference.types import (
+    ActionChunk,
+    ActionGuide,
+    Mode,
+    Observation,
+    WorldPrediction,
+)
 
 PRECISIONS = ("fp16", "bf16", "fp8")
 
@@ -203,12 +209,15 @@ class TensorRTBackend:
         mode: Mode | str = Mode.EFFICIENT,
         noise: np.ndarray | None = None,
         trace: bool = False,
+        guide: ActionGuide | None = None,
     ) -> ActionChunk:
         def policy(m: Mode, feeds: Feeds) -> tuple[np.ndarray, np.ndarray | None]:
             out = self._run(POLICY_GRAPH[m], feeds)
             return out["actions"], out.get("trajectory")
 
-        return run_policy(self._pre, self._rng, observation, mode, noise, policy, trace=trace)
+        return run_policy(
+            self._pre, self._rng, observation, mode, noise, policy, trace=trace, guide=guide
+        )
 
     def predict_world(
         self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None

@@ -14,7 +14,13 @@ from gigabrain_runtime.inference.preprocessing import (
     run_policy,
     run_world_model,
 )
-from gigabrain_runtime.inference.types import ActionChunk, Mode, Observation, WorldPrediction
+from gigabrain_runtime.inference.types import (
+    ActionChunk,
+    ActionGuide,
+    Mode,
+    Observation,
+    WorldPrediction,
+)
 
 
 class TorchBackend:
@@ -42,6 +48,7 @@ class TorchBackend:
         self.manifest = manifest
         self._torch = torch
         self._pre = Preprocessor(manifest, directory)
+        self._pre.guide_inputs = True  # the weights run here, whatever the exported graphs take
         self._rng = np.random.default_rng(seed)
         self.device = torch.device(device)
         self.dtype = getattr(torch, dtype)
@@ -135,8 +142,11 @@ class TorchBackend:
         mode: Mode | str = Mode.EFFICIENT,
         noise: np.ndarray | None = None,
         trace: bool = False,
+        guide: ActionGuide | None = None,
     ) -> ActionChunk:
-        return run_policy(self._pre, self._rng, observation, mode, noise, self._policy, trace=trace)
+        return run_policy(
+            self._pre, self._rng, observation, mode, noise, self._policy, trace=trace, guide=guide
+        )
 
     def predict_world(
         self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None

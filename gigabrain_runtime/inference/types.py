@@ -49,6 +49,19 @@ class Observation:
     world: WorldPrediction | None = None
 
 
+@dataclass(frozen=True)
+class ActionGuide:
+    """Real-time chunking's guide for the next chunk (arXiv 2506.07339).
+
+    actions: [H, dof] robot units, the previous chunk on the NEW chunk's time grid (point k due
+    k + 1 control periods after the new observation), its last point held past its end;
+    weights: [H] in [0, 1] - 1 where the point will have executed before the new chunk can
+    take over (the inference delay), falling to 0 where the previous chunk ends."""
+
+    actions: np.ndarray
+    weights: np.ndarray
+
+
 @dataclass(frozen=True, kw_only=True)
 class PolicyTrace:
     """Every intermediate of one chunk, named as GigaBrain-0's reference fixtures name them

@@ -77,6 +77,36 @@ class TrajectoryGRU(nn.Module):
         return torch.sigmoid(out) if self.activation == "sigmoid" else out
 
 
+# Real-time chunking's guidance weight cap (arXiv 2506.07339, beta = 5): how hard each flow
+# step pulls the chunk toward the previous one where the soft mask is 1.
+RTC_MAX_GUIDANCE = 5.0
+
+
+def rtc_velocity(
+    x: torch.Tensor,
+    v: torch.Tensor,
+    time: float | torch.Tensor,
+    prefix_actions: torch.Tensor,
+    prefix_weights: torch.Tensor,
+) -> torch.Tensor:
+    """Real-time chunking's guided velocity (arXiv 2506.07339, pi-GDM guidance) in this
+    project's flow convention (x_t = t * eps + (1 - t) * a, v = eps - a, t from 1 to 0).
+
+    The clean chunk the step predicts is ``a_hat = x - t * v``; its weighted error against the
+    previous chunk, ``W * (Y - a_hat)``, is pulled back into the velocity with weight
+    ``min(beta, t / ((1 - t) * r2))``, r2 = t^2 / (t^2 + (1 - t)^2). The paper backpropagates
+    the error through the denoiser (a vector-Jacobian product); here that Jacobian is taken as
+    the identity, which every backend (an ONNX graph, a TensorRT plan) can run without autograd.
+    Zero weights return ``v`` unchanged, bit for bit."""
+    t = torch.as_tensor(time, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
+    a_hat = x - t * v
+    one_minus = torch.clamp(1.0 - t, min=1e-6)
+    r2 = t * t / (t * t + one_minus * one_minus)
+    weight = torch.clamp(t / (one_minus * torch.clamp(r2, min=1e-6)), max=RTC_MAX_GUIDANCE)
+    err = prefix_weights.to(x.dtype) * (prefix_actions.to(x.dtype) - a_hat)
+    return v - weight * err
+
+
 @dataclass
 class Prefix:
     """What one prefix pass leaves for the flow steps and the CoT heads."""
@@ -255,10 +285,17 @@ class GigaBrainPolicy(nn.Module):
         wm_tokens: torch.Tensor | None = None,
         value: torch.Tensor | None = None,
         wm_present: torch.Tensor | None = None,
+        prefix_actions: torch.Tensor | None = None,
+        prefix_weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Denoise ``noise`` [B, H, A] into a normalised action chunk; also return the 2D
         trajectory [B, points, trajectory_dim] (None when the variant has no trajectory
-        tokens). The prefix is computed once and reused by every step."""
+        tokens). The prefix is computed once and reused by every step.
+
+        Real-time chunking: ``prefix_actions`` [B, H, A] (normalised, this chunk's time grid)
+        and ``prefix_weights`` [B, H, A] in [0, 1] guide every step toward the previous chunk where
+        the weight is above zero (:func:`rtc_velocity`); all-zero weights give exactly the
+        unguided chunk."""
         b = images.shape[0]
         indicator = (
             torch.full((b,), INDICATOR_POSITIVE, dtype=torch.long, device=images.device)
@@ -285,9 +322,10 @@ class GigaBrainPolicy(nn.Module):
             # the schedule of GigaBrain-0: float32 times 1, 0.9, ... (torch.arange's values),
             # each step's time embedding a constant (see sinusoidal_embedding)
             t = 1.0 + i * dt
-            actions = actions + dt * self.velocity(actions, t, prefix, embodiment_id).to(
-                actions.dtype
-            )
+            v = self.velocity(actions, t, prefix, embodiment_id).to(actions.dtype)
+            if prefix_actions is not None and prefix_weights is not None:
+                v = rtc_velocity(actions, v, t, prefix_actions, prefix_weights)
+            actions = actions + dt * v
         return actions, prefix.trajectory
 
     def sample_from_feeds(
@@ -306,4 +344,6 @@ class GigaBrainPolicy(nn.Module):
             state=x.get("state"),
             wm_tokens=x.get("wm_tokens"),
             value=x.get("value"),
+            prefix_actions=x.get("prefix_actions"),
+            prefix_weights=x.get("prefix_weights"),
         )

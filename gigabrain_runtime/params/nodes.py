@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gigabrain_runtime.control.blending import BLEND_MODES
+from gigabrain_runtime.control.blending import EXECUTION_MODES
 from gigabrain_runtime.inference.types import Mode
 from gigabrain_runtime.params.schema import NodeParams, markdown_table, param
 from gigabrain_runtime.registry import Registry
@@ -95,6 +95,24 @@ class VlaParams(NodeParams):
     )
     state_limit_margin: float = _state_limit_margin()
     instruction: str = param("", "task instruction (the instruction topic overrides it)")
+    execution: str = param(
+        "crossfade",
+        "how chunks follow each other (give the executor the same): sync waits for "
+        "execute_steps points to run before observing; rtc guides each chunk by the last",
+        choices=EXECUTION_MODES,
+        read_only=True,
+    )
+    execute_steps: int = param(
+        30, "sync: points of each chunk executed before the next", lo=1, hi=1000, read_only=True
+    )
+    inject_delay_ms: float = param(
+        0.0,
+        "hold every chunk back this long after inference, as a slower accelerator would "
+        "(benchmarks) (ms)",
+        lo=0.0,
+        hi=10000.0,
+        read_only=True,
+    )
     controller_output: bool = param(
         False,
         "also publish each chunk (and the stop) to the embodiment's ros2_control "
@@ -143,8 +161,14 @@ class ExecutorParams(NodeParams):
 
     robot: str = param("piper", "embodiment name or YAML path", read_only=True)
     control_hz: float = param(50.0, "command rate (Hz)", lo=1.0, hi=500.0, read_only=True)
-    blend_mode: str = param(
-        "crossfade", "chunk overlap blending", choices=BLEND_MODES, read_only=True
+    execution: str = param(
+        "crossfade",
+        "how the next chunk takes over (control/blending.py); rtc needs the vla in rtc too",
+        choices=EXECUTION_MODES,
+        read_only=True,
+    )
+    execute_steps: int = param(
+        30, "sync: points of each chunk executed before the next", lo=1, hi=1000, read_only=True
     )
     blend_s: float = param(0.2, "crossfade window (s)", lo=0.0, hi=2.0, read_only=True)
     ensemble_k: float = param(

@@ -16,7 +16,7 @@ import time
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, Int32
 from trajectory_msgs.msg import JointTrajectory
 
 from gigabrain_runtime.control.executor import ChunkExecutor, ExecState, ExecutorConfig
@@ -50,7 +50,8 @@ class ExecutorNode(Node):
         self.embodiment = get_embodiment(p.robot)
         cfg = ExecutorConfig(
             control_hz=p.control_hz,
-            blend_mode=p.blend_mode,
+            execution=p.execution,
+            execute_steps=p.execute_steps,
             blend_s=p.blend_s,
             ensemble_k=p.ensemble_k,
             max_open_loop_s=p.max_open_loop_s,
@@ -79,6 +80,9 @@ class ExecutorNode(Node):
         # newest once per period
         self.create_subscription(JointState, "joint_states", self._on_state, qos.SENSOR, raw=True)
         self.create_subscription(JointTrajectory, "action_chunk", self._on_chunk, qos.COMMAND)
+        # per chunk taken over from a running plan: the control periods that plan ran between
+        # the chunk's observation and its arrival (the vla's rtc delay comes from this)
+        self._delay_pub = self.create_publisher(Int32, "execution/delay_steps", qos.COMMAND)
         self._estop_subs = qos.latched_subscriptions(self, Bool, "estop", self._on_estop)
         self._takeover_subs = qos.latched_subscriptions(
             self, Bool, "intervention/active", self._on_takeover
@@ -89,7 +93,7 @@ class ExecutorNode(Node):
         self._running = True
         self._thread = threading.Thread(target=self._control_loop, name="control", daemon=True)
         self.get_logger().info(
-            f"executor for {self.embodiment.name} at {cfg.control_hz:g} Hz ({cfg.blend_mode})"
+            f"executor for {self.embodiment.name} at {cfg.control_hz:g} Hz ({cfg.execution})"
         )
 
     def _now_s(self) -> float:
@@ -132,10 +136,14 @@ class ExecutorNode(Node):
             self.core.rejected["invalid"] += 1
             return
         with self._lock:
+            self.core.last_delay_steps = None
             ok, why = self.core.on_chunk(chunk, self._now_s())
+            delay = self.core.last_delay_steps
         if ok:
             self._input_errors.pop("action_chunk", None)
             self._chunk_rate.tick(time.monotonic())
+            if delay is not None:
+                self._delay_pub.publish(Int32(data=delay))
         else:
             self._input_errors["action_chunk"] = why
 

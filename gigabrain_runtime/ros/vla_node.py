@@ -40,7 +40,7 @@ from rclpy.node import Node
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import CameraInfo as CameraInfoMsg
 from sensor_msgs.msg import CompressedImage, Image, JointState
-from std_msgs.msg import Float32, Header, String
+from std_msgs.msg import Float32, Header, Int32, String
 from trajectory_msgs.msg import JointTrajectory
 
 from gigabrain_runtime.control.controllers import ControllerOutput
@@ -160,9 +160,13 @@ class VlaNode(WorkerThreads, Node):
                 max_world_model_age_s=p.max_world_model_age_s,
                 sync=sync,
                 state_limit_margin=p.state_limit_margin,
+                execution=p.execution,
+                execute_steps=p.execute_steps,
+                inject_delay_s=p.inject_delay_ms / 1e3,
             ),
             _NodeClock(self),
         )
+        self.inject_delay_s = p.inject_delay_ms / 1e3
         entry = self.backend.manifest.embodiment(self.robot)
         self.joint_names = entry.joint_names
         self.cameras = entry.cameras
@@ -219,6 +223,10 @@ class VlaNode(WorkerThreads, Node):
                 CompressedImage, base + "/compressed", self._image_cb(cam), qos.SENSOR
             )
         self.create_subscription(JointState, "joint_states", self._on_state, qos.SENSOR)
+        # the executor's measured delay per chunk (rtc freezes that many points)
+        self.create_subscription(
+            Int32, "execution/delay_steps", lambda m: self.loop.observe_delay(m.data), qos.COMMAND
+        )
         self._instruction_subs = qos.latched_subscriptions(
             self, String, "instruction", self._on_instruction
         )
@@ -383,6 +391,7 @@ class VlaNode(WorkerThreads, Node):
         reason = self.loop.watchdog()
         if reason is None:
             return
+        self.loop.reset_execution()
         state = self.loop.last_state()
         if state is not None:
             now = self._now_s()
@@ -402,6 +411,8 @@ class VlaNode(WorkerThreads, Node):
         while self._running and self.context.ok():
             self._pacer.wait()
             out = self.loop.step()
+            if out is not None and self.inject_delay_s > 0:
+                time.sleep(self.inject_delay_s)  # a slower accelerator (benchmarks)
             if not (self._running and self.context.ok()):
                 break
             if out is None:

@@ -178,32 +178,236 @@ def run_direct(
     return EvalSummary(results, "direct")
 
 
+class _SimClock:
+    """The policy loop's clock in simulated time: inference takes no simulated time; the
+    delay under test is added explicitly."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def now_s(self) -> float:
+        return self.sim.time
+
+    def monotonic(self) -> float:
+        return self.sim.time
+
+
+def _accel_ratio(points: list[np.ndarray], dt: float, limits: np.ndarray) -> float:
+    """Largest |second difference| / dt^2 of consecutive points, per joint's limit."""
+    if len(points) < 3:
+        return 0.0
+    q = np.stack(points)
+    acc = np.abs(q[2:] - 2 * q[1:-1] + q[:-2]) / (dt * dt)
+    return float(np.max(acc / limits))
+
+
+def run_timed(
+    engine: str | Path,
+    robot: str,
+    seeds: list[int],
+    *,
+    execution: str = "crossfade",
+    inject_delay_ms: float = 0.0,
+    inference_hz: float = 10.0,
+    control_hz: float = 50.0,
+    mode: str = "efficient",
+    backend: str | None = None,
+    progress: bool = True,
+) -> EvalSummary:
+    """The runtime's own cores - :class:`PolicyLoop` (sync gating, rtc's guide) and
+    :class:`ChunkExecutor` (blending, motion limits) - against the simulator in simulated
+    time, with an inference delay of ``inject_delay_ms`` between each observation and its
+    chunk's arrival: what the graph does at that latency, without DDS or wall-clock noise (so
+    every execution mode meets the same delay on the same seeds). The policy ticks at
+    ``inference_hz`` (or back to back when the delay is longer), as the vla node does.
+
+    Per episode: success, time to success, and the largest joint acceleration, as a fraction of
+    the joint's limit, that the plan asked for across chunk boundaries (before the motion
+    limiter; ``max_accel_ratio``) - the commands themselves never exceed the limits."""
+    from tqdm import tqdm
+
+    from gigabrain_runtime.control.chunk import TimedChunk
+    from gigabrain_runtime.control.executor import ChunkExecutor, ExecutorConfig
+    from gigabrain_runtime.inference.factory import open_backend
+    from gigabrain_runtime.inference.policy_loop import PolicyLoop, PolicyLoopConfig
+
+    if inject_delay_ms < 0:
+        raise ValueError(f"inject_delay_ms: must be >= 0, got {inject_delay_ms}")
+    be = open_backend(engine, backend)
+    emb = get_embodiment(robot)
+    cfg = be.manifest.config
+    size = cfg.vision.image_size
+    method = cfg.variant.image_resize
+    sim = Simulator(emb, image_size=size)
+    task = sim.task
+    if task is None:
+        raise ValueError(f"robot {robot}: its scene defines no task to evaluate")
+    dt = 1.0 / control_hz
+    period = 1.0 / inference_hz
+    delay = inject_delay_ms / 1e3
+    limits = emb.max_acceleration
+    results = []
+    desc = f"{execution} +{inject_delay_ms:g} ms"
+    try:
+        for seed in tqdm(seeds, desc=desc, unit="episode", disable=not progress):
+            sim.start_episode(seed)
+            t_start = sim.time
+            executor = ChunkExecutor(
+                emb, ExecutorConfig(control_hz=control_hz, execution=execution)
+            )
+            loop = PolicyLoop(
+                be,
+                PolicyLoopConfig(
+                    robot=emb.name,
+                    mode=mode,
+                    instruction=task.instruction,
+                    inference_hz=inference_hz,
+                    control_hz=control_hz,
+                    execution=execution,
+                    inject_delay_s=delay,
+                ),
+                _SimClock(sim),
+            )
+            pending: list[tuple[float, TimedChunk]] = []
+            next_tick = sim.time
+            chunks, first_success, settled = 0, None, None
+            targets: list[np.ndarray] = []
+            boundary = 0.0
+            switch_at: list[int] = []
+            verdict = sim.verdict()
+            k = 0
+            while sim.time - t_start < task.time_limit_s and settled is None:
+                t = sim.time
+                q = sim.joint_positions()
+                executor.on_joint_state(q, t)
+                loop.put_state(t, q)
+                if t >= next_tick - 1e-9 and not pending:
+                    for cam in emb.cameras:
+                        loop.put_image(cam, t, resize_with_pad(sim.render(cam), size, method))
+                    out = loop.step()
+                    if out is None:
+                        next_tick = t + period
+                    else:
+                        chunk = TimedChunk(
+                            positions=out.chunk.actions, t0_s=out.observation.stamp_s, dt_s=dt
+                        )
+                        pending.append((t + delay, chunk))
+                        next_tick = t + max(period, delay)
+                while pending and pending[0][0] <= t + 1e-9:
+                    _, chunk = pending.pop(0)
+                    executor.last_delay_steps = None
+                    ok, _ = executor.on_chunk(chunk, t)
+                    if ok:
+                        chunks += 1
+                        switch_at.append(k)
+                        if executor.last_delay_steps is not None:
+                            loop.observe_delay(executor.last_delay_steps)
+                res = executor.step(t)
+                if res.command is not None:
+                    sim.set_target(res.command)
+                targets.append(res.target if res.target is not None else res.command)
+                sim.step(dt)
+                k += 1
+                verdict = sim.verdict()
+                elapsed = sim.time - t_start
+                if verdict.success:
+                    first_success = elapsed if first_success is None else first_success
+                    if elapsed - first_success >= SETTLE_S:
+                        settled = elapsed
+                else:
+                    first_success = None
+            for i in switch_at[1:]:  # the first chunk starts from rest: not a boundary
+                window = [p for p in targets[max(0, i - 2) : i + 3] if p is not None]
+                boundary = max(boundary, _accel_ratio(window, dt, limits))
+            results.append(
+                EpisodeResult(
+                    seed=seed,
+                    success=settled is not None,
+                    time_to_success_s=None if settled is None else round(first_success, 3),
+                    duration_s=round(sim.time - t_start, 3),
+                    reason=verdict.reason,
+                    chunks=chunks,
+                    watchdog_events=executor.watchdog_events,
+                    open_loop_stops=executor.open_loop_stops,
+                    max_accel_ratio=round(boundary, 4),
+                )
+            )
+    finally:
+        sim.close()
+        be.close()
+    return EvalSummary(results, f"timed/{execution}/+{inject_delay_ms:g}ms")
+
+
 def evaluate(
     engine: str | Path,
     robot: str,
     episodes: int,
     seed: int,
     *,
-    direct: bool,
+    direct: bool = False,
+    timed: bool = False,
     json_path: Path | None = None,
     csv_path: Path | None = None,
     mode: str = "efficient",
     record_dir: Path = Path("eval_recordings"),
+    execution: str = "crossfade",
+    inject_delay_ms: float = 0.0,
 ) -> EvalSummary:
-    """``direct``: the reference loop here; else through the graph (the ROS layer's
-    ``eval-graph`` entry: the robot's simulation launch file and an evaluator node)."""
+    """``direct``: the reference loop here; ``timed``: the runtime's cores in simulated time
+    (:func:`run_timed`); else through the graph (the ROS layer's ``eval-graph`` entry: the
+    robot's simulation launch file and an evaluator node)."""
     if episodes < 1 or seed < 0:
         raise ValueError(f"episodes >= 1 and seed >= 0 required, got {episodes}, {seed}")
+    if direct and timed:
+        raise ValueError("direct and timed: choose one")
     start = time.perf_counter()
     seeds = list(range(seed, seed + episodes))
     if direct:
         summary = run_direct(engine, robot, seeds, mode=mode)
+    elif timed:
+        summary = run_timed(
+            engine,
+            robot,
+            seeds,
+            mode=mode,
+            execution=execution,
+            inject_delay_ms=inject_delay_ms,
+        )
     else:
         from gigabrain_runtime import entries
 
         summary = entries.load("eval-graph")(
-            Path(engine), robot, seeds, mode=mode, record_dir=record_dir
+            Path(engine),
+            robot,
+            seeds,
+            mode=mode,
+            record_dir=record_dir,
+            execution=execution,
+            inject_delay_ms=inject_delay_ms,
         )
     summary.write(json_path, csv_path)
     print(summary.report() + f" ({time.perf_counter() - start:.0f} s)")
     return summary
+
+
+def delay_table(cells: list[tuple[str, float, EvalSummary]]) -> str:
+    """The delay benchmark as Markdown: one row per execution mode and delay, with success
+    (95% Wilson interval), median time to success, and the largest plan acceleration across
+    chunk boundaries (fraction of the joint limit; the commands stay within it)."""
+    lines = [
+        "| execution | delay (ms) | success | 95% CI | median time to success (s) | "
+        "max boundary accel / limit | watchdog stops |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for execution, delay, s in cells:
+        d = s.to_dict()
+        lo, hi = s.ci95
+        t = d["time_to_success_s_median"]
+        acc = d["max_accel_ratio"]
+        lines.append(
+            f"| {execution} | {delay:g} | {s.successes}/{len(s.episodes)} "
+            f"({100 * s.success_rate:.0f}%) | {100 * lo:.0f}-{100 * hi:.0f}% | "
+            f"{'-' if t is None else f'{t:.2f}'} | {'-' if acc is None else f'{acc:.2f}'} | "
+            f"{d['watchdog_events']} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -310,9 +310,9 @@ def test_chunks_with_the_wrong_joint_count_or_already_over_are_rejected():
     assert dict(ex.rejected) == {"joint_count": 1, "stale": 1}
 
 
-@pytest.mark.parametrize("mode", ["crossfade", "temporal_ensemble"])
+@pytest.mark.parametrize("mode", ["crossfade", "temporal_ensemble", "rtc", "sync"])
 def test_a_new_chunk_far_from_the_old_one_never_causes_a_step(mode):
-    ex = make_executor(blend_mode=mode, blend_s=0.2)
+    ex = make_executor(execution=mode, blend_s=0.2)
     ex.on_joint_state(mid(), 0.0)
     ex.on_chunk(ramp_chunk(mid(), 0.0, t0=0.0), 0.0)
     run(ex, 0.0, 0.3)
@@ -342,8 +342,8 @@ def test_every_embodiment_holds_at_its_measured_position(name):
 
 
 def test_invalid_config_names_the_field():
-    with pytest.raises(ValueError, match="blend_mode"):
-        ExecutorConfig(blend_mode="average")
+    with pytest.raises(ValueError, match="execution"):
+        ExecutorConfig(execution="average")
     with pytest.raises(ValueError, match="control_hz"):
         ExecutorConfig(control_hz=0.0)
 
@@ -462,3 +462,40 @@ def test_random_plans_and_stops_never_exceed_the_joint_accelerations():
         assert np.all(cmds >= PIPER.lower) and np.all(cmds <= PIPER.upper)
         worst = max(worst, float((_accelerations(cmds) / PIPER.max_acceleration).max()))
     assert worst <= 1.0 + 1e-9, worst
+
+
+# ---- execution modes: rtc switches on arrival, sync runs execute_steps and waits -----------
+def test_rtc_switches_to_the_new_chunk_on_arrival_and_reports_the_executed_delay():
+    ex = make_executor(execution="rtc")
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.01, t0=0.0), 0.0)
+    assert ex.last_delay_steps is None  # the first chunk takes over from rest
+    run(ex, 0.0, 0.3)
+    new = ramp_chunk(mid() + 0.1, 0.01, t0=0.1)  # observed at 0.1, arriving at 0.3
+    ok, _ = ex.on_chunk(new, 0.3)
+    assert ok and ex.last_delay_steps == 10
+    results, _ = run(ex, 0.3, 0.4)
+    for i, r in enumerate(results):  # the plan is the new chunk itself: no blend
+        np.testing.assert_allclose(r.target, new.sample(0.3 + i * DT))
+    fade = make_executor(execution="crossfade", blend_s=0.2)
+    fade.on_joint_state(mid(), 0.0)
+    fade.on_chunk(ramp_chunk(mid(), 0.01, t0=0.0), 0.0)
+    run(fade, 0.0, 0.3)
+    fade.on_chunk(new, 0.3)
+    assert not np.allclose(run(fade, 0.3, 0.32)[0][0].target, new.sample(0.3))
+
+
+def test_sync_runs_execute_steps_points_from_arrival_then_waits_without_an_open_loop_stop():
+    ex = make_executor(execution="sync", execute_steps=10, blend_s=0.0)
+    ex.on_joint_state(mid(), 0.0)
+    chunk = ramp_chunk(mid(), 0.005, t0=0.0)
+    ok, _ = ex.on_chunk(chunk, 0.3)  # computed for 0.3 s while the arm waited
+    assert ok
+    results, _ = run(ex, 0.3, 0.8)
+    running = [r for r in results if r.state is ExecState.RUNNING]
+    assert len(running) == 10
+    # it starts from the chunk's first point (the arm did not move meanwhile), not at 0.3 s in
+    np.testing.assert_allclose(running[0].target, chunk.positions[0])
+    np.testing.assert_allclose(running[-1].target, chunk.positions[9])
+    assert results[-1].state is ExecState.HOLD and results[-1].reason.startswith("sync:")
+    assert ex.open_loop_stops == 0 and ex.watchdog_events == 0

@@ -37,6 +37,9 @@ def test_manifest_describes_every_graph_and_embodiment(tiny_engine, tiny_cfg):
         "state": ((1, 32), "float32"),
         "embodiment_id": ((1,), "int64"),
         "noise": ((1, a.horizon, a.action_dim), "float32"),
+        # real-time chunking's guide: the previous chunk and its soft mask
+        "prefix_actions": ((1, a.horizon, a.action_dim), "float32"),
+        "prefix_weights": ((1, a.horizon, a.action_dim), "float32"),
     }
     std = {t.name for t in m.graphs["policy_standard"].inputs}
     assert std == set(eff) | {"wm_tokens", "value"}
@@ -80,6 +83,48 @@ def test_onnxruntime_matches_torch_on_identical_noise_in_both_modes(
     np.testing.assert_allclose(std_ort.actions, std_torch.actions, atol=ATOL)
     assert std_ort.mode is Mode.STANDARD and std_ort.value == pytest.approx(world.value)
     assert np.abs(std_ort.actions - eff_ort.actions).max() > 1e-3  # z conditions the chunk
+
+
+@pytest.mark.parametrize("layout", ["fused", "split"])
+def test_every_backend_runs_rtcs_guide_the_same_and_old_engines_refuse_it(
+    ort_backend, torch_backend, tiny_split_engine, tiny_cfg, layout, tmp_path
+):
+    from gigabrain_runtime.inference.manifest import EngineManifest
+    from gigabrain_runtime.inference.onnxruntime_backend import OnnxRuntimeBackend
+    from gigabrain_runtime.inference.types import ActionGuide
+
+    ort = ort_backend if layout == "fused" else OnnxRuntimeBackend(tiny_split_engine)
+    obs = make_observation("piper", seed=3)
+    a = tiny_cfg.action_expert
+    noise = np.random.default_rng(2).standard_normal((a.horizon, a.action_dim)).astype(np.float32)
+    previous = torch_backend.infer(obs, noise=-noise).actions
+    w = np.zeros(a.horizon)
+    w[:10] = 1.0
+    w[10:30] = np.linspace(0.9, 0.05, 20)
+    guide = ActionGuide(actions=previous, weights=w)
+    g_ort = ort.infer(obs, noise=noise, guide=guide).actions
+    g_torch = torch_backend.infer(obs, noise=noise, guide=guide).actions
+    np.testing.assert_allclose(g_ort, g_torch, atol=ATOL)
+    free = ort.infer(obs, noise=noise).actions
+    # the frozen points follow the previous chunk (in robot units, through normalisation)
+    assert np.abs(g_ort[:10] - previous[:10]).max() < 0.1 * np.abs(free[:10] - previous[:10]).max()
+    with pytest.raises(ValueError, match=r"guide.weights: must be in \[0, 1\]"):
+        ort.infer(obs, guide=ActionGuide(actions=previous, weights=w * 2))
+    # an engine whose graphs lack the guide inputs (exported before rtc) says so
+    manifest = EngineManifest.read(tiny_split_engine)
+    old = dataclasses.replace(
+        manifest,
+        graphs={
+            n: dataclasses.replace(g, inputs=tuple(t for t in g.inputs if "prefix_" not in t.name))
+            for n, g in manifest.graphs.items()
+        },
+    )
+    from gigabrain_runtime.inference.preprocessing import Preprocessor
+
+    pre = Preprocessor(old, tiny_split_engine)
+    assert not pre.guide_inputs
+    with pytest.raises(ValueError, match="exported before real-time chunking"):
+        pre.policy_inputs(obs, Mode.EFFICIENT, np.random.default_rng(0), guide=guide)
 
 
 def test_world_model_parity(ort_backend, torch_backend, tiny_cfg):

@@ -45,15 +45,18 @@ class FakeBackend:
         self.fail: Exception | None = None
         self.cost_s = 0.01
         self.calls: list = []
+        self.guides: list = []
 
-    def infer(self, observation, *, mode=Mode.EFFICIENT, noise=None, trace=False):  # noqa: ANN001
+    def infer(self, observation, *, mode=Mode.EFFICIENT, noise=None, trace=False, guide=None):  # noqa: ANN001
         self.calls.append((Mode.parse(mode), observation))
+        self.guides.append(guide)
         if self.fail is not None:
             raise self.fail
         self.clock.advance(self.cost_s)
         h = self.manifest.config.action_expert.horizon
+        # a chunk that moves: point k is the state + 0.01 k on every joint
         return ActionChunk(
-            actions=np.tile(observation.state, (h, 1)),
+            actions=np.tile(observation.state, (h, 1)) + 0.01 * np.arange(h)[:, None],
             joint_names=PIPER.joint_names,
             trajectory=np.zeros((0, 2), np.float32),
             mode=Mode.parse(mode),
@@ -356,3 +359,72 @@ def test_without_known_limits_only_finiteness_is_checked(tiny_cfg):
     assert known_limits("piper", PIPER.joint_names) is PIPER
     assert known_limits("piper", ("a", "b")) is None  # the engine's joints differ
     assert known_limits("no_such_robot", PIPER.joint_names) is None
+
+
+# ---- execution: rtc's guide, sync's wait --------------------------------------------------
+def make_loop(tiny_cfg, **cfg):  # noqa: ANN201
+    clock = FakeClock()
+    backend = FakeBackend(preset_manifest(tiny_cfg), clock)
+    loop = PolicyLoop(
+        backend,
+        PolicyLoopConfig(robot="piper", instruction="pick", inference_hz=10.0, sync=SYNC, **cfg),
+        clock,
+    )
+    return loop, backend, clock
+
+
+def test_rtc_guides_each_chunk_by_the_last_on_its_own_time_grid(tiny_cfg):
+    loop, backend, clock = make_loop(tiny_cfg, execution="rtc")
+    feed(loop, clock)
+    first = loop.step()
+    assert first is not None and backend.guides == [None]  # nothing to continue yet
+    t_first = first.observation.stamp_s
+    for delay in (30, 7, 7, 7, 7, 7):  # a warm-up outlier, then steady delays
+        loop.observe_delay(delay)
+    assert loop.delay_steps() == 7  # the warm-up fell out of the window of 5
+    clock.advance(0.1 - backend.cost_s)  # the next observation, 5 control periods later
+    feed(loop, clock)
+    assert loop.step() is not None
+    guide = backend.guides[-1]
+    h = first.chunk.actions.shape[0]
+    shift = round((clock.now_s() - backend.cost_s - t_first) * 50)
+    assert shift == 5
+    # point k of the new chunk is due when point k + 5 of the last one was
+    np.testing.assert_allclose(guide.actions[: h - shift], first.chunk.actions[shift:])
+    np.testing.assert_allclose(
+        guide.actions[h - shift :], first.chunk.actions[-1:].repeat(shift, 0)
+    )
+    w = guide.weights
+    assert np.all(w[:7] == 1.0)  # executed while the model computes: frozen
+    assert np.all(np.diff(w[7 : h - shift]) < 0) and 0 < w[h - shift - 1] < w[7] < 1
+    assert np.all(w[h - shift :] == 0.0)  # past the last chunk's end: free
+    loop.reset_execution()  # the arm stopped following it
+    clock.advance(0.1)
+    feed(loop, clock)
+    loop.step()
+    assert backend.guides[-1] is None
+
+
+def test_sync_observes_again_only_after_execute_steps_have_run(tiny_cfg):
+    loop, backend, clock = make_loop(
+        tiny_cfg, execution="sync", execute_steps=30, inject_delay_s=0.2
+    )
+    feed(loop, clock)
+    assert loop.step() is not None
+    published = clock.now_s()
+    waits = 0
+    while clock.now_s() < published + 0.2 + 30 / 50 - 1e-9:
+        clock.advance(0.1)
+        feed(loop, clock)
+        if clock.now_s() < published + 0.8 - 1e-9:
+            assert loop.step() is None
+            waits += 1
+    assert waits >= 7
+    assert loop.step() is not None, loop.refusal
+    assert len(backend.calls) == 2
+    assert all(g is None for g in backend.guides)  # sync never guides
+
+
+def test_an_unknown_execution_mode_is_refused_naming_it():
+    with pytest.raises(ValueError, match=r"execution: unknown 'async' \(known: sync, crossfade"):
+        PolicyLoopConfig(robot="piper", execution="async")

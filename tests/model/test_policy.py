@@ -38,6 +38,8 @@ def _sample(policy, x, **over):
             wm_tokens=x.get("wm_tokens"),
             value=x.get("value"),
             wm_present=x.get("wm_present"),
+            prefix_actions=x.get("prefix_actions"),
+            prefix_weights=x.get("prefix_weights"),
         )
 
 
@@ -170,3 +172,26 @@ def test_trajectory_gru_matches_torch_gru():
 def test_decoder_config_has_no_softcap_by_default():
     # the released GigaBrain-0 backbone runs without Gemma-2's caps
     assert DecoderConfig().attn_logit_softcap is None
+
+
+def test_rtc_guidance_with_zero_weights_is_the_unguided_chunk_bit_for_bit(policy, inputs):
+    plain, _ = _sample(policy, inputs, prefix_actions=None, prefix_weights=None)
+    zero, _ = _sample(policy, inputs, prefix_weights=torch.zeros_like(inputs["prefix_weights"]))
+    assert torch.equal(plain, zero)
+
+
+def test_rtc_guidance_pulls_the_weighted_points_onto_the_previous_chunk(policy, inputs):
+    """Frozen points (weight 1) end near the previous chunk; free points (weight 0) are
+    inpainted - they move too, to stay consistent with the frozen ones, but are not pinned."""
+    target = torch.randn_like(inputs["noise"])
+    h = target.shape[1]
+    w = torch.zeros_like(target)
+    w[:, : h // 2] = 1.0
+    plain, _ = _sample(policy, inputs, prefix_actions=None, prefix_weights=None)
+    guided, _ = _sample(policy, inputs, prefix_actions=target, prefix_weights=w)
+    frozen = slice(0, h // 2)
+    before = (plain[:, frozen] - target[:, frozen]).abs().mean()
+    after = (guided[:, frozen] - target[:, frozen]).abs().mean()
+    assert after < 0.05 * before
+    free = slice(h // 2, h)
+    assert (guided[:, free] - target[:, free]).abs().mean() > 10 * after

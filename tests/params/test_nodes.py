@@ -89,7 +89,7 @@ def test_readme_tables_need_their_markers():
 def test_cli_prints_a_nodes_table_and_names_an_unknown_node(capsys):
     assert cli.main(["params", "executor"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("**executor**") and "| `blend_mode` | string | `crossfade` |" in out
+    assert out.startswith("**executor**") and "| `execution` | string | `crossfade` |" in out
     assert cli.main(["params", "executr"]) == 2
     assert "did you mean 'executor'" in capsys.readouterr().err
 

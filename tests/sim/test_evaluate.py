@@ -47,3 +47,31 @@ def test_direct_eval_reports_every_episode_and_a_random_policy_fails(tiny_engine
     first = report["per_episode"][0]
     assert first["seed"] == 0 and first["chunks"] >= 140 and "cube" in first["reason"]
     assert len(rows.read_text().splitlines()) == 2
+
+
+def test_the_delay_benchmark_runs_each_execution_mode_at_the_injected_delay(
+    tiny_engine, tmp_path, capsys
+):
+    """eval --timed: the runtime's policy loop and executor against the simulator in simulated
+    time. Sync waits for each chunk (fewer chunks, no open-loop stops); crossfade replans at
+    the delay's pace; the table has one row per mode and delay."""
+    from gigabrain_runtime.cli import main
+
+    table = tmp_path / "delay.md"
+    args = ["eval", "--engine", str(tiny_engine), "--episodes", "1", "--seed", "3", "--timed"]
+    args += ["--execution", "sync,crossfade", "--inject-delay-ms", "200"]
+    args += ["--json", str(tmp_path / "e.json"), "--markdown", str(table)]
+    assert main(args) == 0
+    sync = json.loads((tmp_path / "e-sync-200ms.json").read_text())
+    fade = json.loads((tmp_path / "e-crossfade-200ms.json").read_text())
+    assert sync["mode"] == "timed/sync/+200ms" and sync["episodes"] == 1
+    s, f = sync["per_episode"][0], fade["per_episode"][0]
+    # 15 s of task: crossfade takes a chunk every 200 ms; sync one per 200 ms + 30 points
+    assert f["chunks"] >= 60 and s["chunks"] <= f["chunks"] / 3
+    assert s["open_loop_stops"] == 0 and s["watchdog_events"] == 0
+    assert s["max_accel_ratio"] is not None and f["max_accel_ratio"] is not None
+    rows = table.read_text().splitlines()
+    assert rows[0].startswith("| execution | delay (ms) | success |")
+    assert rows[2].startswith("| sync | 200 | 0/1") and rows[3].startswith("| crossfade | 200 |")
+    assert main(["eval", "--engine", str(tiny_engine), "--timed", "--execution", "async"]) == 2
+    assert "--execution: unknown 'async' (known: sync, crossfade" in capsys.readouterr().err

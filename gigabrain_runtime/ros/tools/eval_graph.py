@@ -124,6 +124,8 @@ def run(
     mode: str = "efficient",
     record_dir: Path = Path("eval_recordings"),
     progress: bool = True,
+    execution: str = "crossfade",
+    inject_delay_ms: float = 0.0,
 ) -> EvalSummary:
     from tqdm import tqdm
 
@@ -140,6 +142,8 @@ def run(
             "engine": str(engine),
             "record_dir": str(record_dir),
             "task_seed": str(seeds[0]),
+            "execution": execution,
+            "inject_delay_ms": f"{float(inject_delay_ms):g}",
         },
     )
     ns = nodes[0].namespace
@@ -168,7 +172,7 @@ def run(
             spin.join(timeout=2.0)
             ev.destroy_node()
             rclpy.try_shutdown()
-    return EvalSummary(results, "graph")
+    return EvalSummary(results, f"graph/{execution}/+{float(inject_delay_ms):g}ms")
 
 
 def _episode(ev: Evaluator, seed: int, time_limit_s: float, limits: np.ndarray) -> EpisodeResult:
