@@ -437,35 +437,52 @@ def _write_trace(trace: object, out: Path) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gigabrain_runtime.inference.export import ensure_engine
     from gigabrain_runtime.inference.types import Mode
-    from gigabrain_runtime.model.presets import get_preset
     from gigabrain_runtime.robots.embodiment import get_embodiment
 
     get_embodiment(args.robot)
     mode = Mode.parse(args.mode)
     if args.duration <= 0:
         raise ValueError(f"duration: must be > 0, got {args.duration}")
-    cfg = get_preset("tiny")
-    engine = Path(args.engine) if args.engine else DEFAULT_ENGINE_ROOT / cfg.name
-    ensure_engine(cfg, engine)
-    if args.takeover_at < 0 or args.takeover_for < 0:
-        raise ValueError("takeover-at/takeover-for: must be >= 0")
+    if args.engine:
+        engine, policy = Path(args.engine), f"the engine {args.engine}"
+    else:
+        engine, policy = _robot_default_engine(args.robot)
+    if args.takeover_for < 0:
+        raise ValueError(f"takeover-for: must be >= 0, got {args.takeover_for}")
     return entries.load("demo")(
         args.robot,
         mode.value,
         args.duration,
         engine,
         record_dir=Path(args.record_dir),
-        takeover_at_s=args.takeover_at,
+        takeover_at_s=args.takeover_at if args.takeover_at >= 0 else None,
         takeover_s=args.takeover_for,
         task_seed=args.seed,
+        policy=policy,
     )
 
 
 def cmd_bench_cameras(args: argparse.Namespace) -> int:
     entries.load("bench-cameras")(seconds=args.seconds, out=Path(args.out) if args.out else None)
     return 0
+
+
+def _robot_default_engine(robot: str) -> tuple[Path, str]:
+    """The engine the demo and eval run for ``robot`` when none is given: the policy shipped
+    for it (gigabrain_runtime/policies; exported on first use), else the tiny preset's random
+    weights. Returns (engine directory, what it is)."""
+    from gigabrain_runtime.inference.export import ensure_engine
+    from gigabrain_runtime.model.presets import get_preset
+    from gigabrain_runtime.policies import ensure_policy_engine, for_robot
+
+    shipped = for_robot(robot)
+    if shipped is not None:
+        engine = ensure_policy_engine(shipped, DEFAULT_ENGINE_ROOT / shipped.name)
+        return engine, f"the shipped policy {shipped.name} ({shipped.preset})"
+    engine = DEFAULT_ENGINE_ROOT / "tiny"
+    ensure_engine(get_preset("tiny"), engine)
+    return engine, "the tiny preset (random weights)"
 
 
 def _engine_or_default(given: str | None) -> Path:
@@ -600,7 +617,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             "--direct: the reference loop has no runtime (no delay, no execution mode); "
             "use --timed or the graph"
         )
-    engine = _engine_or_default(args.engine)
+    engine = Path(args.engine) if args.engine else _robot_default_engine(args.robot)[0]
     cells = []
     for execution in executions:
         for delay in delays:
@@ -626,6 +643,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.markdown:
             Path(args.markdown).write_text(table)
     return 0 if all(s.episodes for _, _, s in cells) else 1
+
+
+def cmd_sim_pretrain(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.model.presets import get_preset
+    from gigabrain_runtime.sim.pretrain import pretrain_vision, render_scenes
+
+    cfg = get_preset(args.preset)
+    if args.episodes < 2 or args.per_episode < 1 or args.seed < 0:
+        raise ValueError("--episodes >= 2, --per-episode >= 1 and --seed >= 0 are required")
+    start = time.perf_counter()
+    scenes = render_scenes(
+        args.robot,
+        args.camera,
+        list(range(args.seed, args.seed + args.episodes)),
+        args.per_episode,
+        cfg.vision.image_size,
+    )
+    print(f"rendered {len(scenes.images)} scenes in {time.perf_counter() - start:.0f} s")
+    errors = pretrain_vision(
+        cfg, scenes, Path(args.out), steps=args.steps, batch_size=args.batch_size, lr=args.lr
+    )
+    minutes = errors.pop("minutes")
+    print(
+        f"vision pretrained in {minutes} min: {args.out}; held-out mean absolute error (cm): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in errors.items())
+    )
+    print(f"train from it: gigabrain-runtime train --preset {args.preset} --weights {args.out} ...")
+    return 0
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -914,7 +959,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="task success of a policy on the simulated task")
-    p.add_argument("--engine", help="engine directory (default engines/tiny)")
+    p.add_argument("--engine", help="engine directory (default: the policy shipped for the robot)")
     p.add_argument("--robot", default="piper")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=0, help="first episode seed (then +1 each)")
@@ -964,6 +1009,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--camera-hz", type=float, default=15.0)
     c.add_argument("--image-size", type=int, default=224, help="rendered camera size (px)")
     p.set_defaults(func=cmd_sim)
+    c = simp.add_parser(
+        "pretrain-vision",
+        help="privileged perception pretraining: a preset's vision encoder learns the task's "
+        "object and gripper positions from rendered scenes (train --weights starts from it)",
+    )
+    c.add_argument("--robot", default="piper")
+    c.add_argument("--preset", default="tiny-2cam")
+    c.add_argument("--camera", default="cam_high", help="the camera whose scenes are rendered")
+    c.add_argument("--episodes", type=int, default=200, help="expert episodes to render from")
+    c.add_argument("--per-episode", type=int, default=8, help="scenes per episode")
+    c.add_argument("--seed", type=int, default=300000, help="first episode seed (then +1 each)")
+    c.add_argument("--steps", type=int, default=3000)
+    c.add_argument("--batch-size", type=int, default=32)
+    c.add_argument("--lr", type=float, default=1e-3)
+    c.add_argument("--out", required=True, help="weights file (safetensors) to write")
+    c.set_defaults(func=cmd_sim_pretrain)
 
     p = sub.add_parser("bag", help="episode tools: list, info, label, plot, export, recover")
     bag = p.add_subparsers(dest="bag_command", required=True)
@@ -1020,13 +1081,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--robot", default="piper", help="piper | g1")
     p.add_argument("--mode", default="efficient", help="efficient | standard")
     p.add_argument("--duration", type=float, default=20.0, help="seconds")
-    p.add_argument("--engine", help="engine directory (default engines/tiny, exported if absent)")
+    p.add_argument(
+        "--engine",
+        help="engine directory (default: the policy shipped for the robot, else the tiny preset; "
+        "exported on first use)",
+    )
     p.add_argument("--record-dir", default="recordings", help="where the episode is recorded")
     p.add_argument(
         "--takeover-at",
         type=float,
         default=5.0,
-        help="seconds into the episode when the scripted operator takes over",
+        help="seconds into the episode when the scripted operator takes over (-1: never)",
     )
     p.add_argument("--takeover-for", type=float, default=5.0, help="takeover length (s)")
     p.add_argument(

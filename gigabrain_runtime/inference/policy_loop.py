@@ -500,6 +500,10 @@ class PolicyLoop:
             "embodiment_slot": str(manifest.embodiment(self.config.robot).embodiment_id),
             "prompt": prompt,
             "prompt_tokens": str(prompt_tokens),
+            "execution": self.config.execution,
+            "delay_steps": str(self.delay_steps()),
+            "delays_measured": str(len(self._delays)),
+            "guided_chunks": str(self.guided_chunks),
         }
         stalled = now_m - self._heartbeat
         if stalled > 5.0 / self.config.inference_hz:

@@ -90,19 +90,16 @@ PRESETS.register(
 )
 
 
-# The shipped simulated-PiPER policy (engines/piper_pick_place): tiny's widths, but 16-px
-# patches (196 tokens per camera, so the task's 4 cm cube spans about one patch of cam_high) and
-# two camera slots (one robot's: no padded slot to encode). Trains on a 2-core CPU at about the
-# rate tiny does.
+# The shipped simulated-PiPER policy (gigabrain_runtime/policies/piper_pick_place): tiny with two
+# camera slots (one robot's: no padded slot to encode, a third less vision compute).
 _TINY = PRESETS.get("tiny")
 PRESETS.register(
-    "tiny-p16",
+    "tiny-2cam",
     replace(
         _TINY,
-        name="tiny-p16",
-        description="tiny with 16-px patches and two camera slots: the shipped simulated-PiPER "
-        "pick-and-place policy",
-        vision=replace(_TINY.vision, patch_size=16, max_cameras=2),
+        name="tiny-2cam",
+        description="tiny with two camera slots: the shipped simulated-PiPER pick-and-place policy",
+        vision=replace(_TINY.vision, max_cameras=2),
     ),
 )
 

@@ -94,9 +94,10 @@ def run_demo(
     duration_s: float,
     engine: Path,
     record_dir: Path = Path("recordings"),
-    takeover_at_s: float = 5.0,
+    takeover_at_s: float | None = None,
     takeover_s: float = 5.0,
     task_seed: int = 0,
+    policy: str = "the engine",
 ) -> int:
     emb = get_embodiment(robot)
     share = package_share("gigabrain_runtime")
@@ -125,13 +126,18 @@ def run_demo(
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     print(
-        f"demo: simulated {robot} under the tiny policy ({mode} mode), onnxruntime on the CPU; "
+        f"demo: simulated {robot} under {policy} ({mode} mode), onnxruntime on the CPU; "
         f"nodes: {', '.join(n.fqn for n in nodes)}; logs: {log_path}"
     )
+    takeover = (
+        "no operator takeover"
+        if takeover_at_s is None
+        else f"an operator takeover {takeover_at_s:g} s after it starts, for {takeover_s:g} s"
+    )
     print(
-        f"instruction: {INSTRUCTION!r}; an episode is recorded to {record_dir}/ with an "
-        f"operator takeover {takeover_at_s:g} s after it starts, for {takeover_s:g} s; "
-        "Ctrl-C stops early"
+        f"instruction: {INSTRUCTION!r}; task episode seed {task_seed}; an episode is recorded "
+        f"to {record_dir}/ with {takeover}; it ends at the task's detected success or after "
+        f"{duration_s:g} s; Ctrl-C stops early"
     )
     rclpy.init()
     monitor = Monitor(ns, INSTRUCTION)
@@ -145,6 +151,7 @@ def run_demo(
     verdict, task_state = "-", "-"
     episode_t0: float | None = None
     phase = "policy"
+    success_t: float | None = None
     try:
         while not stop.is_set() and time.monotonic() - started < duration_s:
             stop.wait(0.5)
@@ -163,13 +170,19 @@ def run_demo(
             ):
                 monitor.event_pub.publish(String(data="start"))
                 episode_t0 = now
-            elif episode_t0 is not None:
+            elif episode_t0 is not None and takeover_at_s is not None:
                 if phase == "policy" and now - episode_t0 >= takeover_at_s:
                     monitor.engage_pub.publish(Bool(data=True))
                     phase = "operator"
                 elif phase == "operator" and now - episode_t0 >= takeover_at_s + takeover_s:
                     monitor.engage_pub.publish(Bool(data=False))
                     phase = "handed back"
+            if episode_t0 is not None and monitor.value("simulator", "task_success") == "true":
+                # the detector holds success only once the cube rests in the bowl: done
+                if success_t is None:
+                    success_t = now - started
+                elif now - started - success_t >= 1.0:
+                    break
             if not all(runner.alive().values()):
                 dead = [k for k, v in runner.alive().items() if not v]
                 print(f"\nnode(s) exited: {', '.join(dead)} (see {log_path})")
@@ -253,8 +266,9 @@ def run_demo(
     print(f"  watchdog events        {summary['watchdog_events']}")
     print(f"  operator takeovers     {summary['takeovers']} (each with a hand-back)")
     judged = {"true": "success", "false": "failure"}.get(verdict)
+    took = f" after {success_t - first_chunk_t:.1f} s" if success_t and first_chunk_t else ""
     print(
-        f"  task (detector)        {judged}: {task_state}"
+        f"  task (detector)        {judged}{took if judged == 'success' else ''}: {task_state}"
         if judged
         else "  task (detector)        none in this scene: the episode is not judged (abort)"
     )

@@ -143,7 +143,7 @@ def run(
             "record_dir": str(record_dir),
             "task_seed": str(seeds[0]),
             "execution": execution,
-            "inject_delay_ms": f"{float(inject_delay_ms):g}",
+            "inject_delay_ms": f"{float(inject_delay_ms):.1f}",  # a double parameter
         },
     )
     ns = nodes[0].namespace
