@@ -145,8 +145,9 @@ class ChunkExecutor:
         self.open_loop_stops = 0
         self.rejected: Counter[str] = Counter()
         self.accepted_chunks = 0
-        # the inference delay as executed: control periods of the running plan between a
-        # chunk's observation and its arrival (rtc's vla freezes this many points)
+        # the last accepted chunk's inference delay as executed: control periods of the running
+        # plan between its observation and its arrival (rtc's vla freezes this many points);
+        # None when it took over from rest
         self.last_delay_steps: int | None = None
 
     # ---- inputs ------------------------------------------------------------------------------
@@ -183,8 +184,9 @@ class ChunkExecutor:
         )
         mode = self.config.execution
         dt = self.config.period_s
-        if following:
-            self.last_delay_steps = max(0, int(np.floor((t - chunk.t0_s) / dt + 1e-9)))
+        self.last_delay_steps = (
+            max(0, int(np.floor((t - chunk.t0_s) / dt + 1e-9))) if following else None
+        )
         if mode == "sync":
             # the arm waited for this chunk: it starts now, from its first point, and runs
             # execute_steps points; from rest (or the end of the last one) with a crossfade

@@ -127,6 +127,7 @@ class OnnxRuntimeBackend:
         prefix = self._run(self._sessions[PREFIX_GRAPH[mode]], feeds)
         step = self._sessions[f"{FLOW_STEP_GRAPH}_{mode.value}"]
         kv_feeds = {k: v for k, v in prefix.items() if k.startswith(("k_", "v_"))}
+        guide = {k: feeds[k] for k in ("prefix_actions", "prefix_weights") if k in feeds}
         x = feeds["noise"]
         dt = -1.0 / self._steps
         for i in range(self._steps):
@@ -138,7 +139,7 @@ class OnnxRuntimeBackend:
                     "prefix_valid": prefix["prefix_valid"],
                     "num_valid": prefix["num_valid"],
                     "embodiment_id": feeds["embodiment_id"],
-                    **{k: feeds[k] for k in ("prefix_actions", "prefix_weights") if k in feeds},
+                    **guide,
                     **kv_feeds,
                 },
             )[0]

@@ -20,6 +20,24 @@ from gigabrain_runtime.robots.embodiment import LIMIT_MARGIN
 REALTIME_PRIORITY = "SCHED_FIFO priority of the {} thread where permitted (0: normal scheduling)"
 
 
+def _execution() -> str:
+    """The ``execution`` parameter the vla and the executor share (give both the same)."""
+    return param(
+        "crossfade",
+        "how the next chunk takes over (control/blending.py; the same on vla and executor): "
+        "sync waits for execute_steps points to run before observing; rtc guides each chunk "
+        "by the last and switches on arrival",
+        choices=EXECUTION_MODES,
+        read_only=True,
+    )
+
+
+def _execute_steps() -> int:
+    return param(
+        30, "sync: points of each chunk executed before the next", lo=1, hi=1000, read_only=True
+    )
+
+
 def _state_limit_margin() -> float:
     """The ``state_limit_margin`` parameter the vla and the executor share (each needs a field
     of its own)."""
@@ -95,16 +113,8 @@ class VlaParams(NodeParams):
     )
     state_limit_margin: float = _state_limit_margin()
     instruction: str = param("", "task instruction (the instruction topic overrides it)")
-    execution: str = param(
-        "crossfade",
-        "how chunks follow each other (give the executor the same): sync waits for "
-        "execute_steps points to run before observing; rtc guides each chunk by the last",
-        choices=EXECUTION_MODES,
-        read_only=True,
-    )
-    execute_steps: int = param(
-        30, "sync: points of each chunk executed before the next", lo=1, hi=1000, read_only=True
-    )
+    execution: str = _execution()
+    execute_steps: int = _execute_steps()
     inject_delay_ms: float = param(
         0.0,
         "hold every chunk back this long after inference, as a slower accelerator would "
@@ -161,15 +171,8 @@ class ExecutorParams(NodeParams):
 
     robot: str = param("piper", "embodiment name or YAML path", read_only=True)
     control_hz: float = param(50.0, "command rate (Hz)", lo=1.0, hi=500.0, read_only=True)
-    execution: str = param(
-        "crossfade",
-        "how the next chunk takes over (control/blending.py); rtc needs the vla in rtc too",
-        choices=EXECUTION_MODES,
-        read_only=True,
-    )
-    execute_steps: int = param(
-        30, "sync: points of each chunk executed before the next", lo=1, hi=1000, read_only=True
-    )
+    execution: str = _execution()
+    execute_steps: int = _execute_steps()
     blend_s: float = param(0.2, "crossfade window (s)", lo=0.0, hi=2.0, read_only=True)
     ensemble_k: float = param(
         0.5, "temporal ensembling decay per chunk", lo=0.0, hi=10.0, read_only=True

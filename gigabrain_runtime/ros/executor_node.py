@@ -136,7 +136,6 @@ class ExecutorNode(Node):
             self.core.rejected["invalid"] += 1
             return
         with self._lock:
-            self.core.last_delay_steps = None
             ok, why = self.core.on_chunk(chunk, self._now_s())
             delay = self.core.last_delay_steps
         if ok:

@@ -15,14 +15,15 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from gigabrain_runtime.inference.types import Mode, Observation
 from gigabrain_runtime.perception.images import resize_with_pad
-from gigabrain_runtime.robots.embodiment import get_embodiment
+from gigabrain_runtime.robots.embodiment import Embodiment, get_embodiment
 from gigabrain_runtime.sim.simulator import Simulator
-from gigabrain_runtime.sim.task import SETTLE_S
+from gigabrain_runtime.sim.task import SETTLE_S, TaskSpec
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -113,6 +114,68 @@ class EvalSummary:
         )
 
 
+@dataclass
+class _Bench:
+    """What both loops open: the engine's backend, the robot, its simulator and task, and the
+    image size and filter the engine wants."""
+
+    backend: Any  # inference.base.Backend
+    emb: Embodiment
+    sim: Simulator
+    task: TaskSpec
+    size: int
+    method: str
+
+    @classmethod
+    def open(cls, engine: str | Path, robot: str, backend: str | None) -> _Bench:
+        from gigabrain_runtime.inference.factory import open_backend
+
+        be = open_backend(engine, backend)
+        emb = get_embodiment(robot)
+        cfg = be.manifest.config
+        sim = Simulator(emb, image_size=cfg.vision.image_size)
+        if sim.task is None:
+            sim.close()
+            be.close()
+            raise ValueError(f"robot {robot}: its scene defines no task to evaluate")
+        return cls(be, emb, sim, sim.task, cfg.vision.image_size, cfg.variant.image_resize)
+
+    def close(self) -> None:
+        self.sim.close()
+        self.backend.close()
+
+
+class _Settle:
+    """Success as the evaluation counts it: the detector's verdict held for ``SETTLE_S``."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None  # since when the verdict has held
+        self.settled: float | None = None
+
+    def update(self, success: bool, t: float) -> bool:
+        """The verdict at time ``t``; True once success has held ``SETTLE_S``."""
+        if not success:
+            self.first = None
+        else:
+            self.first = t if self.first is None else self.first
+            if t - self.first >= SETTLE_S:
+                self.settled = t
+        return self.settled is not None
+
+    def result(
+        self, seed: int, duration_s: float, reason: str, chunks: int, **extra: Any
+    ) -> EpisodeResult:
+        return EpisodeResult(
+            seed=seed,
+            success=self.settled is not None,
+            time_to_success_s=None if self.settled is None else round(self.first, 3),
+            duration_s=round(duration_s, 3),
+            reason=reason,
+            chunks=chunks,
+            **extra,
+        )
+
+
 def run_direct(
     engine: str | Path,
     robot: str,
@@ -126,28 +189,20 @@ def run_direct(
 ) -> EvalSummary:
     from tqdm import tqdm
 
-    from gigabrain_runtime.inference.factory import open_backend
-
     if not 0 < inference_hz <= control_hz:
         raise ValueError(f"inference_hz: must be in (0, control_hz], got {inference_hz}")
-    be = open_backend(engine, backend)
-    emb = get_embodiment(robot)
-    cfg = be.manifest.config
-    size = cfg.vision.image_size
-    method = cfg.variant.image_resize
-    sim = Simulator(emb, image_size=size)
-    task = sim.task
-    if task is None:
-        raise ValueError(f"robot {robot}: its scene defines no task to evaluate")
+    bench = _Bench.open(engine, robot, backend)
+    be, emb, sim, task = bench.backend, bench.emb, bench.sim, bench.task
+    size, method = bench.size, bench.method
     per_chunk = max(1, round(control_hz / inference_hz))
     dt = 1.0 / control_hz
     results = []
     try:
         for seed in tqdm(seeds, desc="evaluating", unit="episode", disable=not progress):
             sim.start_episode(seed)
-            t, chunks, first_success, settled = 0.0, 0, None, None
+            t, chunks, settle = 0.0, 0, _Settle()
             verdict = sim.verdict()
-            while t < task.time_limit_s and settled is None:
+            while t < task.time_limit_s and settle.settled is None:
                 images = {c: resize_with_pad(sim.render(c), size, method) for c in emb.cameras}
                 obs = Observation(
                     images=images,
@@ -162,26 +217,11 @@ def run_direct(
                     sim.step(dt)
                     t += dt
                     verdict = sim.verdict()
-                    if verdict.success:
-                        first_success = t if first_success is None else first_success
-                        if t - first_success >= SETTLE_S:
-                            settled = t
-                            break
-                    else:
-                        first_success = None
-            results.append(
-                EpisodeResult(
-                    seed=seed,
-                    success=settled is not None,
-                    time_to_success_s=None if settled is None else round(first_success, 3),
-                    duration_s=round(t, 3),
-                    reason=verdict.reason,
-                    chunks=chunks,
-                )
-            )
+                    if settle.update(verdict.success, t):
+                        break
+            results.append(settle.result(seed, t, verdict.reason, chunks))
     finally:
-        sim.close()
-        be.close()
+        bench.close()
     return EvalSummary(results, "direct")
 
 
@@ -235,20 +275,13 @@ def run_timed(
 
     from gigabrain_runtime.control.chunk import TimedChunk
     from gigabrain_runtime.control.executor import ChunkExecutor, ExecutorConfig
-    from gigabrain_runtime.inference.factory import open_backend
     from gigabrain_runtime.inference.policy_loop import PolicyLoop, PolicyLoopConfig
 
     if inject_delay_ms < 0:
         raise ValueError(f"inject_delay_ms: must be >= 0, got {inject_delay_ms}")
-    be = open_backend(engine, backend)
-    emb = get_embodiment(robot)
-    cfg = be.manifest.config
-    size = cfg.vision.image_size
-    method = cfg.variant.image_resize
-    sim = Simulator(emb, image_size=size)
-    task = sim.task
-    if task is None:
-        raise ValueError(f"robot {robot}: its scene defines no task to evaluate")
+    bench = _Bench.open(engine, robot, backend)
+    be, emb, sim, task = bench.backend, bench.emb, bench.sim, bench.task
+    size, method = bench.size, bench.method
     dt = 1.0 / control_hz
     period = 1.0 / inference_hz
     delay = inject_delay_ms / 1e3
@@ -277,13 +310,13 @@ def run_timed(
             )
             pending: list[tuple[float, TimedChunk]] = []
             next_tick = sim.time
-            chunks, first_success, settled = 0, None, None
+            chunks, settle = 0, _Settle()
             targets: list[np.ndarray | None] = []
             commands: list[np.ndarray] = []
             switch_at: list[int] = []
             verdict = sim.verdict()
             k = 0
-            while sim.time - t_start < task.time_limit_s and settled is None:
+            while sim.time - t_start < task.time_limit_s and settle.settled is None:
                 t = sim.time
                 q = sim.joint_positions()
                 executor.on_joint_state(q, t)
@@ -302,7 +335,6 @@ def run_timed(
                         next_tick = t + max(period, delay)
                 while pending and pending[0][0] <= t + 1e-9:
                     _, chunk = pending.pop(0)
-                    executor.last_delay_steps = None
                     ok, _ = executor.on_chunk(chunk, t)
                     if ok:
                         chunks += 1
@@ -317,26 +349,18 @@ def run_timed(
                 sim.step(dt)
                 k += 1
                 verdict = sim.verdict()
-                elapsed = sim.time - t_start
-                if verdict.success:
-                    first_success = elapsed if first_success is None else first_success
-                    if elapsed - first_success >= SETTLE_S:
-                        settled = elapsed
-                else:
-                    first_success = None
+                settle.update(verdict.success, sim.time - t_start)
             boundary: float | None = None
             for i in switch_at[1:]:  # the first chunk starts from rest: not a boundary
                 window = targets[max(0, i - 2) : i + 3]
                 if all(p is not None for p in window):  # a plan followed throughout
                     boundary = max(boundary or 0.0, _accel_ratio(window, dt, limits))
             results.append(
-                EpisodeResult(
-                    seed=seed,
-                    success=settled is not None,
-                    time_to_success_s=None if settled is None else round(first_success, 3),
-                    duration_s=round(sim.time - t_start, 3),
-                    reason=verdict.reason,
-                    chunks=chunks,
+                settle.result(
+                    seed,
+                    sim.time - t_start,
+                    verdict.reason,
+                    chunks,
                     watchdog_events=executor.watchdog_events,
                     open_loop_stops=executor.open_loop_stops,
                     max_accel_ratio=None if boundary is None else round(boundary, 4),
@@ -344,8 +368,7 @@ def run_timed(
                 )
             )
     finally:
-        sim.close()
-        be.close()
+        bench.close()
     return EvalSummary(results, f"timed/{execution}/+{inject_delay_ms:g}ms")
 
 
