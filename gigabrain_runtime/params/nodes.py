@@ -403,7 +403,12 @@ class PiperBridgeParams(NodeParams):
     )
     joints_calibration: str = param("", "joints.yaml (offsets/signs); '' = none", read_only=True)
     enable_on_start: bool = param(True, "send enable_flag=true to each driver", read_only=True)
-    enable_settle_s: float = param(0.3, "wait after enabling before commanding (s)", lo=0.0, hi=5.0)
+    enable_settle_s: float = param(
+        0.5,
+        "wait after enabling before commanding (s); enable_flag is repeated meanwhile",
+        lo=0.0,
+        hi=5.0,
+    )
     disable_on_shutdown: bool = param(
         False,
         "send enable_flag=false on shutdown (the arm then sags: only with the arm at rest on "

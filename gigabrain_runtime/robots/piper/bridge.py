@@ -14,7 +14,12 @@ monotonic seconds) and integer nanosecond stamps, so that it is tested without D
 * **commands** (canonical -> driver): validated (names, finite, position limits) before anything
   reaches a driver; a bad one is dropped, so the driver keeps its last target and the arm holds.
   With ``enable_on_start`` an arm is enabled once its driver is discovered, and commanded only
-  ``enable_settle_s`` later.
+  ``enable_settle_s`` later. ``enable_flag: true`` is repeated on every enable tick of that
+  window: discovery is not symmetric, so the bridge may see the driver's subscription before the
+  driver has matched the bridge's publisher, and a single flag sent then can arrive late (a
+  loaded machine has shown ~0.35 s). Repeating it before the first command costs nothing (the
+  driver re-initialises a gripper that has not been commanded yet); it is never sent once the
+  arm is commanded.
 * **shutdown**: the executor's braking stream keeps flowing until it has been quiet for
   ``QUIET_S`` or ``shutdown_grace_s`` has passed.
 """
@@ -117,13 +122,18 @@ class PiperBridge:
 
     # ---- enable ------------------------------------------------------------------------------
     def should_enable(self, arm: int, now: float, *, driver_listening: bool) -> bool:
-        """True once per arm, when its driver first listens on ``enable_flag``: the caller sends
-        ``enable_flag: true``; commands flow to that arm ``enable_settle_s`` later."""
+        """True when the caller should send ``enable_flag: true`` to ``arm``: from the moment its
+        driver first listens on ``enable_flag`` until ``enable_settle_s`` later, when commands
+        start flowing to that arm (never after: re-enabling resets the driver's gripper)."""
         a = self.arms[arm]
-        if not self.params.enable_on_start or a.enabled_at is not None or not driver_listening:
+        if not self.params.enable_on_start:
             return False
-        a.enabled_at = now
-        return True
+        if a.enabled_at is None:
+            if not driver_listening:
+                return False
+            a.enabled_at = now
+            return True
+        return now - a.enabled_at < self.params.enable_settle_s
 
     def may_command(self, arm: int, now: float) -> bool:
         if not self.params.enable_on_start:
