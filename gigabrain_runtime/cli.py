@@ -126,8 +126,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     if args.checkpoint:
-        if args.weights:
-            raise ValueError("--weights: not with --checkpoint (the checkpoint has its weights)")
+        # --weights: a model fine-tuned from the checkpoint (train --checkpoint)
         source = _checkpoint_source(args, hash_files=True)
     else:
         robots = None
@@ -180,6 +179,8 @@ def _checkpoint_source(args: argparse.Namespace, *, hash_files: bool = False):  
         tokenizer=args.tokenizer,
         model_dims=args.model_dims,
         hash_files=hash_files,
+        weights=getattr(args, "weights", None),
+        delta_joints=tuple(getattr(args, "delta_joints", ())),
     )
 
 
@@ -565,10 +566,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         stride=args.stride,
         delta_joints=tuple(args.delta_joints),
     )
+    start = None
     if args.checkpoint:
-        raise ValueError(
-            "--checkpoint: fine-tuning a GigaBrain-0 checkpoint directory is not implemented yet; "
-            "start from a preset (--preset) and, optionally, its weights (--weights)"
+        from gigabrain_runtime.inference.export import checkpoint_source
+
+        if args.weights:
+            raise ValueError("--weights: not with --checkpoint (the checkpoint has its weights)")
+        start = checkpoint_source(
+            args.checkpoint,
+            robots=[args.robot],
+            tokenizer=args.tokenizer,
+            model_dims=args.model_dims,
+            for_training=True,
         )
     trainer = Trainer(
         get_preset(args.preset),
@@ -576,14 +585,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         Path(args.out),
         config,
         init_weights=Path(args.weights) if args.weights else None,
+        start=start,
     )
     path = trainer.run()
     if trainer.dist.main:
+        model = (
+            f"--checkpoint {args.checkpoint}"
+            + (f" --tokenizer {args.tokenizer}" if args.tokenizer else "")
+            + (f" --model-dims {args.model_dims}" if args.model_dims else "")
+            if args.checkpoint
+            else f"--preset {args.preset}"
+        )
         print(
             f"trained {trainer.step} steps: {path}, {Path(args.out) / 'norm_stats.json'}, "
             f"loss curve {Path(args.out) / 'loss.png'}; export with: gigabrain-runtime export "
-            f"--preset {args.preset} --weights {path} --norm-stats "
-            f"{Path(args.out) / 'norm_stats.json'} --robot {args.robot}"
+            f"{model} --weights {path} --norm-stats {Path(args.out) / 'norm_stats.json'} "
+            f"--robot {args.robot}"
             + "".join(f" --delta-joints {j}" for j in args.delta_joints)
             + " --out engines/<name>"
         )
@@ -793,7 +810,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--preset", default="tiny")
     _add_checkpoint_args(p)
-    p.add_argument("--weights", help="safetensors file written by this package")
+    p.add_argument(
+        "--weights",
+        help="safetensors file written by this package (with --checkpoint: fine-tuned from it)",
+    )
     p.add_argument(
         "--delta-joints",
         nargs="+",
@@ -935,7 +955,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dataset", required=True, help="LeRobot v3.0 dataset directory")
     p.add_argument("--preset", default="tiny", help="model preset to train")
-    p.add_argument("--checkpoint", help="GigaBrain-0 checkpoint directory to fine-tune")
+    p.add_argument(
+        "--checkpoint",
+        help="GigaBrain-0 checkpoint directory to fine-tune (its slot layout and tokenizer; the "
+        "statistics come from the dataset)",
+    )
+    p.add_argument("--tokenizer", help="with --checkpoint: tokenizer directory (tokenizer.model)")
+    p.add_argument("--model-dims", help="with --checkpoint: size overrides (model_dims.json)")
     p.add_argument("--weights", help="initial weights (safetensors written by this package)")
     p.add_argument("--out", required=True, help="run directory (resumes from its checkpoints)")
     p.add_argument("--robot", default="piper")

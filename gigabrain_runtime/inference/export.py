@@ -59,7 +59,7 @@ from gigabrain_runtime.model.policy import (
     rtc_velocity,
 )
 from gigabrain_runtime.model.tokenizer import ByteTokenizer
-from gigabrain_runtime.model.weights import non_finite, save_weights
+from gigabrain_runtime.model.weights import load_weights, non_finite, save_weights
 from gigabrain_runtime.model.world_model import LatentWorldModel
 from gigabrain_runtime.robots.embodiment import EMBODIMENTS, RUNTIME_FAMILY, Embodiment
 
@@ -391,11 +391,18 @@ def checkpoint_source(
     tokenizer: str | Path | None = None,
     model_dims: str | Path | None = None,
     hash_files: bool = False,
+    weights: str | Path | None = None,
+    delta_joints: tuple[str, ...] = (),
+    for_training: bool = False,
 ) -> EngineSource:
     """A GigaBrain-0 checkpoint directory, ready to run or export. Everything a chunk depends
     on is checked here, before anything runs: each problem raises one ValueError or
     FileNotFoundError naming the file, key, robot or dimension. ``hash_files``: record the
-    sha256 of every file in the manifest's ``source`` (what export does)."""
+    sha256 of every file in the manifest's ``source`` (what export does). ``weights``: this
+    package's safetensors of a model fine-tuned from the checkpoint (``train --checkpoint``),
+    loaded over the checkpoint's; ``delta_joints`` as it was trained with. ``for_training``:
+    the statistics are computed from the dataset, so the checkpoint needs none (each robot
+    is normalised by its joint limits until then)."""
     from gigabrain_runtime.inference.normalization import read_norm_stats
     from gigabrain_runtime.model.checkpoint import (
         checkpoint_config,
@@ -409,7 +416,7 @@ def checkpoint_source(
     )
     ckpt = checkpoint_config(files)
     cfg = ckpt.model
-    stats = read_norm_stats(files.require_norm_stats())
+    stats = None if for_training else read_norm_stats(files.require_norm_stats())
     tok = SentencePieceTokenizer(
         path=files.require_tokenizer(), max_tokens=cfg.decoder.max_text_tokens
     )
@@ -419,7 +426,11 @@ def checkpoint_source(
     entries: dict[str, EmbodimentEntry] = {}
     for emb in embodiments:
         entry = EmbodimentEntry.from_embodiment(
-            emb, family=family, state_norm=stats.state, action_norm=stats.action
+            emb,
+            family=family,
+            state_norm=stats.state if stats else None,
+            action_norm=stats.action if stats else None,
+            delta_joints=delta_joints,
         )
         if entry.embodiment_id >= cfg.action_expert.max_embodiments:
             raise ValueError(
@@ -435,6 +446,9 @@ def checkpoint_source(
         entries[emb.name] = entry
     policy, report = load_checkpoint_policy(files, cfg)
     notes = list(ckpt.notes)
+    if weights is not None:
+        load_weights(weights, policy=policy, strict=True)  # ValueError naming what differs
+        notes.append(f"weights fine-tuned from the checkpoint: {weights}")
     if ckpt.defaulted:
         notes.append(f"config.json omits {', '.join(ckpt.defaulted)}: official defaults used")
     if report.unexpected:
@@ -443,11 +457,15 @@ def checkpoint_source(
             f"ignored (as the reference ignores them): {', '.join(report.unexpected[:5])}"
         )
     source = files.hashes() if hash_files else {"checkpoint": str(files.weights_dir)}
+    if weights is not None:
+        source["fine_tuned_weights"] = (
+            {"path": str(weights), "sha256": sha256_file(weights)} if hash_files else str(weights)
+        )
     source["slots"] = {name: e.io.describe() for name, e in entries.items()}
     manifest = EngineManifest(
         preset=cfg.name,
         model=cfg.to_dict(),
-        weights_source=str(files.weights_dir),
+        weights_source=str(weights or files.weights_dir),
         weights_sha256="",
         opset=0,
         layout="none",

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gigabrain_runtime.hashing import sha256_file
 from gigabrain_runtime.inference.normalization import Normalization
 from gigabrain_runtime.model.config import ModelConfig
@@ -101,6 +103,20 @@ class EmbodimentEntry:
             if j not in self.dims:
                 raise ValueError(f"embodiment: joint {j!r} has no model dimension")
 
+    def model_order(self, values: np.ndarray) -> np.ndarray:
+        """Robot-order values [..., dof] -> float64 [..., len(dims)] in the model's dimension
+        order, each constant dimension filled with its constant."""
+        values = np.asarray(values, dtype=np.float64)
+        out = np.empty((*values.shape[:-1], len(self.dims)), dtype=np.float64)
+        for k, d in enumerate(self.dims):
+            out[..., k] = values[..., self.joint_names.index(d)] if isinstance(d, str) else d
+        return out
+
+    @property
+    def robot_dims(self) -> np.ndarray:
+        """bool [len(dims)]: the dimensions that are one of the robot's joints."""
+        return np.array([isinstance(d, str) for d in self.dims])
+
     @property
     def io(self) -> ModelIO:
         return ModelIO(
@@ -137,7 +153,16 @@ class EmbodimentEntry:
             m or (d in delta_joints) for d, m in zip(io.dims, io.delta_mask, strict=True)
         )
         if state_norm is None or action_norm is None:
-            norm = Normalization.from_limits(emb.lower, emb.upper)
+            # each joint's limits in its model dimension; a constant dimension keeps its value
+            lower = [
+                emb.lower[emb.joint_names.index(d)] if isinstance(d, str) else d - 1.0
+                for d in io.dims
+            ]
+            upper = [
+                emb.upper[emb.joint_names.index(d)] if isinstance(d, str) else d + 1.0
+                for d in io.dims
+            ]
+            norm = Normalization.from_limits(lower, upper)
             state_norm, action_norm = state_norm or norm, action_norm or norm
         n = len(io.dims)
         where = f"robot {emb.name}"

@@ -150,10 +150,21 @@ class Preprocessor:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"state: {state[i]} (non-finite) at joint {entry.joint_names[i]!r}")
-        index = {j: i for i, j in enumerate(entry.joint_names)}
-        return np.array(
-            [state[index[d]] if isinstance(d, str) else d for d in entry.dims], dtype=np.float64
-        )
+        return entry.model_order(state)
+
+    def model_actions(
+        self, actions: np.ndarray, entry: EmbodimentEntry, state_normalized: np.ndarray
+    ) -> np.ndarray:
+        """Joint targets [H, dof] (robot order and units) -> the model's output [H, len(dims)]
+        that :meth:`chunk` turns back into them: the state as the pipeline sees it subtracted
+        on delta dimensions, normalised. What training targets and real-time chunking's guide
+        are made of."""
+        dims = entry.model_order(actions)
+        delta = np.asarray(entry.delta_mask, dtype=bool)
+        if delta.any():
+            state_seen = entry.state_norm.unnormalize(state_normalized)
+            dims = dims - np.where(delta, state_seen, 0.0)
+        return entry.action_norm.normalize(dims)
 
     def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray, int]:
         cached = self._token_cache.get(text)
@@ -276,19 +287,8 @@ class Preprocessor:
         if np.any(w < 0) or np.any(w > 1):
             raise ValueError(f"guide.weights: must be in [0, 1], got {w.min():g}..{w.max():g}")
         n = len(entry.dims)
-        state_seen = entry.state_norm.unnormalize(state_normalized)
-        dims = np.zeros((a.horizon, n), np.float64)
-        robot = np.zeros(n, bool)
-        for k, d in enumerate(entry.dims):
-            if isinstance(d, str):
-                dims[:, k] = actions[:, entry.joint_names.index(d)]
-                robot[k] = True
-            else:
-                dims[:, k] = float(d)
-        delta = np.asarray(entry.delta_mask, dtype=bool)
-        dims = dims - np.where(delta, state_seen, 0.0)
-        prefix[0, :, :n] = entry.action_norm.normalize(dims)
-        weights[0, :, :n] = np.where(robot[None, :], w[:, None], 0.0)
+        prefix[0, :, :n] = self.model_actions(actions, entry, state_normalized)
+        weights[0, :, :n] = np.where(entry.robot_dims[None, :], w[:, None], 0.0)
         return prefix, weights
 
     def world_feeds(

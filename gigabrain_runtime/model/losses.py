@@ -1,7 +1,8 @@
 """Training objectives of GigaBrain-0.5 and RAMP, as functions a fine-tuning loop calls.
 
 * :func:`policy_loss`: masked CoT token NLL + flow-matching MSE + lambda * trajectory MSE, with
-  knowledge insulation (no gradient from the action loss into the decoder's cache) and RAMP's
+  knowledge insulation (no gradient from the action loss into the decoder's cache, where the CoT
+  loss trains the decoder; without CoT targets the action loss trains it) and RAMP's
   stochastic attention masking of the world-model tokens (probability 0.2).
 * :func:`ramp_loss`: L = E[-log pi(a|o,z,l) - alpha * log pi(a|I,o,z,l)], with the flow-matching
   loss standing in for the negative log-likelihood: once with the indicator absent, once with
@@ -110,7 +111,11 @@ def _action_flow_loss(
         wm_present,
     )
     cot = batch.cot_tokens if with_cot else None
-    prefix = policy.encode_prefix(x, valid, cot=cot, detach_kv=cfg.ramp.knowledge_insulation)
+    # knowledge insulation keeps the action expert's gradient out of a backbone that the CoT
+    # loss trains; a batch without CoT targets gives the backbone no other loss, so there the
+    # flow loss trains it (insulated, the vision and decoder would stay where they started)
+    insulate = cfg.ramp.knowledge_insulation and batch.cot_tokens is not None
+    prefix = policy.encode_prefix(x, valid, cot=cot, detach_kv=insulate)
     actions = batch.actions.float()
     noise = (
         batch.flow_noise.float()

@@ -185,15 +185,16 @@ class LeRobotDataset:
             "task": ep.task,
         }
 
-    def chunk_actions(self, *, delta: np.ndarray) -> np.ndarray:
-        """Every sample's chunk [samples * H, dof], the state subtracted on ``delta`` joints."""
-        out = []
+    def chunks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every sample's state [samples, dof] and chunk [samples, H, dof] (for the statistics
+        of a model that predicts offsets from the state)."""
+        states, chunks = [], []
         for ep in self.episodes:
-            t = ep.sample_frames[:, None]
-            steps = np.minimum(t + 1 + np.arange(self.horizon)[None], len(ep.actions) - 1)
-            chunk = ep.actions[steps] - np.where(delta, ep.states[t], 0.0)
-            out.append(chunk.reshape(-1, chunk.shape[-1]))
-        return np.concatenate(out).astype(np.float32)
+            t = ep.sample_frames
+            steps = np.minimum(t[:, None] + 1 + np.arange(self.horizon)[None], len(ep.actions) - 1)
+            states.append(ep.states[t])
+            chunks.append(ep.actions[steps])
+        return np.concatenate(states), np.concatenate(chunks)
 
     def states_and_actions(self) -> tuple[np.ndarray, np.ndarray]:
         """Every frame's state and action (for the normalisation statistics)."""

@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -43,6 +43,9 @@ from gigabrain_runtime.model.weights import load_weights, save_weights
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.training.data import LeRobotDataset
 from gigabrain_runtime.training.normstats import compute_norm_stats, write_norm_stats
+
+if TYPE_CHECKING:
+    from gigabrain_runtime.inference.export import EngineSource
 
 CHECKPOINTS = "checkpoints"
 
@@ -155,10 +158,18 @@ class Trainer:
         config: TrainConfig,
         *,
         init_weights: Path | None = None,
+        start: EngineSource | None = None,
         progress: bool = True,
     ) -> None:
-        from gigabrain_runtime.inference.export import preset_manifest
+        """``cfg`` with ``init_weights`` (or drawn from ``config.seed``), or ``start``: a model
+        already loaded with its manifest (``checkpoint_source``: fine-tuning a GigaBrain-0
+        checkpoint in its own slot layout and tokenizer; ``cfg`` is then ``start.cfg``)."""
+        from gigabrain_runtime.inference.export import preset_source
 
+        if start is not None and init_weights is not None:
+            raise ValueError("init_weights: not with a loaded start (it has its weights)")
+        if start is not None:
+            cfg = start.cfg
         self.cfg, self.config, self.out = cfg, config, Path(out)
         self.dist = _distributed()
         self.progress = progress and self.dist.main
@@ -191,11 +202,24 @@ class Trainer:
             raise ValueError(
                 f"delta_joints: {unknown} are not joints of {emb.name} ({list(emb.joint_names)})"
             )
-        self.delta = np.array([j in config.delta_joints for j in emb.joint_names])
+        if start is None:
+            start = preset_source(cfg, weights=init_weights, seed=config.seed, embodiments=[emb])
+        family = cfg.variant.slot_family
+        # the robot in the model's dimensions (the family's slot, constants, delta dimensions
+        # and --delta-joints); the statistics are of what the model sees and predicts there
+        shape = EmbodimentEntry.from_embodiment(
+            emb, family=family, delta_joints=config.delta_joints
+        )
+        self.delta = np.asarray(shape.delta_mask, dtype=bool)
         states, actions = self.data.states_and_actions()
+        states, actions = shape.model_order(states), shape.model_order(actions)
         if self.delta.any():
-            # the statistics of what the model predicts: every chunk point minus its state
-            actions = self.data.chunk_actions(delta=self.delta)
+            # every chunk point minus the state it was predicted from
+            at, chunks = self.data.chunks()
+            offsets = (
+                shape.model_order(chunks) - np.where(self.delta, shape.model_order(at), 0)[:, None]
+            )
+            actions = offsets.reshape(-1, offsets.shape[-1])
         stats = compute_norm_stats(states, actions, cfg.state_dim)
         if self.dist.main:
             write_norm_stats(stats, self.out)
@@ -206,6 +230,7 @@ class Trainer:
                         "model": cfg.to_dict(),
                         "dataset": str(dataset_dir),
                         "init_weights": str(init_weights) if init_weights else None,
+                        "start": start.manifest.weights_source,
                         "world_size": self.dist.world,
                         **dataclasses.asdict(config),
                     },
@@ -216,22 +241,18 @@ class Trainer:
         norm = parse_norm_stats(stats, "norm_stats (computed from the dataset)")
         entry = EmbodimentEntry.from_embodiment(
             emb,
-            family=cfg.variant.slot_family,
+            family=family,
             state_norm=norm.state,
             action_norm=norm.action,
             delta_joints=config.delta_joints,
         )
-        manifest = preset_manifest(cfg, embodiments=[emb])
-        manifest = dataclasses.replace(manifest, embodiments={emb.name: entry})
+        manifest = dataclasses.replace(start.manifest, embodiments={emb.name: entry})
         self.pre = Preprocessor(manifest)
         self.entry = entry
         self.robot = emb.name
-        from gigabrain_runtime.model.build import build_models
-
-        policy, world_model = build_models(cfg, weights=init_weights, seed=config.seed)
-        self.policy = policy.to(self.device).train()
+        self.policy = start.policy.to(self.device).train()
         # kept as it came (drawn or loaded) and saved with the policy: the RAMP loop trains it
-        self.world_model = world_model
+        self.world_model = start.world_model
         self.ema = [p.detach().clone().float() for p in self.policy.parameters()]
         self.loss_module: nn.Module = _Loss(self.policy)
         if self.dist.world > 1:
@@ -273,7 +294,6 @@ class Trainer:
         feeds: dict[str, list[np.ndarray]] = {}
         actions, masks = [], []
         n = len(self.entry.dims)
-        index = [self.entry.joint_names.index(d) for d in self.entry.dims]
         for i in idx[mine]:
             s = self.data.sample(int(i))
             obs = Observation(
@@ -284,11 +304,10 @@ class Trainer:
                 if k != "noise":
                     feeds.setdefault(k, []).append(v[0])
             act = np.zeros((a.horizon, a.action_dim), np.float32)
-            chunk = s["actions"] - np.where(self.delta, s["state"], 0.0).astype(np.float32)
-            act[:, :n] = self.entry.action_norm.normalize(chunk[:, index])
+            act[:, :n] = self.pre.model_actions(s["actions"], self.entry, inputs.state_normalized)
             actions.append(act)
             m = np.zeros(a.action_dim, bool)
-            m[:n] = True
+            m[:n] = self.entry.robot_dims  # the loss is on the robot's joints, not constants
             masks.append(m)
         t = {k: torch.from_numpy(np.stack(v)).to(self.device) for k, v in feeds.items()}
         return PolicyBatch(

@@ -76,17 +76,30 @@ def test_policy_loss_has_every_term_and_trains(tiny_cfg):
     assert final.item() < 0.7 * first
 
 
-def test_knowledge_insulation_keeps_action_gradients_out_of_the_decoder(tiny_cfg):
+def test_knowledge_insulation_keeps_action_gradients_out_of_a_decoder_the_cot_loss_trains(
+    tiny_cfg,
+):
     torch.manual_seed(0)
     policy = GigaBrainPolicy(tiny_cfg)
-    batch = _batch(tiny_cfg, cot_tokens=None, trajectory=None)
-    _, parts = policy_loss(policy, batch)
+    _, parts = policy_loss(policy, _batch(tiny_cfg, trajectory=None))
     parts["flow"].backward()
     decoder_grads = [p.grad for p in policy.decoder.layers.parameters() if p.grad is not None]
     assert all(float(g.abs().max()) == 0.0 for g in decoder_grads)
     assert any(
         p.grad is not None and float(p.grad.abs().max()) > 0 for p in policy.expert.parameters()
     )
+
+
+def test_without_cot_targets_the_action_loss_trains_the_vision_and_decoder(tiny_cfg):
+    """A robot dataset has no CoT: insulated, the backbone would never learn to see the task."""
+    torch.manual_seed(0)
+    policy = GigaBrainPolicy(tiny_cfg)
+    _, parts = policy_loss(policy, _batch(tiny_cfg, cot_tokens=None, trajectory=None))
+    parts["flow"].backward()
+    for module in (policy.decoder.layers, policy.vision):
+        assert any(
+            p.grad is not None and float(p.grad.abs().max()) > 0 for p in module.parameters()
+        )
 
 
 def test_world_model_tokens_are_dropped_at_the_configured_rate(tiny_cfg):

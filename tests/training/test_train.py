@@ -166,7 +166,9 @@ def test_the_engine_turns_a_training_target_back_into_the_demonstrated_chunk(
     # the statistics are those of what the model predicts: every chunk point, minus the state
     # on the delta joints (absolute: every frame's action); the gripper stays absolute
     frames = tr.data.states_and_actions()[1]
-    predicted = tr.data.chunk_actions(delta=tr.delta) if delta else frames
+    at, chunks = tr.data.chunks()
+    offsets = (chunks - np.where(tr.delta, at, 0.0)[:, None]).reshape(-1, 7)
+    predicted = offsets if delta else frames
     np.testing.assert_allclose(q99, np.quantile(predicted, 0.99, axis=0), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"delta_joints: \['elbow'\] are not joints of piper"):
         Trainer(
@@ -176,6 +178,55 @@ def test_the_engine_turns_a_training_target_back_into_the_demonstrated_chunk(
             TrainConfig(**CONFIG, delta_joints=("elbow",)),
             progress=False,
         )
+
+
+def test_fine_tuning_a_gigabrain0_checkpoint_trains_in_its_slot_layout_and_exports(
+    dataset, tmp_path
+):
+    """train --checkpoint: the published layout (PiPER in the agilex slot after 7 constant
+    dimensions, its arm joints as deltas, the SentencePiece prompt); the targets are made in that
+    layout, and export --checkpoint --weights gives an engine whose chunk for a training target
+    is the demonstration's, and whose weights are the fine-tuned ones."""
+    from gigabrain_runtime.inference.export import checkpoint_source
+    from gigabrain_runtime.inference.factory import open_backend
+    from gigabrain_runtime.inference.types import Mode, Observation
+
+    ckpt = ROOT / "tests/fixtures/gigabrain0"  # checkpoint/, tokenizer/, model_dims.json
+    out = tmp_path / "run"
+    args = ["train", "--dataset", str(dataset), "--checkpoint", str(ckpt), "--out", str(out)]
+    args += ["--steps", "2", "--batch-size", "2", "--stride", "8", "--save-every", "2"]
+    assert main(args) == 0
+    config = json.loads((out / "train_config.json").read_text())
+    assert config["start"].endswith("checkpoint")
+
+    start = checkpoint_source(ckpt, robots=["piper"], for_training=True)
+    tr = Trainer(
+        start.cfg, dataset, tmp_path / "again", TrainConfig(**CONFIG), start=start, progress=False
+    )
+    assert tr.entry.dims[:7] == (0.0,) * 7 and tr.entry.delta_mask[7:] == (True,) * 6 + (False,)
+    batch = tr.batch(0)
+    assert not batch.action_mask[0, :7].any() and batch.action_mask[0, 7:14].all()
+    idx, _, _ = tr._global_draw(0)
+    s = tr.data.sample(int(idx[0]))
+    obs = Observation(
+        images=s["images"], state=s["state"], instruction=s["task"], embodiment="piper"
+    )
+    inputs = tr.pre.policy_inputs(obs, Mode.EFFICIENT, np.random.default_rng(0))
+    chunk = tr.pre.chunk(batch.actions[0].numpy(), None, inputs, Mode.EFFICIENT, None, 0.0)
+    np.testing.assert_allclose(chunk.actions, s["actions"], atol=2e-5)
+
+    engine = tmp_path / "engine"
+    export = ["export", "--checkpoint", str(ckpt), "--weights", str(out / "weights.safetensors")]
+    export += ["--norm-stats", str(out / "norm_stats.json"), "--robot", "piper"]
+    assert main([*export, "--out", str(engine)]) == 0
+    tuned = load_file(str(out / "weights.safetensors"))
+    backend = open_backend(engine, "torch")
+    live = dict(backend.policy.state_dict())
+    before = dict(start.policy.state_dict())  # loaded from the checkpoint, not trained
+    key = "expert.action_in_proj.weight"
+    np.testing.assert_array_equal(live[key].float().numpy(), tuned["policy." + key].numpy())
+    assert not np.array_equal(before[key].numpy(), tuned["policy." + key].numpy())
+    assert backend.infer(obs).actions.shape == (50, 7)
 
 
 def test_a_dataset_of_another_robot_is_refused_naming_the_field(dataset):
