@@ -565,6 +565,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         stride=args.stride,
         delta_joints=tuple(args.delta_joints),
+        parallel=args.parallel,
     )
     start = None
     if args.checkpoint:
@@ -981,6 +982,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JOINT",
         help="joints predicted as offsets from the observed state (e.g. an arm's joints; "
         "grippers stay absolute); export with the same list",
+    )
+    p.add_argument(
+        "--parallel",
+        choices=["ddp", "fsdp"],
+        default="ddp",
+        help="under torchrun: ddp (every process holds the model) or fsdp (parameters, "
+        "gradients and optimiser state sharded over the processes: the full-size model)",
     )
     p.set_defaults(func=cmd_train)
 

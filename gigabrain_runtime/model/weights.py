@@ -50,11 +50,17 @@ class LoadReport:
 
 
 def save_weights(
-    path: str | Path, *, preset: str, policy: nn.Module, world_model: nn.Module | None = None
+    path: str | Path,
+    *,
+    preset: str,
+    policy: nn.Module | dict[str, torch.Tensor],
+    world_model: nn.Module | None = None,
 ) -> Path:
+    """``policy``: the module, or its state dict (a trainer's gathered copy)."""
     from safetensors.torch import save_file
 
-    tensors = {f"policy.{k}": v.detach().contiguous().cpu() for k, v in policy.state_dict().items()}
+    state = policy if isinstance(policy, dict) else policy.state_dict()
+    tensors = {f"policy.{k}": v.detach().contiguous().cpu() for k, v in state.items()}
     if world_model is not None:
         tensors.update(
             {

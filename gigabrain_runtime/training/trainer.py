@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from gigabrain_runtime.inference.export import EngineSource
 
 CHECKPOINTS = "checkpoints"
+PARALLEL = ("ddp", "fsdp")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,8 +70,15 @@ class TrainConfig:
     # points minus the state at the observation; the engine adds the state back, its
     # ``delta_mask``). openpi trains joint-space arms this way, grippers absolute.
     delta_joints: tuple[str, ...] = ()
+    # how several processes share the model: "ddp" (each holds all of it, gradients averaged)
+    # or "fsdp" (PyTorch's fully_shard: parameters, gradients and optimiser state split over
+    # the processes, each transformer block gathered only while it computes - the full-size
+    # model's optimiser state does not fit one GPU)
+    parallel: str = "ddp"
 
     def __post_init__(self) -> None:
+        if self.parallel not in PARALLEL:
+            raise ValueError(f"parallel: expected one of {PARALLEL}, got {self.parallel!r}")
         if len(set(self.delta_joints)) != len(self.delta_joints):
             raise ValueError(f"delta_joints: names repeat in {list(self.delta_joints)}")
         for name in ("steps", "batch_size", "save_every", "log_every", "stride"):
@@ -133,7 +141,7 @@ def _flat_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
         meta["state"][str(idx)] = {}
         for k, v in st.items():
             if torch.is_tensor(v):
-                tensors[f"{idx}.{k}"] = v.detach().contiguous().cpu()
+                tensors[f"{idx}.{k}"] = _full(v).detach().contiguous().cpu()
             else:
                 meta["state"][str(idx)][k] = v
     return tensors, meta
@@ -147,6 +155,43 @@ def _load_flat_state(
         idx, name = key.split(".", 1)
         state.setdefault(int(idx), {})[name] = t
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def _full_shape(t: torch.Tensor) -> tuple[int, ...]:
+    return tuple(t.shape)  # a DTensor's shape is the whole tensor's
+
+
+def _full(t: torch.Tensor) -> torch.Tensor:
+    """A plain tensor of the whole value (a collective for a sharded DTensor: every process
+    must call it, in the same order)."""
+    from torch.distributed.tensor import DTensor
+
+    return t.full_tensor() if isinstance(t, DTensor) else t
+
+
+def _like(full: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """``full`` laid out as ``ref``: this process's shard where ``ref`` is a sharded DTensor."""
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    if isinstance(ref, DTensor):
+        return distribute_tensor(full.to(ref.dtype), ref.device_mesh, ref.placements)
+    return full.to(device=ref.device, dtype=ref.dtype)
+
+
+def _full_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: _full(v).detach().cpu() for k, v in module.state_dict().items()}
+
+
+def _shard_blocks(module: nn.Module) -> None:
+    """FSDP2 over ``module``: each transformer block (every member of a ModuleList) is one unit,
+    gathered for its own forward and backward; the rest belongs to the root unit."""
+    from torch.distributed.fsdp import fully_shard
+
+    for sub in module.modules():
+        if isinstance(sub, nn.ModuleList):
+            for block in sub:
+                fully_shard(block)
+    fully_shard(module)
 
 
 class Trainer:
@@ -253,14 +298,16 @@ class Trainer:
         self.policy = start.policy.to(self.device).train()
         # kept as it came (drawn or loaded) and saved with the policy: the RAMP loop trains it
         self.world_model = start.world_model
-        self.ema = [p.detach().clone().float() for p in self.policy.parameters()]
         self.loss_module: nn.Module = _Loss(self.policy)
-        if self.dist.world > 1:
+        if self.dist.world > 1 and config.parallel == "fsdp":
+            _shard_blocks(self.loss_module)  # the policy's parameters become shards
+        elif self.dist.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             self.loss_module = DistributedDataParallel(
                 self.loss_module, find_unused_parameters=True
             )
+        self.ema = [p.detach().clone().float() for p in self.policy.parameters()]
         decay, no_decay = [], []
         for name, p in self.policy.named_parameters():
             (no_decay if p.ndim < 2 or name.endswith("bias") else decay).append(p)
@@ -351,9 +398,15 @@ class Trainer:
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def save(self) -> Path:
+        """Write a checkpoint (every process takes part: sharded values are gathered; the main
+        process writes)."""
         from safetensors.torch import save_file
 
         directory = self.out / CHECKPOINTS / f"step-{self.step:07d}"
+        names = [n for n, _ in self.policy.named_parameters()]
+        model = _full_state(self.policy)
+        ema = {n: _full(e).contiguous().cpu() for n, e in zip(names, self.ema, strict=True)}
+        tensors, meta = _flat_state(self.optimizer)
         if not self.dist.main:
             return directory
         tmp = directory.with_name(directory.name + ".tmp")
@@ -361,15 +414,10 @@ class Trainer:
         save_weights(
             tmp / "model.safetensors",
             preset=self.cfg.name,
-            policy=self.policy,
+            policy=model,
             world_model=self.world_model,
         )
-        names = [n for n, _ in self.policy.named_parameters()]
-        save_file(
-            {n: e.contiguous() for n, e in zip(names, self.ema, strict=True)},
-            str(tmp / "ema.safetensors"),
-        )
-        tensors, meta = _flat_state(self.optimizer)
+        save_file(ema, str(tmp / "ema.safetensors"))
         save_file(tensors, str(tmp / "optimizer.safetensors"))
         (tmp / "trainer.json").write_text(
             json.dumps({"step": self.step, "optimizer": meta, "history": self.history}) + "\n"
@@ -384,36 +432,38 @@ class Trainer:
     def resume(self, directory: Path) -> None:
         from safetensors.torch import load_file
 
-        load_weights(
-            directory / "model.safetensors",
-            policy=self.policy,
-            world_model=self.world_model,
-            strict=True,
-        )
+        file = directory / "model.safetensors"
+        if self.config.parallel == "fsdp" and self.dist.world > 1:
+            tensors = load_file(str(file))
+            with torch.no_grad():
+                for k, v in self.policy.state_dict().items():
+                    v.copy_(_like(tensors[f"policy.{k}"], v))
+        else:
+            load_weights(file, policy=self.policy, world_model=self.world_model, strict=True)
         ema = load_file(str(directory / "ema.safetensors"))
-        names = [n for n, _ in self.policy.named_parameters()]
-        self.ema = [ema[n].to(self.device) for n in names]
+        params = list(self.policy.named_parameters())
+        self.ema = [_like(ema[n], p).float() for n, p in params]
         state = json.loads((directory / "trainer.json").read_text())
-        _load_flat_state(
-            self.optimizer, load_file(str(directory / "optimizer.safetensors")), state["optimizer"]
-        )
+        flat = load_file(str(directory / "optimizer.safetensors"))
+        ordered = [p for group in self.optimizer.param_groups for p in group["params"]]
+        for key, t in flat.items():
+            idx = int(key.split(".", 1)[0])
+            if t.shape == _full_shape(ordered[idx]):
+                flat[key] = _like(t, ordered[idx])
+        _load_flat_state(self.optimizer, flat, state["optimizer"])
         self.step = int(state["step"])
         self.history = [tuple(h) for h in state["history"]]
 
     def export_weights(self) -> Path:
-        """The EMA weights, as ``export --weights`` reads them."""
+        """The EMA weights, as ``export --weights`` reads them (every process takes part)."""
         path = self.out / "weights.safetensors"
+        names = [n for n, _ in self.policy.named_parameters()]
+        ema = {n: _full(e).cpu() for n, e in zip(names, self.ema, strict=True)}
+        state = _full_state(self.policy)
         if self.dist.main:
-            live = [p.detach().clone() for p in self.policy.parameters()]
-            with torch.no_grad():
-                for p, e in zip(self.policy.parameters(), self.ema, strict=True):
-                    p.copy_(e.to(p.dtype))
-            save_weights(
-                path, preset=self.cfg.name, policy=self.policy, world_model=self.world_model
-            )
-            with torch.no_grad():
-                for p, v in zip(self.policy.parameters(), live, strict=True):
-                    p.copy_(v)
+            for n, e in ema.items():
+                state[n] = e.to(state[n].dtype)
+            save_weights(path, preset=self.cfg.name, policy=state, world_model=self.world_model)
         return path
 
     # ---- the loop ------------------------------------------------------------------------------

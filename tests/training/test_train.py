@@ -78,9 +78,12 @@ def test_a_run_stopped_and_started_again_ends_exactly_where_an_unbroken_run_does
     assert len((out / "loss.csv").read_text().splitlines()) == 7  # header + 6 steps
 
 
-def test_two_gloo_processes_compute_the_update_of_one(dataset, tmp_path):
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_two_gloo_processes_compute_the_update_of_one(dataset, tmp_path, parallel):
     """torchrun --nproc-per-node 2 on the gloo backend, the same global batch: the same loss
-    per step (within 1e-5 relative: only the order of the sums differs) and the same weights."""
+    per step (within 1e-5 relative: only the order of the sums differs) and the same weights,
+    whether each process holds the model (ddp) or a shard of it (fsdp); an fsdp run stopped
+    and resumed from its checkpoint ends where the unbroken one does."""
     args = [
         "--dataset",
         str(dataset),
@@ -103,30 +106,28 @@ def test_two_gloo_processes_compute_the_update_of_one(dataset, tmp_path):
     assert main(["train", *args, "--out", str(one)]) == 0
     two = tmp_path / "two"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "gigabrain_runtime",
-            "train",
-            *args,
-            "--out",
-            str(two),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+
+    def torchrun(out: Path, steps: int) -> None:
+        argv = [*args, "--parallel", parallel, "--out", str(out)]
+        argv[argv.index("--steps") + 1] = str(steps)
+        run = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+            + ["--nproc-per-node", "2", "-m", "gigabrain_runtime", "train", *argv],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+
+    if parallel == "fsdp":  # two steps, a checkpoint, then a new run resumes to step 3
+        args[args.index("--save-every") + 1] = "1"
+        torchrun(two, 2)
+        assert (two / "checkpoints/step-0000002").is_dir()
+    torchrun(two, 3)
     cfg_two = json.loads((two / "train_config.json").read_text())
-    assert cfg_two["world_size"] == 2
+    assert cfg_two["world_size"] == 2 and cfg_two["parallel"] == parallel
 
     def losses(d: Path) -> np.ndarray:
         rows = (d / "loss.csv").read_text().splitlines()[1:]
