@@ -566,6 +566,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         stride=args.stride,
         delta_joints=tuple(args.delta_joints),
         parallel=args.parallel,
+        trajectory=args.trajectory,
     )
     start = None
     if args.checkpoint:
@@ -982,6 +983,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JOINT",
         help="joints predicted as offsets from the observed state (e.g. an arm's joints; "
         "grippers stay absolute); export with the same list",
+    )
+    p.add_argument(
+        "--trajectory",
+        action="store_true",
+        help="embodied chain of thought: also train the 2D trajectory head on the gripper's path "
+        "in the first camera, from the states through the simulated scene (simulated robots)",
     )
     p.add_argument(
         "--parallel",

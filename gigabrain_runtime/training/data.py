@@ -185,6 +185,11 @@ class LeRobotDataset:
             "task": ep.task,
         }
 
+    def frame(self, i: int) -> tuple[int, int]:
+        """Sample ``i`` as (episode number in ``episodes``, frame index in that episode)."""
+        k, j = self._index[i]
+        return int(k), int(self.episodes[k].sample_frames[j])
+
     def chunks(self) -> tuple[np.ndarray, np.ndarray]:
         """Every sample's state [samples, dof] and chunk [samples, H, dof] (for the statistics
         of a model that predicts offsets from the state)."""

@@ -75,6 +75,11 @@ class TrainConfig:
     # the processes, each transformer block gathered only while it computes - the full-size
     # model's optimiser state does not fit one GPU)
     parallel: str = "ddp"
+    # embodied chain of thought (GigaBrain-0's 2D trajectory): train the trajectory head on the
+    # gripper's path over the chunk in the first camera, from the states through the simulated
+    # scene's kinematics and camera (sim/trajectory.py); it trains the decoder and the vision
+    # to find where the arm is going (the cube, then the bowl)
+    trajectory: bool = False
 
     def __post_init__(self) -> None:
         if self.parallel not in PARALLEL:
@@ -294,6 +299,19 @@ class Trainer:
         manifest = dataclasses.replace(start.manifest, embodiments={emb.name: entry})
         self.pre = Preprocessor(manifest)
         self.entry = entry
+        self.trajectories: list[np.ndarray] | None = None
+        if config.trajectory:
+            if not cfg.variant.has("trajectory"):
+                raise ValueError(f"trajectory: model {cfg.name} has no trajectory head")
+            from gigabrain_runtime.sim.trajectory import ImageTrajectory
+
+            camera = next(c for c in entry.camera_slots if c)
+            projector = ImageTrajectory(emb, camera)
+            self.trajectories = [
+                np.clip(projector.points(ep.states), 0.0, 1.0).astype(np.float32)
+                for ep in self.data.episodes
+            ]
+            projector.close()
         self.robot = emb.name
         self.policy = start.policy.to(self.device).train()
         # kept as it came (drawn or loaded) and saved with the policy: the RAMP loop trains it
@@ -339,9 +357,11 @@ class Trainer:
         a = self.cfg.action_expert
         rng = np.random.default_rng(0)
         feeds: dict[str, list[np.ndarray]] = {}
-        actions, masks = [], []
+        actions, masks, paths = [], [], []
         n = len(self.entry.dims)
         for i in idx[mine]:
+            if self.trajectories is not None:
+                paths.append(self._trajectory(int(i)))
             s = self.data.sample(int(i))
             obs = Observation(
                 images=s["images"], state=s["state"], instruction=s["task"], embodiment=self.robot
@@ -368,7 +388,19 @@ class Trainer:
             action_mask=torch.from_numpy(np.stack(masks)).to(self.device),
             flow_noise=noise[mine].to(self.device),
             flow_time=tau[mine].to(self.device),
+            trajectory=torch.from_numpy(np.stack(paths)).to(self.device) if paths else None,
         )
+
+    def _trajectory(self, i: int) -> np.ndarray:
+        """Sample ``i``'s target [points, 2]: the gripper in the image at evenly spaced points
+        of its chunk (the last at the chunk's end; past the episode's end it stays there)."""
+        k, t = self.data.frame(i)
+        path = self.trajectories[k]
+        a = self.cfg.action_expert
+        steps = t + np.round(
+            np.arange(1, a.trajectory_points + 1) * a.horizon / a.trajectory_points
+        )
+        return path[np.minimum(steps.astype(int), len(path) - 1)]
 
     # ---- one update ----------------------------------------------------------------------------
     def train_step(self) -> float:

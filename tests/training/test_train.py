@@ -230,6 +230,33 @@ def test_fine_tuning_a_gigabrain0_checkpoint_trains_in_its_slot_layout_and_expor
     assert backend.infer(obs).actions.shape == (50, 7)
 
 
+def test_trajectory_targets_are_the_gripper_path_over_the_chunk_in_the_first_camera(
+    dataset, tmp_path
+):
+    """--trajectory: each sample's target is the gripper point at evenly spaced points of its
+    chunk, projected into cam_high, and the objective includes the trajectory term."""
+    from gigabrain_runtime.model.losses import policy_loss
+    from gigabrain_runtime.robots.embodiment import get_embodiment
+    from gigabrain_runtime.sim.trajectory import ImageTrajectory
+
+    config = TrainConfig(**CONFIG, trajectory=True)
+    tr = Trainer(get_preset("tiny"), dataset, tmp_path / "run", config, progress=False)
+    batch = tr.batch(0)
+    a = tr.cfg.action_expert
+    assert batch.trajectory.shape == (CONFIG["batch_size"], a.trajectory_points, 2)
+    idx, _, _ = tr._global_draw(0)
+    k, t = tr.data.frame(int(idx[0]))
+    states = tr.data.episodes[k].states
+    future = states[np.minimum(t + np.arange(1, 11) * 5, len(states) - 1)]  # 50 / 10 points
+    projector = ImageTrajectory(get_embodiment("piper"), "cam_high")
+    want = np.clip(projector.points(future), 0, 1)
+    projector.close()
+    np.testing.assert_allclose(batch.trajectory[0].numpy(), want, atol=1e-6)
+    assert len({tuple(p) for p in want.round(3)}) > 1  # the gripper moves over the chunk
+    _, parts = policy_loss(tr.policy, batch)
+    assert "trajectory" in parts and float(parts["trajectory"].detach()) > 0
+
+
 def test_a_dataset_of_another_robot_is_refused_naming_the_field(dataset):
     from gigabrain_runtime.training.data import LeRobotDataset
 
