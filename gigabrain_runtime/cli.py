@@ -446,18 +446,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.duration <= 0:
         raise ValueError(f"duration: must be > 0, got {args.duration}")
     if args.engine:
-        engine, policy = Path(args.engine), f"the engine {args.engine}"
+        engine, policy, trained = Path(args.engine), f"the engine {args.engine}", True
     else:
-        engine, policy = _robot_default_engine(args.robot)
+        engine, policy, trained = _robot_default_engine(args.robot)
     if args.takeover_for < 0:
         raise ValueError(f"takeover-for: must be >= 0, got {args.takeover_for}")
+    takeover_at = args.takeover_at
+    if takeover_at is None:
+        # a policy shipped for the robot does the task itself; random weights get the operator
+        takeover_at = -1.0 if trained else 5.0
     return entries.load("demo")(
         args.robot,
         mode.value,
         args.duration,
         engine,
         record_dir=Path(args.record_dir),
-        takeover_at_s=args.takeover_at if args.takeover_at >= 0 else None,
+        takeover_at_s=takeover_at if takeover_at >= 0 else None,
         takeover_s=args.takeover_for,
         task_seed=args.seed,
         policy=policy,
@@ -469,10 +473,10 @@ def cmd_bench_cameras(args: argparse.Namespace) -> int:
     return 0
 
 
-def _robot_default_engine(robot: str) -> tuple[Path, str]:
+def _robot_default_engine(robot: str) -> tuple[Path, str, bool]:
     """The engine the demo and eval run for ``robot`` when none is given: the policy shipped
     for it (gigabrain_runtime/policies; exported on first use), else the tiny preset's random
-    weights. Returns (engine directory, what it is)."""
+    weights. Returns (engine directory, what it is, whether it is trained)."""
     from gigabrain_runtime.inference.export import ensure_engine
     from gigabrain_runtime.model.presets import get_preset
     from gigabrain_runtime.policies import ensure_policy_engine, for_robot
@@ -480,10 +484,10 @@ def _robot_default_engine(robot: str) -> tuple[Path, str]:
     shipped = for_robot(robot)
     if shipped is not None:
         engine = ensure_policy_engine(shipped, DEFAULT_ENGINE_ROOT / shipped.name)
-        return engine, f"the shipped policy {shipped.name} ({shipped.preset})"
+        return engine, f"the shipped policy {shipped.name} ({shipped.preset})", True
     engine = DEFAULT_ENGINE_ROOT / "tiny"
     ensure_engine(get_preset("tiny"), engine)
-    return engine, "the tiny preset (random weights)"
+    return engine, "the tiny preset (random weights)", False
 
 
 def _engine_or_default(given: str | None) -> Path:
@@ -701,7 +705,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
         args.seed,
         Path(args.out),
         namespace=args.namespace or "",
-        config=CollectConfig(camera_hz=args.camera_hz, image_size=args.image_size),
+        config=CollectConfig(
+            camera_hz=args.camera_hz,
+            image_size=args.image_size,
+            disturbance_rad=args.disturbance,
+        ),
     )
     return 0 if results else 1
 
@@ -1049,6 +1057,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--namespace", help="robot namespace of the topics (default: the robot's name)")
     c.add_argument("--camera-hz", type=float, default=15.0)
     c.add_argument("--image-size", type=int, default=224, help="rendered camera size (px)")
+    c.add_argument(
+        "--disturbance",
+        type=float,
+        default=0.0,
+        metavar="RAD",
+        help="DART: the arm executes the expert's command plus smooth noise of this standard "
+        "deviation on the arm joints; the expert's own command is recorded (default 0)",
+    )
     p.set_defaults(func=cmd_sim)
     c = simp.add_parser(
         "pretrain-vision",
@@ -1131,8 +1147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--takeover-at",
         type=float,
-        default=5.0,
-        help="seconds into the episode when the scripted operator takes over (-1: never)",
+        default=None,
+        help="seconds into the episode when the scripted operator takes over (-1: never; "
+        "default: never with the policy shipped for the robot, 5 with random weights)",
     )
     p.add_argument("--takeover-for", type=float, default=5.0, help="takeover length (s)")
     p.add_argument(

@@ -39,8 +39,19 @@ class CollectConfig:
     command_hz: float = 50.0
     camera_hz: float = 15.0
     image_size: int = 224
+    # DART (Laskey et al., 2017): the arm executes the expert's command plus a smooth random
+    # offset (an Ornstein-Uhlenbeck process per arm joint, this standard deviation in rad and
+    # correlation time; the gripper is never disturbed) while the recording keeps the expert's
+    # own command, so a policy trained on it sees states off the demonstrated path together
+    # with the actions that lead back to it. 0: the expert's path exactly.
+    disturbance_rad: float = 0.0
+    disturbance_tau_s: float = 0.5
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.disturbance_rad <= 0.5:
+            raise ValueError(f"disturbance: must be in [0, 0.5] rad, got {self.disturbance_rad}")
+        if not self.disturbance_tau_s > 0:
+            raise ValueError(f"disturbance_tau_s: must be > 0, got {self.disturbance_tau_s}")
         for name in ("state_hz", "command_hz", "camera_hz"):
             value = getattr(self, name)
             if not 0 < value <= 1000:
@@ -148,13 +159,20 @@ def collect_episode(
         next_frame = 0.0
         settled_since: float | None = None
         verdict = sim.verdict()
+        rng = np.random.default_rng([seed, 0xDA27])  # the episode's own disturbance
+        arm = np.array([j != task.gripper for j in emb.joint_names])
+        offset = np.zeros(len(emb.joint_names))
         k = 0
         while True:
             elapsed = k * dt
             t = now_ns()
             if k % command_every == 0:
                 target = expert.command(elapsed)
-                sim.set_target(target)
+                if config.disturbance_rad > 0:
+                    step = command_every * dt / config.disturbance_tau_s
+                    noise = rng.standard_normal(len(offset)) * np.sqrt(2.0 * step)
+                    offset = offset * (1.0 - step) + config.disturbance_rad * noise * arm
+                sim.set_target(target + offset)
                 writer.write(
                     topics["joint_command"].name, msgs.joints(t, emb.joint_names, target), t
                 )

@@ -119,3 +119,35 @@ def test_sim_collect_writes_recorder_episodes_labelled_by_the_detector(tmp_path)
     frames = data["/piper/cameras/cam_high/image_raw"]
     assert frames[0][1].header.frame_id == "cam_high_optical_frame"
     assert (frames[0][1].width, frames[0][1].height) == (64, 64)
+
+
+def test_a_disturbed_demonstration_records_the_experts_commands_and_the_arm_off_its_path(
+    tmp_path,
+):
+    """sim collect --disturbance (DART): the recorded commands are the undisturbed expert's,
+    bit for bit, while the arm's joints wander off them (the gripper never does)."""
+    from gigabrain_runtime.cli import main
+    from gigabrain_runtime.hilr.episodes import read_episode
+
+    runs = {}
+    for rad in (0.0, 0.05):
+        out = tmp_path / str(rad)
+        argv = ["sim", "collect", "--episodes", "1", "--seed", "7", "--out", str(out)]
+        assert main([*argv, "--image-size", "32", "--disturbance", str(rad)]) == 0
+        (episode,) = [d for d in out.iterdir() if d.is_dir()]
+        data = read_episode(episode)
+        runs[rad] = {
+            key: np.array([m.position for _, m in data[f"/piper/{key}"]])
+            for key in ("joint_command", "joint_states")
+        }
+    clean, disturbed = runs[0.0], runs[0.05]
+    n = min(len(clean["joint_command"]), len(disturbed["joint_command"]))
+    np.testing.assert_array_equal(disturbed["joint_command"][:n], clean["joint_command"][:n])
+    m = min(len(clean["joint_states"]), len(disturbed["joint_states"]), 400)  # before the grasp
+    apart = np.abs(disturbed["joint_states"][:m] - clean["joint_states"][:m])
+    assert apart[:, :6].max() > 0.03, apart.max(axis=0)  # the arm is pushed off its path
+    assert apart[:200, 6].max() < 1e-3  # the gripper is not (before it closes on the cube)
+    with pytest.raises(ValueError, match="disturbance: must be in"):
+        from gigabrain_runtime.sim.collect import CollectConfig
+
+        CollectConfig(disturbance_rad=-1.0)
