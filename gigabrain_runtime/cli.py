@@ -1101,6 +1101,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True)
     b.add_argument("--fps", type=int, default=50, help="dataset frame rate (whole frames/s)")
     b.add_argument(
+        "--outcome",
+        choices=["success", "failure", "abort"],
+        help="only the episodes with this outcome (an operator's label first)",
+    )
+    b.add_argument(
         "--image-size",
         default="",
         metavar="HxW",

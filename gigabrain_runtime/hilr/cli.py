@@ -39,7 +39,11 @@ def main(args: argparse.Namespace) -> int:
         from gigabrain_runtime.hilr.lerobot_export import export_lerobot  # pyarrow, OpenCV
 
         export_lerobot(
-            Path(args.dir), Path(args.out), fps=args.fps, image_size=_image_size(args.image_size)
+            Path(args.dir),
+            Path(args.out),
+            fps=args.fps,
+            image_size=_image_size(args.image_size),
+            outcome=args.outcome,
         )
         return 0
     raise ValueError(f"bag: unknown command {cmd!r}")

@@ -356,10 +356,12 @@ def export_lerobot(
     gamma: float = 0.99,
     eps: float = 0.0,
     image_size: tuple[int, int] | None = None,
+    outcome: str | None = None,
 ) -> Path:
     """Export every finished episode under ``root`` to the LeRobot v3.0 dataset ``out``.
     ``image_size`` (height, width): every camera's declared shape (default: each camera's size
-    in the first episode)."""
+    in the first episode). ``outcome``: only the episodes with this outcome (their label where
+    an operator gave one), e.g. ``success`` for behaviour cloning."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -374,6 +376,15 @@ def export_lerobot(
     eps_dirs = [d for d in episode_dirs(root) if (d / "metadata.yaml").is_file()]
     if not eps_dirs:
         raise ValueError(f"dir: no finished episodes in {root} (recover unfinished ones first)")
+    if outcome is not None:
+
+        def result(d: Path) -> str:
+            info = read_sidecar(d)
+            return str(info.label or info.outcome)
+
+        eps_dirs = [d for d in eps_dirs if result(d) == outcome]
+        if not eps_dirs:
+            raise ValueError(f"outcome: no finished episode in {root} has outcome {outcome!r}")
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"out: {out} exists and is not empty")
     out.mkdir(parents=True, exist_ok=True)

@@ -128,3 +128,16 @@ def test_lerobot_export_samples_the_episode_clock(episodes, tmp_path):
     np.testing.assert_allclose(action - state, 0.01, atol=1e-6)  # the teleop stream is not it
     assert table["indicator"] and len(table["advantage"]) == n
     assert (out / "videos/observation.images.cam_high/chunk-000/file-000.mp4").is_file()
+
+
+def test_lerobot_export_keeps_only_the_episodes_with_the_outcome_asked_for(episodes, tmp_path):
+    """bag export --outcome success: a demonstration set without its failed attempts; an
+    operator's label counts over the recorded outcome."""
+    out = tmp_path / "successes"
+    assert main(["bag", "export", str(episodes), "--out", str(out), "--outcome", "success"]) == 0
+    assert json.loads((out / "meta/info.json").read_text())["total_episodes"] == 1
+    assert main(["bag", "label", str(episodes / "ep0"), "failure"]) == 0
+    with pytest.raises(ValueError, match="outcome: no finished episode .* 'success'"):
+        from gigabrain_runtime.hilr.lerobot_export import export_lerobot
+
+        export_lerobot(episodes, tmp_path / "none", outcome="success")
