@@ -607,7 +607,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"loss curve {Path(args.out) / 'loss.png'}; export with: gigabrain-runtime export "
             f"{model} --weights {path} --norm-stats {Path(args.out) / 'norm_stats.json'} "
             f"--robot {args.robot}"
-            + "".join(f" --delta-joints {j}" for j in args.delta_joints)
+            + (" --delta-joints " + " ".join(args.delta_joints) if args.delta_joints else "")
             + " --out engines/<name>"
         )
     return 0
