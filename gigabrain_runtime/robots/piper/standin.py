@@ -7,9 +7,10 @@ It reads ``joint_ctrl_single`` as the driver does (robots/piper/piper_ros.py): j
 commands are ignored until enabled, and enabling re-initialises the gripper to 0. The arm moves
 toward its target at ``speed% x max_speed_rad_s`` (gripper 0.1 m/s).
 
-Unlike the driver it audits: commands while disabled, missing names, speed or gripper effort not
-set, positions outside the URDF limits (as true angles, through the arm's encoder calibration),
-the gripper outside 0..0.08 m, and the largest joint velocity implied by consecutive commands.
+Unlike the driver it audits: commands before the first enable and while disabled, missing names,
+speed or gripper effort not set, positions outside the URDF limits (as true angles, through the
+arm's encoder calibration), the gripper outside 0..0.08 m, and the largest joint velocity implied
+by consecutive commands.
 Times are seconds on the caller's clock (``now``), stamps the senders' header stamps.
 """
 
@@ -57,6 +58,12 @@ class StandinArm:
         self.enabled = False
         self.audit: dict[str, Any] = {
             "commands": 0,
+            # ignored before the arm was first enabled: the driver subscribes to commands and
+            # enable_flag separately and DDS orders nothing across topics, so on a loaded
+            # machine the first commands may overtake the first enable (the real driver
+            # ignores them the same way; the arm stays braked)
+            "commands_before_enable": 0,
+            # ignored after the arm had been enabled and was disabled again: a real fault
             "commands_while_disabled": 0,
             "missing_names": 0,
             "speed_unset": 0,
@@ -98,7 +105,8 @@ class StandinArm:
         a = self.audit
         with self._lock:
             if not self.enabled:
-                a["commands_while_disabled"] += 1
+                ever = any(on for _, on in a["enable_events"])
+                a["commands_while_disabled" if ever else "commands_before_enable"] += 1
                 return
             a["commands"] += 1
             if any(n not in names for n in DRIVER_JOINTS[:GRIPPER_INDEX]):

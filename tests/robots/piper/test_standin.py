@@ -24,7 +24,13 @@ def test_commands_before_enable_are_ignored_and_counted():
     start = arm.step(0.1)
     arm.command(NAMES, POSE, **FULL, stamp_s=1.0, now=1.0)
     np.testing.assert_array_equal(arm.step(0.1), start)
-    assert arm.report()["commands_while_disabled"] == 1 and arm.report()["commands"] == 0
+    report = arm.report()
+    assert report["commands_before_enable"] == 1 and report["commands"] == 0
+    assert report["commands_while_disabled"] == 0
+    arm.set_enabled(True, now=1.1)
+    arm.set_enabled(False, now=1.2)  # enabled once, disabled again: now it is a fault
+    arm.command(NAMES, POSE, **FULL, stamp_s=1.3, now=1.3)
+    assert arm.report()["commands_while_disabled"] == 1
 
 
 def test_enabling_reinitialises_the_gripper_and_holds_the_joints():
