@@ -780,16 +780,23 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return run_launch(nodes)
 
 
-def _add_checkpoint_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("checkpoint (instead of --preset)")
+def _add_checkpoint_files(g: Any, *, stats: bool) -> None:
+    """--checkpoint and the files found with it (--norm-stats only where the checkpoint's own
+    statistics are used: training computes its own)."""
     g.add_argument(
         "--checkpoint",
         help="GigaBrain-0 checkpoint directory (config.json + weights; or a folder holding "
         "checkpoint/, norm_stats.json, tokenizer/)",
     )
-    g.add_argument("--norm-stats", help="norm_stats.json (default: found with the checkpoint)")
+    if stats:
+        g.add_argument("--norm-stats", help="norm_stats.json (default: found with the checkpoint)")
     g.add_argument("--tokenizer", help="tokenizer directory holding tokenizer.model")
     g.add_argument("--model-dims", help="model_dims.json: sizes other than the released ones")
+
+
+def _add_checkpoint_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("checkpoint (instead of --preset)")
+    _add_checkpoint_files(g, stats=True)
     g.add_argument(
         "--robot",
         action="append",
@@ -965,13 +972,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dataset", required=True, help="LeRobot v3.0 dataset directory")
     p.add_argument("--preset", default="tiny", help="model preset to train")
-    p.add_argument(
-        "--checkpoint",
-        help="GigaBrain-0 checkpoint directory to fine-tune (its slot layout and tokenizer; the "
-        "statistics come from the dataset)",
+    _add_checkpoint_files(
+        p.add_argument_group(
+            "fine-tune a checkpoint (instead of --preset: its slot layout and tokenizer; the "
+            "statistics come from the dataset)"
+        ),
+        stats=False,
     )
-    p.add_argument("--tokenizer", help="with --checkpoint: tokenizer directory (tokenizer.model)")
-    p.add_argument("--model-dims", help="with --checkpoint: size overrides (model_dims.json)")
     p.add_argument("--weights", help="initial weights (safetensors written by this package)")
     p.add_argument("--out", required=True, help="run directory (resumes from its checkpoints)")
     p.add_argument("--robot", default="piper")

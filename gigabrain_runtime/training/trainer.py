@@ -162,10 +162,6 @@ def _load_flat_state(
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def _full_shape(t: torch.Tensor) -> tuple[int, ...]:
-    return tuple(t.shape)  # a DTensor's shape is the whole tensor's
-
-
 def _full(t: torch.Tensor) -> torch.Tensor:
     """A plain tensor of the whole value (a collective for a sharded DTensor: every process
     must call it, in the same order)."""
@@ -480,7 +476,7 @@ class Trainer:
         ordered = [p for group in self.optimizer.param_groups for p in group["params"]]
         for key, t in flat.items():
             idx = int(key.split(".", 1)[0])
-            if t.shape == _full_shape(ordered[idx]):
+            if t.shape == ordered[idx].shape:  # a DTensor's shape is the whole tensor's
                 flat[key] = _like(t, ordered[idx])
         _load_flat_state(self.optimizer, flat, state["optimizer"])
         self.step = int(state["step"])
