@@ -593,7 +593,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         init_weights=Path(args.weights) if args.weights else None,
         start=start,
     )
-    path = trainer.run()
+    path = trainer.run(stop_after=args.stop_after)
     if trainer.dist.main:
         model = (
             f"--checkpoint {args.checkpoint}"
@@ -658,6 +658,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 record_dir=Path(args.record_dir),
                 execution=execution,
                 inject_delay_ms=delay,
+                **({} if args.inference_hz is None else {"inference_hz": args.inference_hz}),
             )
             cells.append((execution, delay, summary))
     if grid or args.markdown:
@@ -982,7 +983,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="initial weights (safetensors written by this package)")
     p.add_argument("--out", required=True, help="run directory (resumes from its checkpoints)")
     p.add_argument("--robot", default="piper")
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=2000, help="length of the schedule")
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="N",
+        help="stop after step N of the schedule (checkpoint and EMA weights written); the "
+        "same command without it continues",
+    )
     p.add_argument("--batch-size", type=int, default=32, help="global batch (all processes)")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--warmup-steps", type=int, default=100)
@@ -1041,6 +1049,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--inject-delay-ms",
         default="0",
         help="inference delay(s) added to every chunk, comma-separated (ms)",
+    )
+    p.add_argument(
+        "--inference-hz",
+        type=float,
+        default=None,
+        help="chunk rate (Hz; default: the vla node's); the direct loop follows "
+        "control_hz / inference_hz points of each chunk",
     )
     p.add_argument("--json", help="write the summary and every episode as JSON")
     p.add_argument("--csv", help="write one row per episode")

@@ -83,3 +83,26 @@ def test_the_default_engine_is_exported_once_from_the_policys_files(shipped, tmp
     (engine / m.graphs["policy_efficient"].file).write_bytes(b"broken")
     policies.ensure_policy_engine(p, engine, log=said.append)
     assert len(said) == 2 and len(exported) == 1
+
+
+def test_every_shipped_policy_is_complete_and_its_weights_fit_its_preset():
+    """What `make demo` and `eval` run by default: each folder names a known robot and preset,
+    its weights load strictly into that preset, its statistics cover the robot's joints, its
+    offset joints are the robot's, and it says how it was made."""
+    from gigabrain_runtime.model.build import build_models
+    from gigabrain_runtime.model.presets import get_preset
+    from gigabrain_runtime.model.weights import load_weights
+    from gigabrain_runtime.robots.embodiment import get_embodiment
+
+    names = policies.available()
+    assert names, "no policy shipped under gigabrain_runtime/policies/"
+    for name in names:
+        p = policies.ShippedPolicy.load(name)
+        emb = get_embodiment(p.robot)
+        assert set(p.delta_joints) <= set(emb.joint_names), name
+        policy, world_model = build_models(get_preset(p.preset), seed=0)
+        load_weights(p.weights, policy=policy, world_model=world_model, strict=True)
+        stats = json.loads(p.norm_stats.read_text())["norm_stats"]
+        for key in ("state", "action"):
+            assert len(stats[key]["q01"]) >= len(emb.joint_names), (name, key)
+        assert any(c.startswith("gigabrain-runtime train") for c in p.reproduce), name

@@ -50,7 +50,7 @@ class ExecutorConfig:
     execute_steps: int = 30  # sync: points of each chunk executed before the next inference
     blend_s: float = 0.2
     ensemble_k: float = 0.5
-    max_open_loop_s: float = 0.5
+    max_open_loop_s: float = 1.0
     state_timeout_s: float = 0.1
     velocity_scale: float = 1.0
     # every stop but the e-stop: x the joint accelerations (<= 0.6 s from max velocity on a

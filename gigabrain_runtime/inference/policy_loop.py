@@ -85,7 +85,7 @@ class PolicyLoopConfig:
     robot: str
     mode: Mode = Mode.EFFICIENT
     instruction: str = ""
-    inference_hz: float = 10.0
+    inference_hz: float = 2.0
     control_hz: float = 50.0
     max_world_model_age_s: float = 1.0
     sync: SyncConfig = SyncConfig()

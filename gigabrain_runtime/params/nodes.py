@@ -63,7 +63,14 @@ class VlaParams(NodeParams):
         "efficient, or standard (world-model-conditioned; needs an engine with a world model)",
         choices=tuple(m.value for m in Mode),
     )
-    inference_hz: float = param(10.0, "chunk rate (Hz)", lo=0.1, hi=100.0, read_only=True)
+    inference_hz: float = param(
+        2.0,
+        "chunk rate (Hz); 2 at 50 Hz control follows 25 points of a 50-point chunk between "
+        "observations (RTC's execution horizon)",
+        lo=0.1,
+        hi=100.0,
+        read_only=True,
+    )
     control_hz: float = param(
         50.0, "executor rate: spacing of chunk points (Hz)", lo=1.0, hi=500.0, read_only=True
     )
@@ -178,7 +185,7 @@ class ExecutorParams(NodeParams):
         0.5, "temporal ensembling decay per chunk", lo=0.0, hi=10.0, read_only=True
     )
     max_open_loop_s: float = param(
-        0.5,
+        1.0,
         "a chunk is followed at most this long after its observation (never past its last "
         "point); then the arm comes to rest within its limits (s)",
         lo=0.02,

@@ -20,11 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from gigabrain_runtime.inference.policy_loop import PolicyLoopConfig
 from gigabrain_runtime.inference.types import Mode, Observation
 from gigabrain_runtime.perception.images import resize_with_pad
 from gigabrain_runtime.robots.embodiment import Embodiment, get_embodiment
 from gigabrain_runtime.sim.simulator import Simulator
 from gigabrain_runtime.sim.task import SETTLE_S, TaskSpec
+
+DEFAULT_INFERENCE_HZ = PolicyLoopConfig.inference_hz  # the vla node's default chunk rate
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -182,7 +185,7 @@ def run_direct(
     robot: str,
     seeds: list[int],
     *,
-    inference_hz: float = 10.0,
+    inference_hz: float = DEFAULT_INFERENCE_HZ,
     control_hz: float = 50.0,
     mode: str = "efficient",
     backend: str | None = None,
@@ -256,7 +259,7 @@ def run_timed(
     *,
     execution: str = "crossfade",
     inject_delay_ms: float = 0.0,
-    inference_hz: float = 10.0,
+    inference_hz: float = DEFAULT_INFERENCE_HZ,
     control_hz: float = 50.0,
     mode: str = "efficient",
     backend: str | None = None,
@@ -390,6 +393,7 @@ def evaluate(
     record_dir: Path = Path("eval_recordings"),
     execution: str = "crossfade",
     inject_delay_ms: float = 0.0,
+    inference_hz: float = DEFAULT_INFERENCE_HZ,
 ) -> EvalSummary:
     """``direct``: the reference loop here; ``timed``: the runtime's cores in simulated time
     (:func:`run_timed`); else through the graph (the ROS layer's ``eval-graph`` entry: the
@@ -401,7 +405,7 @@ def evaluate(
     start = time.perf_counter()
     seeds = list(range(seed, seed + episodes))
     if direct:
-        summary = run_direct(engine, robot, seeds, mode=mode)
+        summary = run_direct(engine, robot, seeds, mode=mode, inference_hz=inference_hz)
     elif timed:
         summary = run_timed(
             engine,
@@ -410,6 +414,7 @@ def evaluate(
             mode=mode,
             execution=execution,
             inject_delay_ms=inject_delay_ms,
+            inference_hz=inference_hz,
         )
     else:
         from gigabrain_runtime import entries
@@ -422,6 +427,7 @@ def evaluate(
             record_dir=record_dir,
             execution=execution,
             inject_delay_ms=inject_delay_ms,
+            inference_hz=inference_hz,
         )
     summary.write(json_path, csv_path)
     print(summary.report() + f" ({time.perf_counter() - start:.0f} s)")

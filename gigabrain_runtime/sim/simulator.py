@@ -238,12 +238,18 @@ class Simulator:
         ]
         self._qpos_adr = {}
         self._act_id = {}
+        # a joint's mechanical stops: MuJoCo's limits are soft, so contact can push a joint a
+        # little past them (a finger pressed against the cube), which no encoder reads
+        self._qpos_range: dict[str, tuple[float, float]] = {}
         for link in self.links:
             for sj in link.sim_joints:
                 jid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, sj)
                 if jid < 0:
                     raise ValueError(f"scene {embodiment.name}: no simulated joint {sj!r}")
                 self._qpos_adr[sj] = int(self.model.jnt_qposadr[jid])
+                if self.model.jnt_limited[jid]:
+                    lo, hi = self.model.jnt_range[jid]
+                    self._qpos_range[sj] = (float(lo), float(hi))
                 self._act_id[sj] = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_ACTUATOR, sj)
         self.cameras = tuple(c["name"] for c in self.scene.get("cameras", []))
         missing = [c for c in embodiment.cameras if c not in self.cameras]
@@ -352,10 +358,16 @@ class Simulator:
     def _positions(self, data: Any) -> np.ndarray:
         out = np.empty(len(self.links))
         for i, link in enumerate(self.links):
-            out[i] = sum(data.qpos[self._qpos_adr[sj]] / link.scale for sj in link.sim_joints) / (
+            out[i] = sum(self._read(data, sj) / link.scale for sj in link.sim_joints) / (
                 len(link.sim_joints)
             )
         return out
+
+    def _read(self, data: Any, sim_joint: str) -> float:
+        """A joint's position as its encoder reads it: never past its stops."""
+        q = float(data.qpos[self._qpos_adr[sim_joint]])
+        lo, hi = self._qpos_range.get(sim_joint, (-np.inf, np.inf))
+        return min(max(q, lo), hi)
 
     def step(self, seconds: float) -> None:
         n = max(1, int(round(seconds / self.model.opt.timestep)))

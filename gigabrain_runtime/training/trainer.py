@@ -495,10 +495,17 @@ class Trainer:
         return path
 
     # ---- the loop ------------------------------------------------------------------------------
-    def run(self) -> Path:
+    def run(self, stop_after: int | None = None) -> Path:
+        """Train to ``config.steps`` (resuming from the newest checkpoint), or stop after step
+        ``stop_after`` of the same schedule with a checkpoint and the EMA weights written: a
+        stage of a longer run, which the same command without it (or with a later step)
+        continues exactly."""
         from tqdm import tqdm
 
         c = self.config
+        if stop_after is not None and not 1 <= stop_after <= c.steps:
+            raise ValueError(f"stop_after: must be in [1, steps={c.steps}], got {stop_after}")
+        end = c.steps if stop_after is None else stop_after
         latest = self.latest_checkpoint()
         if latest is not None:
             self.resume(latest)
@@ -514,17 +521,17 @@ class Trainer:
         window: list[float] = []
         t0 = time.perf_counter()
         start_step = self.step
-        while self.step < c.steps:
+        while self.step < end:
             loss = self.train_step()
             window.append(loss)
-            if self.step % c.log_every == 0 or self.step == c.steps:
+            if self.step % c.log_every == 0 or self.step == end:
                 rate = (self.step - start_step) * c.batch_size / (time.perf_counter() - t0)
                 mean = float(np.mean(window))
                 self.history.append((self.step, mean, c.lr_at(self.step - 1), rate))
                 bar.set_postfix(loss=f"{mean:.4f}", samples_s=f"{rate:.1f}")
                 window = []
             bar.update(1)
-            if self.step % c.save_every == 0 or self.step == c.steps:
+            if self.step % c.save_every == 0 or self.step == end:
                 self.save()
         bar.close()
         path = self.export_weights()

@@ -390,7 +390,8 @@ def test_minimum_jerk_profile():
 
 
 def test_takeover_and_hand_back_never_step_beyond_the_velocity_limit():
-    ex = make_executor(takeover_blend_s=0.3, blend_s=0.2)
+    # the first plan ends 0.5 s after its observation, so the operator's 1.2 s reach his pose
+    ex = make_executor(takeover_blend_s=0.3, blend_s=0.2, max_open_loop_s=0.5)
     ex.on_joint_state(mid(), 0.0)
     ex.on_chunk(ramp_chunk(mid(), 0.02, t0=0.0), 0.0)  # policy moving at ~1 rad/s
     cmds = []

@@ -44,7 +44,7 @@ def test_one_graph_episode_is_reset_judged_recorded_and_within_the_limits(tiny_e
     (episode,) = report["per_episode"]
     assert episode["seed"] == 7 and episode["success"] is False  # random weights
     assert 14.5 <= episode["duration_s"] <= 16.0  # the task's 15 s limit
-    assert episode["chunks"] >= 100  # 10 Hz for 15 s
+    assert episode["chunks"] >= 20  # the default 2 Hz for 15 s (30), with room for a busy machine
     assert episode["max_accel_ratio"] <= 1.0 + 1e-6  # never harder than the joint limits
     assert "cube" in episode["reason"]
     from gigabrain_runtime.hilr.recording import read_sidecar

@@ -63,6 +63,7 @@ def runtime(tiny_engine, tmp_path_factory):
                 # real-time chunking through the whole graph (the demo and the graph
                 # evaluation run the default, crossfade)
                 "execution:=rtc",
+                "inference_hz:=10.0",  # the machinery at a fast rate (the default is 2 Hz)
             ],
             log,
         )

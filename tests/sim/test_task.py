@@ -50,6 +50,23 @@ def test_a_seed_fixes_the_start_and_starts_differ(sim):
         assert np.all(np.abs(s.arm - home) <= task.start_jitter + 1e-12)
 
 
+def test_a_joint_pushed_past_its_stop_by_contact_reads_at_the_stop(sim):
+    """MuJoCo's joint limits are soft: a finger pressed against the cube can sit millimetres
+    past its stop, which no encoder reports (and the executor would refuse the state)."""
+    import mujoco
+
+    sim.start_episode(3)
+    grip = PIPER.joint_names.index("gripper")
+    for finger in ("finger_left", "finger_right"):
+        jid = mujoco.mj_name2id(sim.model, mujoco.mjtObj.mjOBJ_JOINT, finger)
+        sim.data.qpos[sim.model.jnt_qposadr[jid]] = 0.0457  # 5.7 mm past 0.04, as measured
+    q = sim.joint_positions()
+    assert q[grip] == pytest.approx(PIPER.upper[grip])  # 0.08, not 0.0914
+    PIPER.check_positions(q[None], field="joint_states", margin=0.0)
+    sim.start_episode(3)
+    assert sim.joint_positions()[grip] < PIPER.upper[grip]  # within the stops: as it is
+
+
 @pytest.mark.parametrize("seed", [3, 41, 977])
 def test_the_detector_says_success_only_when_the_cube_rests_in_the_bowl(sim, seed):
     sim.start_episode(seed)

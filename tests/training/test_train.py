@@ -57,10 +57,16 @@ def test_a_run_stopped_and_started_again_ends_exactly_where_an_unbroken_run_does
     straight = Trainer(cfg, dataset, tmp_path / "straight", config, progress=False)
     straight.run()
     broken = Trainer(cfg, dataset, tmp_path / "broken", config, progress=False)
-    for _ in range(3):
+    for _ in range(2):
         broken.train_step()
     broken.save()
     del broken  # the process dies here
+    # a stage of the schedule: stopped after step 3, its EMA weights written
+    staged = Trainer(cfg, dataset, tmp_path / "broken", config, progress=False)
+    staged.run(stop_after=3)
+    assert staged.step == 3 and (tmp_path / "broken/weights.safetensors").is_file()
+    with pytest.raises(ValueError, match=r"stop_after: must be in \[1, steps=6\], got 7"):
+        staged.run(stop_after=7)
     again = Trainer(cfg, dataset, tmp_path / "broken", config, progress=False)
     again.run()
     assert again.step == 6

@@ -32,7 +32,7 @@ from gigabrain_runtime.launching.runner import LaunchRunner
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos
 from gigabrain_runtime.ros.node_utils import use_project_dds_profile
-from gigabrain_runtime.sim.evaluate import EpisodeResult, EvalSummary
+from gigabrain_runtime.sim.evaluate import DEFAULT_INFERENCE_HZ, EpisodeResult, EvalSummary
 from gigabrain_runtime.sim.task import SETTLE_S
 
 
@@ -131,6 +131,7 @@ def run(
     progress: bool = True,
     execution: str = "crossfade",
     inject_delay_ms: float = 0.0,
+    inference_hz: float = DEFAULT_INFERENCE_HZ,
 ) -> EvalSummary:
     from tqdm import tqdm
 
@@ -148,6 +149,7 @@ def run(
             "record_dir": str(record_dir),
             "task_seed": str(seeds[0]),
             "execution": execution,
+            "inference_hz": repr(float(inference_hz)),  # a double parameter
             "inject_delay_ms": f"{float(inject_delay_ms):.1f}",  # a double parameter
         },
     )
