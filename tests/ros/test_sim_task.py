@@ -132,3 +132,47 @@ def test_task_reset_starts_the_seeded_episode(sim_graph):
     wait_for(moved, 10, "task/objects after the reset", log)
     for name, (x, y) in expected.items():
         assert _objects(hand, t0)[name] == pytest.approx((x, y), abs=1e-3)
+
+
+def test_a_reset_holds_the_new_pose_until_commands_come_back_to_it(sim_graph):
+    """eval resets the task while the executor is e-stopped and still sends its frozen command
+    (the previous episode's pose): the arm must start the episode where the seed put it, and
+    follow commands again once they start from there (the executor's release)."""
+    hand, _, log = sim_graph
+    _, state = hand.since("state")[-1]
+    frozen = np.array(state.position)
+    local = Simulator(PIPER, image_size=32)
+    start = local.start_episode(5).arm
+    local.close()
+    assert np.max(np.abs(frozen - start)) > 0.2  # the last test left the arm elsewhere
+    done = threading.Event()
+    target = [frozen]
+
+    def executor() -> None:
+        while not done.is_set():
+            hand.command.publish(
+                joint_command(target[0], PIPER.joint_names, hand.get_clock().now().to_msg())
+            )
+            time.sleep(0.02)
+
+    sender = threading.Thread(target=executor, daemon=True)
+    sender.start()
+    try:
+        t0 = time.monotonic()
+        hand.reset.publish(Int32(data=5))
+        wait_for(lambda: len(hand.since("state", t0)) >= 60, 20, "states after the reset", log)
+        late = np.array([m.position for _, m in hand.since("state", t0)[-20:]])
+        np.testing.assert_allclose(late, np.broadcast_to(start, late.shape), atol=0.02)
+        moved = start.copy()
+        moved[0] += 0.03  # the executor, released, starts from the measured pose and moves on
+        target[0] = moved
+        t1 = time.monotonic()
+        wait_for(
+            lambda: any(abs(m.position[0] - moved[0]) < 0.005 for _, m in hand.since("state", t1)),
+            20,
+            "the arm to follow commands again",
+            log,
+        )
+    finally:
+        done.set()
+        sender.join()

@@ -218,8 +218,13 @@ def _episode(ev: Evaluator, seed: int, time_limit_s: float, limits: np.ndarray) 
     end = ev.now()
     ev.event.publish(String(data="success" if settled else "failure"))
     with ev.lock:
+        before = [c for c in ev.commands if c[0] < start]
         cmds = [c for c in ev.commands if start <= c[0] <= end]
         chunks = sum(1 for s in ev.chunk_stamps if start <= s <= end)
+    # the executor's frozen command until it takes the release: its stream then restarts at the
+    # measured pose, where the reset put the arm - a jump of the reset, not of the runtime
+    while before and cmds and np.array_equal(cmds[0][1], before[-1][1]):
+        cmds.pop(0)
     accel = _max_accel_ratio(cmds, limits)
     reason = ev.value("simulator", "task_state", "-")
     return EpisodeResult(

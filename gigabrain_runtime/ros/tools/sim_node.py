@@ -10,6 +10,11 @@ The scene's task (``sim/task.py``): ``task_seed`` picks the start; ``task/reset`
 success detector's verdict, sent when it changes; ``task/objects`` (geometry_msgs/PoseArray,
 frame ``world``, 10 Hz) the positions of the object to pick and the one to place it in, in
 that order - what a person would see, and the simulated operator plans from.
+
+A reset moves the arm as a person would by hand while the runtime is e-stopped: the servos hold
+the new start pose, and commands far from it (the executor's frozen command, still the old
+pose) are ignored until the command stream comes back to it - which the executor does when the
+e-stop is released, restarting from the measured state.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 from geometry_msgs.msg import Pose, PoseArray
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
@@ -36,6 +42,9 @@ from gigabrain_runtime.ros.node_utils import (
 )
 from gigabrain_runtime.ros.params import declare_params
 from gigabrain_runtime.sim.simulator import Simulator
+
+# after a reset, a command within this of the new pose (every joint) is the executor's again
+RESET_RESYNC_RAD = 0.05
 
 
 class SimNode(WorkerThreads, Node):
@@ -66,6 +75,8 @@ class SimNode(WorkerThreads, Node):
         self._render_ms = 0.0
         self._command_error = ""
         self._ignored: list[str] = []
+        self._reset_pose: np.ndarray | None = None  # held after a reset until commands return
+        self._commands_held = 0
         DiagnosticsPublisher(self, self._diagnostics)
         self._running = True
         self._threads = [
@@ -85,6 +96,12 @@ class SimNode(WorkerThreads, Node):
             return
         self._command_error = ""
         self._ignored = unknown
+        held = self._reset_pose
+        if held is not None:
+            if np.max(np.abs(target - held)) > RESET_RESYNC_RAD:
+                self._commands_held += 1
+                return
+            self._reset_pose = None
         self.sim.set_target(target)
         self._command_rate.tick(time.monotonic())
 
@@ -93,6 +110,7 @@ class SimNode(WorkerThreads, Node):
             self.get_logger().warn(f"task/reset: seed must be >= 0, got {msg.data}; ignored")
             return
         start = self.sim.start_episode(msg.data)
+        self._reset_pose = start.arm.copy()
         self._seed = msg.data
         self._verdict = None
         self.get_logger().info(
@@ -170,6 +188,9 @@ class SimNode(WorkerThreads, Node):
             s.worse(Level.WARN, f"command refused: {self._command_error}")
         if self._ignored:
             s.values["ignored_joint_names"] = ",".join(self._ignored)
+        s.values["commands_held_after_reset"] = str(self._commands_held)
+        if self._reset_pose is not None:
+            s.values["holding_reset_pose"] = "true"
         if self._verdict is not None:
             s.values["task_seed"] = str(self._seed)
             s.values["task_success"] = str(self._verdict.success).lower()
