@@ -66,7 +66,7 @@ class VlaParams(NodeParams):
     inference_hz: float = param(
         2.0,
         "chunk rate (Hz); 2 at 50 Hz control follows 25 points of a 50-point chunk between "
-        "observations (RTC's execution horizon)",
+        "observations",
         lo=0.1,
         hi=100.0,
         read_only=True,
