@@ -103,6 +103,6 @@ def test_every_shipped_policy_is_complete_and_its_weights_fit_its_preset():
         policy, world_model = build_models(get_preset(p.preset), seed=0)
         load_weights(p.weights, policy=policy, world_model=world_model, strict=True)
         stats = json.loads(p.norm_stats.read_text())["norm_stats"]
-        for key in ("state", "action"):
+        for key in ("observation.state", "action"):
             assert len(stats[key]["q01"]) >= len(emb.joint_names), (name, key)
         assert any(c.startswith("gigabrain-runtime train") for c in p.reproduce), name
