@@ -7,6 +7,7 @@ on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -715,6 +716,49 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 0 if results else 1
 
 
+def cmd_sim_rollout(args: argparse.Namespace) -> int:
+    from gigabrain_runtime import entries
+    from gigabrain_runtime.hilr.monitor import MonitorConfig
+
+    if args.episodes < 1 or args.seed < 0:
+        raise ValueError(
+            f"--episodes >= 1 and --seed >= 0 required, got {args.episodes}, {args.seed}"
+        )
+    monitor = MonitorConfig(
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(MonitorConfig)}
+    )
+    engine = Path(args.engine) if args.engine else _robot_default_engine(args.robot)[0]
+    start = time.perf_counter()
+    summary = entries.load("eval-graph")(
+        engine,
+        args.robot,
+        list(range(args.seed, args.seed + args.episodes)),
+        mode=args.mode,
+        record_dir=Path(args.record_dir),
+        execution=args.execution,
+        monitor=monitor,
+        **({} if args.inference_hz is None else {"inference_hz": args.inference_hz}),
+    )
+    summary.write(Path(args.json) if args.json else None, Path(args.csv) if args.csv else None)
+    print(summary.report() + f" ({time.perf_counter() - start:.0f} s)")
+    print(f"episodes recorded under {args.record_dir} (bag list / bag plot / bag export)")
+    return 0 if summary.episodes else 1
+
+
+def _add_monitor_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`MonitorConfig` field, its default the field's."""
+    from gigabrain_runtime.hilr.monitor import MonitorConfig
+
+    for f in dataclasses.fields(MonitorConfig):
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            type=type(f.default),
+            default=f.default,
+            help=f"failure monitor: {f.name} (default {f.default})",
+        )
+
+
 def cmd_bag(args: argparse.Namespace) -> int:
     from gigabrain_runtime.hilr.cli import main as bag_main
 
@@ -1104,6 +1148,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lr", type=float, default=1e-3)
     c.add_argument("--out", required=True, help="weights file (safetensors) to write")
     c.set_defaults(func=cmd_sim_pretrain)
+
+    c = simp.add_parser(
+        "rollout",
+        help="human-in-the-loop rollouts through the graph: a failure monitor hands the arm to "
+        "the simulated operator and back; the recorder writes every episode",
+    )
+    c.add_argument("--engine", help="engine directory (default: the policy shipped for the robot)")
+    c.add_argument("--robot", default="piper")
+    c.add_argument("--episodes", type=int, default=10)
+    c.add_argument("--seed", type=int, default=0, help="first episode seed (then +1 each)")
+    c.add_argument("--record-dir", required=True, help="where the recorder writes the episodes")
+    c.add_argument("--mode", default="efficient", help="efficient | standard")
+    c.add_argument("--execution", default="crossfade")
+    c.add_argument("--inference-hz", type=float, default=None)
+    c.add_argument("--json", help="write the summary and every episode as JSON")
+    c.add_argument("--csv", help="write one row per episode")
+    _add_monitor_flags(c)
+    c.set_defaults(func=cmd_sim_rollout)
 
     p = sub.add_parser("bag", help="episode tools: list, info, label, plot, export, recover")
     bag = p.add_subparsers(dest="bag_command", required=True)

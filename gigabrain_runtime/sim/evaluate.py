@@ -56,6 +56,10 @@ class EpisodeResult:
     max_accel_ratio: float | None = None
     # timed: the largest joint acceleration of the commands themselves (after the limiter)
     command_accel_ratio: float | None = None
+    # a human-in-the-loop rollout: the operator's takeovers, why, and how long they held
+    interventions: int | None = None
+    intervention_reasons: str | None = None
+    intervention_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,12 @@ class EvalSummary:
                 (e.command_accel_ratio for e in self.episodes if e.command_accel_ratio is not None),
                 default=None,
             ),
+            "interventions_per_episode": (
+                None
+                if any(e.interventions is None for e in self.episodes)
+                else sum(e.interventions or 0 for e in self.episodes) / max(1, len(self.episodes))
+            ),
+            "unassisted_successes": sum(e.success and not e.interventions for e in self.episodes),
             "watchdog_events": sum(e.watchdog_events or 0 for e in self.episodes),
             "open_loop_stops": sum(e.open_loop_stops or 0 for e in self.episodes),
             "per_episode": [asdict(e) for e in self.episodes],
@@ -115,6 +125,12 @@ class EvalSummary:
             f"{self.mode}: {self.successes}/{len(self.episodes)} succeeded = "
             f"{100 * self.success_rate:.1f}% (95% CI {100 * lo:.1f}-{100 * hi:.1f}%), "
             f"median time to success {'-' if t is None else f'{t:.2f} s'}"
+            + (
+                ""
+                if d["interventions_per_episode"] is None
+                else f", {d['interventions_per_episode']:.2f} interventions per episode, "
+                f"{d['unassisted_successes']} successes without one"
+            )
         )
 
 

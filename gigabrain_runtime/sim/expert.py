@@ -138,3 +138,12 @@ class ExpertOperator:
             elapsed -= wp.duration_s
             prev = wp.joints
         return self.waypoints[-1].joints.copy()
+
+
+def grasp_point(sim: Simulator, joints: np.ndarray) -> np.ndarray:
+    """Where the gripper grasps (the scene's expert ``body`` and ``point``), world frame (m),
+    with the arm at ``joints``: forward kinematics, as a person sees the gripper."""
+    task = sim.scene.get("expert")
+    if not task:
+        raise ValueError(f"scene {sim.embodiment.name}: no expert task defined")
+    return sim.point_at(joints, task["body"], np.asarray(task["point"], float))

@@ -228,6 +228,7 @@ class Simulator:
         self.model = mujoco.MjModel.from_xml_string(self.xml)
         self.data = mujoco.MjData(self.model)
         self._render_data = mujoco.MjData(self.model)
+        self._fk_data: Any = None  # point_at's own state (forward kinematics only)
         self._lock = threading.Lock()
         jmap = self.scene.get("joint_map", {}) or {}
         self.links = [
@@ -382,6 +383,20 @@ class Simulator:
     def body_position(self, name: str) -> np.ndarray:
         with self._lock:
             return self.data.body(name).xpos.copy()
+
+    def point_at(self, joints: np.ndarray, body: str, point_local: np.ndarray) -> np.ndarray:
+        """Forward kinematics: where ``point_local`` (m, in ``body``'s frame) is with the
+        arm at ``joints`` (embodiment order). Uses its own MjData: the simulation is untouched."""
+        mj = self._mj
+        if self._fk_data is None:
+            self._fk_data = mj.MjData(self.model)
+        data = self._fk_data
+        for link, value in zip(self.links, np.asarray(joints, np.float64), strict=True):
+            for sj in link.sim_joints:
+                data.qpos[self._qpos_adr[sj]] = value * link.scale
+        mj.mj_kinematics(self.model, data)
+        b = data.body(body)
+        return b.xpos + b.xmat.reshape(3, 3) @ np.asarray(point_local, np.float64)
 
     # ---- cameras -----------------------------------------------------------------------------
     def render(self, camera: str) -> np.ndarray:

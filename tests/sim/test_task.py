@@ -168,3 +168,18 @@ def test_a_disturbed_demonstration_records_the_experts_commands_and_the_arm_off_
         from gigabrain_runtime.sim.collect import CollectConfig
 
         CollectConfig(disturbance_rad=-1.0)
+
+
+def test_the_grasp_point_follows_the_arm_and_leaves_the_simulation_alone(sim):
+    from gigabrain_runtime.sim.expert import grasp_point
+
+    sim.start_episode(4)
+    before = sim.joint_positions()
+    cube = sim.body_position("cube")
+    plan = pick_and_place(sim)
+    at_cube = next(w for w in plan if w.name == "at_cube")
+    # the expert's IK put the grasp point 5 mm above the cube's centre
+    np.testing.assert_allclose(grasp_point(sim, at_cube.joints), cube + [0, 0, 0.005], atol=2e-3)
+    far = grasp_point(sim, before)
+    assert np.linalg.norm(far - cube) > 0.05  # the start pose is away from the cube
+    np.testing.assert_array_equal(sim.joint_positions(), before)  # kinematics only

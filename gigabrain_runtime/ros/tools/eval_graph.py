@@ -16,23 +16,29 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Int32, String
 from trajectory_msgs.msg import JointTrajectory
 
+from gigabrain_runtime.hilr.monitor import Action, FailureMonitor, MonitorConfig
 from gigabrain_runtime.launching.launch_file import load_launch, package_share
 from gigabrain_runtime.launching.runner import LaunchRunner
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.ros import qos
+from gigabrain_runtime.ros.convert import joint_positions
 from gigabrain_runtime.ros.node_utils import use_project_dds_profile
 from gigabrain_runtime.sim.evaluate import DEFAULT_INFERENCE_HZ, EpisodeResult, EvalSummary
+from gigabrain_runtime.sim.expert import grasp_point, pick_and_place
+from gigabrain_runtime.sim.simulator import Simulator
 from gigabrain_runtime.sim.task import SETTLE_S
 
 
@@ -41,12 +47,16 @@ def _stamp(msg) -> float:  # noqa: ANN001
 
 
 class Evaluator(Node):
-    def __init__(self, ns: str, instruction: str) -> None:
+    def __init__(self, ns: str, instruction: str, joint_names: list[str]) -> None:
         super().__init__("evaluator", namespace=ns)
+        self.joint_names = joint_names
         self.lock = threading.Lock()
         self.success: list[tuple[float, bool]] = []  # (arrival, verdict)
         self.commands: list[tuple[float, np.ndarray]] = []  # (stamp, positions)
         self.state_stamps: list[float] = []
+        self.positions: np.ndarray | None = None  # the last joint_states
+        self.objects: tuple[float, np.ndarray, np.ndarray] | None = None  # (arrival, pick, place)
+        self.active = False  # intervention/active
         self.chunk_stamps: list[float] = []
         self.diag: dict[str, dict[str, str]] = {}
         self.estop = self.create_publisher(Bool, "estop", qos.LATCHED)
@@ -54,6 +64,9 @@ class Evaluator(Node):
         self.event = self.create_publisher(String, "episode/event", qos.COMMAND)
         self.instruction = self.create_publisher(String, "instruction", qos.LATCHED)
         self.instruction.publish(String(data=instruction))
+        self.engage = self.create_publisher(Bool, "intervention/engage", qos.LATCHED)
+        qos.latched_subscriptions(self, Bool, "intervention/active", self._on_active)
+        self.create_subscription(PoseArray, "task/objects", self._on_objects, qos.SENSOR)
         qos.latched_subscriptions(self, Bool, "task/success", self._on_success)
         self.create_subscription(JointState, "joint_command", self._on_command, qos.COMMAND)
         self.create_subscription(JointState, "joint_states", self._on_state, qos.SENSOR)
@@ -74,6 +87,22 @@ class Evaluator(Node):
     def _on_state(self, msg: JointState) -> None:
         with self.lock:
             self.state_stamps.append(_stamp(msg))
+        try:
+            positions, _ = joint_positions(msg, self.joint_names)
+        except ValueError:
+            return
+        with self.lock:
+            self.positions = positions
+
+    def _on_objects(self, msg: PoseArray) -> None:
+        if len(msg.poses) == 2:
+            pick, place = (np.array([q.position.x, q.position.y, q.position.z]) for q in msg.poses)
+            with self.lock:
+                self.objects = (self.now(), pick, place)
+
+    def _on_active(self, msg: Bool) -> None:
+        with self.lock:
+            self.active = bool(msg.data)
 
     def _on_chunk(self, msg: JointTrajectory) -> None:
         if len(msg.points) > 1:
@@ -132,14 +161,25 @@ def run(
     execution: str = "crossfade",
     inject_delay_ms: float = 0.0,
     inference_hz: float = DEFAULT_INFERENCE_HZ,
+    monitor: MonitorConfig | None = None,
 ) -> EvalSummary:
+    """The episodes of ``seeds`` through the graph. With ``monitor``, a human-in-the-loop
+    rollout: a :class:`FailureMonitor` per episode engages the intervention node when the policy
+    fails, the simulator's operator node corrects, and the monitor hands back."""
     from tqdm import tqdm
 
-    from gigabrain_runtime.sim.simulator import load_scene
-    from gigabrain_runtime.sim.task import TaskSpec
+    from gigabrain_runtime.sim.simulator import Simulator
 
     emb = get_embodiment(robot)
-    task = TaskSpec.from_scene(load_scene(emb))
+    kinematics = Simulator(emb, image_size=32)  # the task, and the gripper's place: never steps
+    task = kinematics.task
+    if task is None:
+        raise ValueError(f"robot {robot}: its scene defines no task")
+    hilr = None
+    if monitor is not None:
+        kinematics.start_episode(seeds[0])
+        expert_s = sum(w.duration_s for w in pick_and_place(kinematics))
+        hilr = _Hilr(monitor, kinematics, expert_s)
     launch_file = package_share("gigabrain_runtime") / "launch" / f"sim_{robot}.launch.yaml"
     nodes = load_launch(
         launch_file,
@@ -161,7 +201,7 @@ def run(
     with log_path.open("w") as log:
         runner = LaunchRunner(nodes, out=log)
         rclpy.init()
-        ev = Evaluator(ns, task.instruction)
+        ev = Evaluator(ns, task.instruction, list(emb.joint_names))
         executor = SingleThreadedExecutor()
         executor.add_node(ev)
         spin = threading.Thread(target=executor.spin, daemon=True)
@@ -169,20 +209,88 @@ def run(
         runner.start()
         try:
             ev.wait(lambda: len(ev.chunk_stamps) > 3, 180, f"the first chunks (see {log_path})")
-            for seed in tqdm(
-                seeds, desc="evaluating (graph)", unit="episode", disable=not progress
-            ):
-                results.append(_episode(ev, seed, task.time_limit_s, emb.max_acceleration))
+            desc = "rollout (graph, HILR)" if hilr else "evaluating (graph)"
+            for seed in tqdm(seeds, desc=desc, unit="episode", disable=not progress):
+                results.append(_episode(ev, seed, task.time_limit_s, emb.max_acceleration, hilr))
         finally:
             runner.stop()
             executor.shutdown(timeout_sec=2.0)
             spin.join(timeout=2.0)
             ev.destroy_node()
             rclpy.try_shutdown()
-    return EvalSummary(results, f"graph/{execution}/+{float(inject_delay_ms):g}ms")
+    kind = "rollout" if hilr else "graph"
+    return EvalSummary(results, f"{kind}/{execution}/+{float(inject_delay_ms):g}ms")
 
 
-def _episode(ev: Evaluator, seed: int, time_limit_s: float, limits: np.ndarray) -> EpisodeResult:
+@dataclass
+class _Hilr:
+    """A rollout's operator side: the monitor's settings, forward kinematics for the gripper,
+    and how long the operator's whole pick-and-place takes (a takeover extends the episode's
+    time limit by that much, so a correction can finish)."""
+
+    config: MonitorConfig
+    kinematics: Simulator
+    expert_s: float
+    monitor: FailureMonitor | None = None
+
+    def start(self, ev: Evaluator, t: float, after: float) -> None:
+        ev.wait(lambda: ev.objects is not None and ev.objects[0] > after, 10, "task/objects")
+        assert ev.objects is not None
+        self.monitor = FailureMonitor(self.config)
+        self.monitor.start(t, ev.objects[1])
+
+    def tick(self, ev: Evaluator, t: float, success: bool) -> str | None:
+        """One look; engages or releases the intervention node. Returns the takeover's
+        reason when one starts."""
+        assert self.monitor is not None
+        with ev.lock:
+            q, objects = ev.positions, ev.objects
+        if q is None or objects is None:
+            return None
+        d = self.monitor.update(
+            t,
+            joints=q,
+            grasp_point=grasp_point(self.kinematics, q),
+            pick=objects[1],
+            place=objects[2],
+            success=success,
+        )
+        if d.action is Action.TAKE_OVER:
+            ev.engage.publish(Bool(data=True))
+            return d.reason
+        if d.action is Action.HAND_BACK:
+            ev.engage.publish(Bool(data=False))
+        return None
+
+    def result(self, end: float) -> dict:
+        """The episode's interventions (one still open ends at ``end``), for its
+        :class:`EpisodeResult`."""
+        m = self.monitor
+        assert m is not None
+        spans = [
+            (t0, m.handbacks[i][0] if i < len(m.handbacks) else end)
+            for i, (t0, _) in enumerate(m.takeovers)
+        ]
+        return {
+            "interventions": len(m.takeovers),
+            "intervention_reasons": ";".join(r for _, r in m.takeovers),
+            "intervention_s": round(sum(t1 - t0 for t0, t1 in spans), 3),
+        }
+
+    def finish(self, ev: Evaluator) -> None:
+        """The episode is over: the operator lets go (before the next reset)."""
+        if self.monitor is not None and self.monitor.active:
+            ev.engage.publish(Bool(data=False))
+        ev.wait(lambda: not ev.active, 10, "the hand-back (intervention/active false)")
+
+
+def _episode(
+    ev: Evaluator,
+    seed: int,
+    time_limit_s: float,
+    limits: np.ndarray,
+    hilr: _Hilr | None = None,
+) -> EpisodeResult:
     # freeze, reset, and wait for the graph to see the new scene
     ev.estop.publish(Bool(data=True))
     with ev.lock:
@@ -202,21 +310,30 @@ def _episode(ev: Evaluator, seed: int, time_limit_s: float, limits: np.ndarray) 
     watchdog0 = int(ev.value("executor", "watchdog_events"))
     stops0 = int(ev.value("executor", "open_loop_stops"))
     start = ev.now()
+    if hilr is not None:
+        hilr.start(ev, start, reset_t)
     ev.estop.publish(Bool(data=False))
     ev.event.publish(String(data="start"))
     first_success: float | None = None
     settled: float | None = None
-    while ev.now() - start < time_limit_s:
+    deadline = start + time_limit_s
+    while ev.now() < deadline:
         with ev.lock:
             verdicts = [(t, ok) for t, ok in ev.success if t >= start]
-        if verdicts and verdicts[-1][1]:
+        ok = bool(verdicts and verdicts[-1][1])
+        if ok:
             first_success = verdicts[-1][0]
             if ev.now() - first_success >= SETTLE_S:
                 settled = ev.now()
                 break
+        if hilr is not None and hilr.tick(ev, ev.now(), ok) is not None:
+            # the operator's whole correction fits before the episode ends
+            deadline = max(deadline, ev.now() + hilr.expert_s + 2 * SETTLE_S)
         time.sleep(0.02)
     end = ev.now()
     ev.event.publish(String(data="success" if settled else "failure"))
+    if hilr is not None:
+        hilr.finish(ev)
     with ev.lock:
         before = [c for c in ev.commands if c[0] < start]
         cmds = [c for c in ev.commands if start <= c[0] <= end]
@@ -237,4 +354,5 @@ def _episode(ev: Evaluator, seed: int, time_limit_s: float, limits: np.ndarray) 
         watchdog_events=int(ev.value("executor", "watchdog_events")) - watchdog0,
         open_loop_stops=int(ev.value("executor", "open_loop_stops")) - stops0,
         max_accel_ratio=round(accel, 4),
+        **(hilr.result(end) if hilr is not None else {}),
     )
