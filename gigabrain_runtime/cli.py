@@ -572,6 +572,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         delta_joints=tuple(args.delta_joints),
         parallel=args.parallel,
         trajectory=args.trajectory,
+        objective=args.objective,
+        gamma=args.gamma,
     )
     start = None
     if args.checkpoint:
@@ -586,8 +588,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             model_dims=args.model_dims,
             for_training=True,
         )
+    cfg = get_preset(args.preset)
+    ramp = {
+        k: v
+        for k, v in (("alpha", args.alpha), ("world_model_drop_prob", args.wm_drop_prob))
+        if v is not None
+    }
+    if ramp:
+        if args.checkpoint:
+            raise ValueError("--alpha/--wm-drop-prob: only with --preset")
+        cfg = dataclasses.replace(cfg, ramp=dataclasses.replace(cfg.ramp, **ramp))
     trainer = Trainer(
-        get_preset(args.preset),
+        cfg,
         Path(args.dataset),
         Path(args.out),
         config,
@@ -1064,6 +1076,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="under torchrun: ddp (every process holds the model) or fsdp (parameters, "
         "gradients and optimiser state sharded over the processes: the full-size model)",
     )
+    p.add_argument(
+        "--objective",
+        default="policy",
+        choices=("policy", "world-model", "ramp"),
+        help="policy: behaviour cloning on every frame; world-model: the world model alone "
+        "(future latent state and value); ramp: the RAMP objective on the dataset's advantage "
+        "indicators, conditioned on the world model, which trains jointly",
+    )
+    p.add_argument(
+        "--gamma",
+        type=float,
+        default=0.998,
+        help="per-frame discount of the world model's value target (1 at a success)",
+    )
+    p.add_argument("--alpha", type=float, help="ramp: weight of the indicator-conditioned term")
+    p.add_argument(
+        "--wm-drop-prob",
+        type=float,
+        help="ramp: probability of masking the world-model tokens (1: never seen - advantage "
+        "conditioning alone, RECAP-like; preset default 0.2)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="task success of a policy on the simulated task")
@@ -1173,9 +1206,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("dir")
     b = bag.add_parser("info", help="one episode in detail")
     b.add_argument("episode")
-    b = bag.add_parser("label", help="set an episode's outcome label")
-    b.add_argument("episode")
-    b.add_argument("label", choices=["success", "failure"])
+    b = bag.add_parser(
+        "label",
+        help="set an episode's outcome label; or, with --advantage, label every episode of a "
+        "directory with RAMP's value, n-step TD advantage and indicator I per frame",
+    )
+    b.add_argument("episode", help="an episode (outcome label) or a directory (--advantage)")
+    b.add_argument("label", nargs="?", choices=["success", "failure"])
+    b.add_argument("--advantage", action="store_true")
+    b.add_argument("--world-model", help="--advantage: a train --out holding the world model")
+    b.add_argument("--robot", default="piper")
+    b.add_argument("--fps", type=int, default=50, help="--advantage: the export's frame rate")
+    b.add_argument("--n-step", type=int, default=10)
+    b.add_argument("--gamma", type=float, default=0.998, help="per-frame discount")
+    b.add_argument("--eps", type=float, default=0.0, help="I = 1(A > eps)")
     b = bag.add_parser("plot", help="joint trajectories with intervention segments shaded")
     b.add_argument("episode")
     b.add_argument("--out", required=True)

@@ -25,7 +25,26 @@ def main(args: argparse.Namespace) -> int:
         return episodes.cmd_list(Path(args.dir))
     if cmd == "info":
         return episodes.cmd_info(Path(args.episode))
+    if cmd == "label" and args.advantage:
+        if not args.world_model or args.label:
+            raise ValueError("bag label --advantage: give a directory and --world-model RUN")
+        from gigabrain_runtime.hilr.labels import label_episodes  # torch
+
+        done = label_episodes(
+            Path(args.episode),
+            Path(args.world_model),
+            robot=args.robot,
+            fps=args.fps,
+            n_step=args.n_step,
+            gamma=args.gamma,
+            eps=args.eps,
+        )
+        share = sum(f for _, f in done) / len(done)
+        print(f"labelled {len(done)} episodes; I = 1 on {100 * share:.0f}% of frames on average")
+        return 0
     if cmd == "label":
+        if args.label is None:
+            raise ValueError("bag label: give the label (success or failure), or --advantage")
         return episodes.cmd_label(Path(args.episode), args.label)
     if cmd == "recover":
         return episodes.cmd_recover(Path(args.path))

@@ -24,8 +24,9 @@ it, ``aggregate_datasets`` merges it and ``delete_episodes`` edits it:
 Frames are sampled at ``fps`` from the episode's own clock: ``observation.state`` is the latest
 joint state, ``action`` the latest joint command (the smoothed command actually sent - the HILR
 dataset mixes policy actions and operator corrections), ``intervention`` whether the operator
-had control. Where a value stream exists (standard mode), ``value``, ``advantage`` (n-step TD,
-sparse reward 1 at the end of a successful episode) and ``indicator`` I = 1(A > eps) are added.
+had control. Where the episode has advantage labels (``bag label --advantage``: the world model's
+values) or else a value stream (standard mode), ``value``, ``advantage`` (n-step TD, sparse
+reward 1 at the end of a successful episode) and ``indicator`` I = 1(A > eps) are added.
 Everything lands in chunk 0, file 0 (LeRobot rotates files at 100 MB of data / 200 MB of video;
 an export that large still loads, as one file).
 """
@@ -43,6 +44,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gigabrain_runtime.hilr.episodes import episode_dirs, read_episode
+from gigabrain_runtime.hilr.labels import read_labels
 from gigabrain_runtime.hilr.recording import read_sidecar
 from gigabrain_runtime.model.advantage import advantage_indicator, n_step_advantage
 
@@ -212,7 +214,15 @@ class _Episode:
     row: dict[str, Any]
 
 
-def _episode_frames(ep: Path, fps: int, n_step: int, gamma: float, eps: float) -> _Episode:
+def episode_frames(ep: Path, fps: int) -> _Episode:
+    """An episode's frames at ``fps`` as the export samples them (state, command, whether the
+    operator had control, the cameras), without value columns: what ``bag label`` values."""
+    return _episode_frames(ep, fps, 10, 0.99, 0.0, with_values=False)
+
+
+def _episode_frames(
+    ep: Path, fps: int, n_step: int, gamma: float, eps: float, *, with_values: bool = True
+) -> _Episode:
     info = read_sidecar(ep)
     data = read_episode(ep)
 
@@ -249,8 +259,19 @@ def _episode_frames(ep: Path, fps: int, n_step: int, gamma: float, eps: float) -
         cols["intervention"] = np.where(idx >= 0, flags[np.clip(idx, 0, None)], False)
     else:
         cols["intervention"] = np.zeros(len(frame_t), dtype=bool)
-    values = topic("/value")
-    if values:
+    labels = read_labels(ep) if with_values else None
+    values = topic("/value") if with_values else []
+    if labels is not None:  # bag label --advantage: the world model's values
+        if labels.fps != fps or len(labels.value) != len(frame_t):
+            raise ValueError(
+                f"episode {ep.name}: its advantage labels have {len(labels.value)} frames at "
+                f"{labels.fps} fps, the export {len(frame_t)} at {fps} fps; label again with "
+                f"bag label --advantage --fps {fps}"
+            )
+        cols["value"] = labels.value.astype(np.float32)
+        cols["advantage"] = labels.advantage.astype(np.float32)
+        cols["indicator"] = labels.indicator.astype(np.int8)
+    elif values:
         v_t = np.array([t for t, _ in values])
         v = np.array([float(m.data) for _, m in values])[_latest_before(v_t, frame_t)]
         success = (info.label or info.outcome) == "success"

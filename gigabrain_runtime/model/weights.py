@@ -54,9 +54,10 @@ def save_weights(
     *,
     preset: str,
     policy: nn.Module | dict[str, torch.Tensor],
-    world_model: nn.Module | None = None,
+    world_model: nn.Module | dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """``policy``: the module, or its state dict (a trainer's gathered copy)."""
+    """``policy`` and ``world_model``: the modules, or their state dicts (a trainer's
+    gathered or averaged copy)."""
     from safetensors.torch import save_file
 
     state = policy if isinstance(policy, dict) else policy.state_dict()
@@ -65,7 +66,9 @@ def save_weights(
         tensors.update(
             {
                 f"world_model.{k}": v.detach().contiguous().cpu()
-                for k, v in world_model.state_dict().items()
+                for k, v in (
+                    world_model if isinstance(world_model, dict) else world_model.state_dict()
+                ).items()
             }
         )
     path = Path(path)

@@ -43,6 +43,11 @@ class EpisodeData:
     actions: np.ndarray  # float32 [T, dof]
     frames: dict[str, np.ndarray]  # camera -> uint8 [n_samples, S, S, 3] at the sampled frames
     sample_frames: np.ndarray  # int64 [n_samples]: frame index of each sample
+    # the RAMP labels, where the dataset has them (bag label --advantage, then bag export):
+    # the advantage indicator I per frame (int64 [T]) and whether the operator had control
+    indicator: np.ndarray | None = None
+    intervention: np.ndarray | None = None
+    outcome: str = "unknown"  # the episode's outcome (success | failure | ...), if exported
 
 
 class LeRobotDataset:
@@ -99,6 +104,9 @@ class LeRobotDataset:
         state = np.asarray(data["observation.state"], dtype=np.float32)
         action = np.asarray(data["action"], dtype=np.float32)
         task_index = np.asarray(data["task_index"])
+        indicator = np.asarray(data["indicator"], np.int64) if "indicator" in data else None
+        intervention = np.asarray(data["intervention"], bool) if "intervention" in data else None
+        outcomes = episodes.get("outcome")
         order = np.asarray(data["index"])
         self.episodes: list[EpisodeData] = []
         rows = range(len(episodes["episode_index"]))
@@ -120,6 +128,9 @@ class LeRobotDataset:
                     actions=action[sel],
                     frames=frames,
                     sample_frames=samples,
+                    indicator=None if indicator is None else indicator[sel],
+                    intervention=None if intervention is None else intervention[sel],
+                    outcome=str(outcomes[r]) if outcomes is not None else "unknown",
                 )
             )
         self._index = [
@@ -184,6 +195,35 @@ class LeRobotDataset:
             "actions": ep.actions[steps],
             "task": ep.task,
         }
+
+    def future(self, i: int, frames_ahead: int) -> dict[str, Any]:
+        """What sample ``i``'s episode looks like ``frames_ahead`` frames later (the nearest
+        sampled frame at or before it, the last one past the episode's end): images, state, the
+        frame index, and the episode's length and outcome (for value targets)."""
+        k, j = self._index[i]
+        ep = self.episodes[k]
+        target = int(ep.sample_frames[j]) + frames_ahead
+        jf = int(np.searchsorted(ep.sample_frames, target, side="right")) - 1
+        jf = max(j, min(jf, len(ep.sample_frames) - 1))
+        t = int(ep.sample_frames[jf])
+        return {
+            "images": {cam: ep.frames[cam][jf] for cam in self.cameras},
+            "state": ep.states[t],
+            "frame": t,
+            "length": len(ep.states),
+            "outcome": ep.outcome,
+        }
+
+    def indicator(self, i: int) -> int:
+        """Sample ``i``'s advantage indicator I (ValueError where the dataset has none)."""
+        k, j = self._index[i]
+        ep = self.episodes[k]
+        if ep.indicator is None:
+            raise ValueError(
+                f"dataset: {self.root} has no 'indicator' feature (label the episodes with "
+                "bag label --advantage, then bag export)"
+            )
+        return int(ep.indicator[int(ep.sample_frames[j])])
 
     def frame(self, i: int) -> tuple[int, int]:
         """Sample ``i`` as (episode number in ``episodes``, frame index in that episode)."""

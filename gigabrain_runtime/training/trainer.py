@@ -37,7 +37,13 @@ from gigabrain_runtime.inference.normalization import parse_norm_stats
 from gigabrain_runtime.inference.preprocessing import Preprocessor
 from gigabrain_runtime.inference.types import Mode, Observation
 from gigabrain_runtime.model.config import ModelConfig
-from gigabrain_runtime.model.losses import PolicyBatch, policy_loss, sample_flow_time
+from gigabrain_runtime.model.losses import (
+    PolicyBatch,
+    policy_loss,
+    ramp_loss,
+    sample_flow_time,
+    world_model_loss,
+)
 from gigabrain_runtime.model.policy import GigaBrainPolicy
 from gigabrain_runtime.model.weights import load_weights, save_weights
 from gigabrain_runtime.robots.embodiment import get_embodiment
@@ -49,6 +55,10 @@ if TYPE_CHECKING:
 
 CHECKPOINTS = "checkpoints"
 PARALLEL = ("ddp", "fsdp")
+# policy: GigaBrain-0.5's objective (behaviour cloning on every frame); world-model: L_WM alone
+# (future latent state and value); ramp: the RAMP objective on the dataset's advantage
+# indicators, conditioned on the world model's prediction, the world model trained jointly
+OBJECTIVES = ("policy", "world-model", "ramp")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,8 +90,16 @@ class TrainConfig:
     # scene's kinematics and camera (sim/trajectory.py); it trains the decoder and the vision
     # to find where the arm is going (the cube, then the bowl)
     trajectory: bool = False
+    objective: str = "policy"
+    # the world model's value target: gamma ** (frames to the episode's end) after a success,
+    # 0 after anything else (sparse reward 1 at a detected success, discounted per frame)
+    gamma: float = 0.998
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective: expected one of {OBJECTIVES}, got {self.objective!r}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"gamma: must be in (0, 1], got {self.gamma}")
         if self.parallel not in PARALLEL:
             raise ValueError(f"parallel: expected one of {PARALLEL}, got {self.parallel!r}")
         if len(set(self.delta_joints)) != len(self.delta_joints):
@@ -104,16 +122,70 @@ class TrainConfig:
         return self.lr * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
 
 
+@dataclass
+class WorldBatch:
+    """The world model's inputs and targets for one batch (shapes as in world_model_loss):
+    the observation, the chunk executed from it, and the frame ``horizon`` frames later with
+    its value target and normalised state."""
+
+    images: torch.Tensor
+    image_mask: torch.Tensor
+    state: torch.Tensor
+    actions: torch.Tensor
+    future_images: torch.Tensor
+    future_value: torch.Tensor
+    future_proprio: torch.Tensor
+    seed: int  # the step's draws (flow noise and time), the same on every process
+
+
 class _Loss(nn.Module):
     """The objective as a module, so DistributedDataParallel sees the forward it syncs."""
 
-    def __init__(self, policy: GigaBrainPolicy) -> None:
+    def __init__(
+        self, policy: GigaBrainPolicy, world_model: nn.Module | None, objective: str
+    ) -> None:
         super().__init__()
         self.policy = policy
+        self.world_model = world_model
+        self.objective = objective
 
-    def forward(self, batch: PolicyBatch) -> torch.Tensor:
-        loss, _ = policy_loss(self.policy, batch)
-        return loss
+    def _world_loss(self, w: WorldBatch) -> torch.Tensor:
+        return world_model_loss(
+            self.world_model,
+            w.images,
+            w.image_mask,
+            w.state,
+            w.actions,
+            w.future_images,
+            w.future_value,
+            w.future_proprio,
+            generator=torch.Generator(device=w.images.device).manual_seed(w.seed),
+        )
+
+    def forward(self, batch: PolicyBatch, world: WorldBatch | None = None) -> torch.Tensor:
+        if self.objective == "policy":
+            return policy_loss(self.policy, batch)[0]
+        if world is None:
+            raise ValueError(f"objective {self.objective}: needs the world model's batch")
+        if self.objective == "world-model":
+            return self._world_loss(world)
+        # the draw of which samples see the world model, from the step's seed (exact resume)
+        masks = torch.Generator(device=world.images.device).manual_seed(world.seed + 2)
+        if self.policy.cfg.ramp.world_model_drop_prob >= 1.0:
+            # the world model is never seen: advantage conditioning alone (RECAP-like)
+            return ramp_loss(self.policy, batch, generator=masks)[0]
+        wm = self.world_model
+        with torch.no_grad():  # the prediction the policy is conditioned on, as at run time
+            gen = torch.Generator(device=world.images.device).manual_seed(world.seed + 1)
+            shape = wm.future_state_tokens(
+                world.future_images, world.future_value, world.future_proprio
+            ).shape
+            noise = torch.randn(shape, generator=gen, device=world.images.device)
+            z, value, _ = wm.predict(
+                world.images, world.image_mask, world.state, world.actions, noise
+            )
+        batch = dataclasses.replace(batch, wm_tokens=z, value=value)
+        return ramp_loss(self.policy, batch, generator=masks)[0] + self._world_loss(world)
 
 
 @dataclass
@@ -312,7 +384,24 @@ class Trainer:
         self.policy = start.policy.to(self.device).train()
         # kept as it came (drawn or loaded) and saved with the policy: the RAMP loop trains it
         self.world_model = start.world_model
-        self.loss_module: nn.Module = _Loss(self.policy)
+        objective = config.objective
+        uses_world = objective == "world-model" or (
+            objective == "ramp" and cfg.ramp.world_model_drop_prob < 1.0
+        )
+        if uses_world and self.world_model is None:
+            raise ValueError(f"objective {objective}: model {cfg.name} has no world model")
+        if objective == "ramp":
+            unlabelled = [ep.index for ep in self.data.episodes if ep.indicator is None]
+            if unlabelled:
+                raise ValueError(
+                    f"dataset: episodes {unlabelled[:5]} have no 'indicator' feature; the ramp "
+                    "objective needs advantage labels (bag label --advantage, then bag export)"
+                )
+        if uses_world:
+            self.world_model = self.world_model.to(self.device).train()
+        self.loss_module: nn.Module = _Loss(
+            self.policy, self.world_model if uses_world else None, objective
+        )
         if self.dist.world > 1 and config.parallel == "fsdp":
             _shard_blocks(self.loss_module)  # the policy's parameters become shards
         elif self.dist.world > 1:
@@ -321,9 +410,18 @@ class Trainer:
             self.loss_module = DistributedDataParallel(
                 self.loss_module, find_unused_parameters=True
             )
-        self.ema = [p.detach().clone().float() for p in self.policy.parameters()]
+        # the parameters this objective trains (the world model's under a prefix), taken after
+        # sharding: fully_shard replaces the parameters with their shards
+        self.trained: list[tuple[str, nn.Parameter]] = []
+        if objective != "world-model":
+            self.trained += list(self.policy.named_parameters())
+        if uses_world:
+            self.trained += [
+                (f"world_model.{n}", p) for n, p in self.world_model.named_parameters()
+            ]
+        self.ema = [p.detach().clone().float() for _, p in self.trained]
         decay, no_decay = [], []
-        for name, p in self.policy.named_parameters():
+        for name, p in self.trained:
             (no_decay if p.ndim < 2 or name.endswith("bias") else decay).append(p)
         self.optimizer = torch.optim.AdamW(
             [
@@ -385,7 +483,64 @@ class Trainer:
             flow_noise=noise[mine].to(self.device),
             flow_time=tau[mine].to(self.device),
             trajectory=torch.from_numpy(np.stack(paths)).to(self.device) if paths else None,
+            indicator=(
+                torch.tensor([self.data.indicator(int(i)) for i in idx[mine]], device=self.device)
+                if self.config.objective == "ramp"
+                else None
+            ),
         )
+
+    def world_batch(self, step: int) -> WorldBatch:
+        """The world model's batch for update ``step`` (the same frames as :meth:`batch`):
+        each frame, the chunk executed from it (the dataset's next ``horizon`` actions, as the
+        engine's world graph takes them) and the frame ``horizon`` frames later with its value
+        target (``gamma`` ** frames to the end after a success, else 0)."""
+        idx, _, _ = self._global_draw(step)
+        mine = slice(self.dist.rank, None, self.dist.world)
+        horizon = self.cfg.action_expert.horizon
+        rng = np.random.default_rng(0)
+        cols: dict[str, list[np.ndarray]] = {}
+        for i in idx[mine]:
+            s = self.data.sample(int(i))
+            f = self.data.future(int(i), horizon)
+            now, _ = self.pre.world_feeds(
+                Observation(
+                    images=s["images"],
+                    state=s["state"],
+                    instruction=s["task"],
+                    embodiment=self.robot,
+                ),
+                s["actions"],
+                rng,
+            )
+            later, _ = self.pre.world_feeds(
+                Observation(
+                    images=f["images"],
+                    state=f["state"],
+                    instruction=s["task"],
+                    embodiment=self.robot,
+                ),
+                s["actions"],
+                rng,
+            )
+            value = (
+                self.config.gamma ** (f["length"] - 1 - f["frame"])
+                if f["outcome"] == "success"
+                else 0.0
+            )
+            for key, v in (
+                ("images", now["images"][0]),
+                ("image_mask", now["image_mask"][0]),
+                ("state", now["state"][0]),
+                ("actions", now["actions"][0]),
+                ("future_images", later["images"][0][:, None]),  # one future latent frame
+                ("future_value", np.float32(value)),
+                ("future_proprio", later["state"][0]),
+            ):
+                cols.setdefault(key, []).append(np.asarray(v))
+        t = {k: torch.from_numpy(np.stack(v)).to(self.device) for k, v in cols.items()}
+        seed = int(np.random.default_rng([self.config.seed, step, 1]).integers(0, 2**62))
+        return WorldBatch(**t, seed=seed)
 
     def _trajectory(self, i: int) -> np.ndarray:
         """Sample ``i``'s target [points, 2]: the gripper in the image at evenly spaced points
@@ -404,16 +559,17 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = c.lr_at(self.step)
         batch = self.batch(self.step)
+        world = self.world_batch(self.step) if self.config.objective != "policy" else None
         self.optimizer.zero_grad(set_to_none=True)
         use_bf16 = self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss = self.loss_module(batch)
+            loss = self.loss_module(batch, world)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), c.grad_clip)
+        torch.nn.utils.clip_grad_norm_([p for _, p in self.trained], c.grad_clip)
         self.optimizer.step()
         decay = min(c.ema_decay, (1 + self.step) / (10 + self.step))
         with torch.no_grad():
-            for e, p in zip(self.ema, self.policy.parameters(), strict=True):
+            for e, (_, p) in zip(self.ema, self.trained, strict=True):
                 e.mul_(decay).add_(p.detach().float(), alpha=1.0 - decay)
         self.step += 1
         value = loss.detach()
@@ -431,7 +587,7 @@ class Trainer:
         from safetensors.torch import save_file
 
         directory = self.out / CHECKPOINTS / f"step-{self.step:07d}"
-        names = [n for n, _ in self.policy.named_parameters()]
+        names = [n for n, _ in self.trained]
         model = _full_state(self.policy)
         ema = {n: _full(e).contiguous().cpu() for n, e in zip(names, self.ema, strict=True)}
         tensors, meta = _flat_state(self.optimizer)
@@ -469,8 +625,7 @@ class Trainer:
         else:
             load_weights(file, policy=self.policy, world_model=self.world_model, strict=True)
         ema = load_file(str(directory / "ema.safetensors"))
-        params = list(self.policy.named_parameters())
-        self.ema = [_like(ema[n], p).float() for n, p in params]
+        self.ema = [_like(ema[n], p).float() for n, p in self.trained]
         state = json.loads((directory / "trainer.json").read_text())
         flat = load_file(str(directory / "optimizer.safetensors"))
         ordered = [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -485,13 +640,18 @@ class Trainer:
     def export_weights(self) -> Path:
         """The EMA weights, as ``export --weights`` reads them (every process takes part)."""
         path = self.out / "weights.safetensors"
-        names = [n for n, _ in self.policy.named_parameters()]
+        names = [n for n, _ in self.trained]
         ema = {n: _full(e).cpu() for n, e in zip(names, self.ema, strict=True)}
         state = _full_state(self.policy)
+        world = None if self.world_model is None else dict(self.world_model.state_dict())
         if self.dist.main:
             for n, e in ema.items():
-                state[n] = e.to(state[n].dtype)
-            save_weights(path, preset=self.cfg.name, policy=state, world_model=self.world_model)
+                head, _, rest = n.partition(".")
+                if head == "world_model" and world is not None:
+                    world[rest] = e.to(world[rest].dtype)
+                else:
+                    state[n] = e.to(state[n].dtype)
+            save_weights(path, preset=self.cfg.name, policy=state, world_model=world)
         return path
 
     # ---- the loop ------------------------------------------------------------------------------

@@ -1,0 +1,135 @@
+"""The RAMP pieces of training: the world model learns alone, advantage labels from its values
+reach the dataset through bag label and bag export, and the RAMP objective trains the policy
+and the world model together from them (exactly resumable, like every objective)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from gigabrain_runtime.cli import main
+from gigabrain_runtime.hilr.labels import episode_labels, read_labels
+from gigabrain_runtime.model.presets import get_preset
+from gigabrain_runtime.training.trainer import TrainConfig, Trainer
+
+CONFIG = dict(steps=4, batch_size=4, save_every=2, log_every=1, warmup_steps=1, stride=8)
+
+
+@pytest.fixture(scope="module")
+def episodes(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ramp_data")
+    args = ["sim", "collect", "--episodes", "2", "--seed", "310", "--image-size", "64"]
+    assert main([*args, "--out", str(base / "episodes")]) == 0
+    assert main(["bag", "export", str(base / "episodes"), "--out", str(base / "raw")]) == 0
+    return base
+
+
+def _split(path):
+    t = load_file(str(path))
+    return (
+        {k: v for k, v in t.items() if k.startswith("policy.")},
+        {k: v for k, v in t.items() if k.startswith("world_model.")},
+    )
+
+
+def test_world_model_objective_trains_the_world_model_and_leaves_the_policy(episodes, tmp_path):
+    cfg = get_preset("tiny")
+    run = Trainer(
+        cfg,
+        episodes / "raw",
+        tmp_path / "wm",
+        TrainConfig(**CONFIG, objective="world-model"),
+        progress=False,
+    )
+    before = {n: p.detach().clone() for n, p in run.policy.named_parameters()}
+    wm_before = {n: p.detach().clone() for n, p in run.world_model.named_parameters()}
+    run.run()
+    policy, world = _split(tmp_path / "wm/weights.safetensors")
+    for n, v in before.items():
+        assert (policy[f"policy.{n}"] == v).all(), n
+    changed = [n for n, v in wm_before.items() if not (world[f"world_model.{n}"] == v).all()]
+    assert len(changed) > len(wm_before) // 2
+    # the value target: gamma ** (frames to the end) after a success (both demos succeeded)
+    w = run.world_batch(0)
+    assert ((w.future_value > 0) & (w.future_value <= 1)).all()
+    assert w.future_images.shape[2] == 1  # one future latent frame
+
+
+def test_advantage_labels_reach_the_dataset_and_drive_the_ramp_objective(episodes, tmp_path):
+    wm = tmp_path / "wm"
+    common = [
+        "--dataset",
+        str(episodes / "raw"),
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--stride",
+        "8",
+    ]
+    assert main(["train", *common, "--objective", "world-model", "--out", str(wm)]) == 0
+    # a ramp run on an unlabelled dataset is refused, naming what is missing
+    with pytest.raises(ValueError, match="indicator"):
+        Trainer(
+            get_preset("tiny"),
+            episodes / "raw",
+            tmp_path / "x",
+            TrainConfig(**CONFIG, objective="ramp"),
+            progress=False,
+        )
+    eps_dir = episodes / "episodes"
+    assert main(["bag", "label", str(eps_dir), "--advantage", "--world-model", str(wm)]) == 0
+    ep = sorted(d for d in eps_dir.iterdir() if d.is_dir())[0]
+    labels = read_labels(ep)
+    assert labels is not None and labels.fps == 50
+    assert np.isfinite(labels.value).all() and set(np.unique(labels.indicator)) <= {0, 1}
+    assert main(["bag", "export", str(eps_dir), "--out", str(tmp_path / "labelled")]) == 0
+    import pyarrow.parquet as pq
+
+    data = pq.read_table(next((tmp_path / "labelled/data").glob("*/*.parquet"))).to_pydict()
+    first = [i for i, e in enumerate(data["episode_index"]) if e == 0]
+    np.testing.assert_allclose(np.asarray(data["value"])[first], labels.value, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(data["indicator"])[first], labels.indicator)
+    # RAMP: policy and world model trained together, resumed exactly
+    config = TrainConfig(**CONFIG, objective="ramp")
+    cfg = get_preset("tiny")
+    start = wm / "weights.safetensors"
+    straight = Trainer(
+        cfg, tmp_path / "labelled", tmp_path / "a", config, init_weights=start, progress=False
+    )
+    straight.run()
+    broken = Trainer(
+        cfg, tmp_path / "labelled", tmp_path / "b", config, init_weights=start, progress=False
+    )
+    broken.run(stop_after=2)
+    again = Trainer(
+        cfg, tmp_path / "labelled", tmp_path / "b", config, init_weights=start, progress=False
+    )
+    again.run()
+    a, b = (
+        load_file(str(tmp_path / "a/weights.safetensors")),
+        load_file(str(tmp_path / "b/weights.safetensors")),
+    )
+    assert a.keys() == b.keys()
+    for k in a:
+        assert (a[k] == b[k]).all(), k
+    p0, w0 = _split(start)
+    p1, w1 = _split(tmp_path / "a/weights.safetensors")
+    assert any(not (p0[k] == p1[k]).all() for k in p0)  # the policy learned
+    assert any(not (w0[k] == w1[k]).all() for k in w0)  # so did the world model
+
+
+def test_labels_reward_success_and_keep_every_correction():
+    values = np.array([0.2, 0.3, 0.3, 0.2, 0.6, 0.9])
+    taken_over = np.array([0, 0, 0, 1, 1, 0], bool)
+    adv, ind = episode_labels(values, True, taken_over, n_step=1, gamma=1.0, eps=0.0)
+    # A_t = v_{t+1} - v_t, and the last frame earns the success reward 1 - v_T
+    np.testing.assert_allclose(adv, [0.1, 0.0, -0.1, 0.4, 0.3, 0.1])
+    np.testing.assert_array_equal(ind, [1, 0, 0, 1, 1, 1])  # frame 3: A < 0 but corrected
+    adv_fail, _ = episode_labels(values, False, taken_over, n_step=1, gamma=1.0, eps=0.0)
+    assert adv_fail[-1] == pytest.approx(-0.9)  # no reward: the value was wrong
+    with pytest.raises(ValueError, match="intervention"):
+        episode_labels(values, True, taken_over[:3], n_step=1, gamma=1.0, eps=0.0)
