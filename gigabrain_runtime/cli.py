@@ -605,6 +605,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config,
         init_weights=Path(args.weights) if args.weights else None,
         start=start,
+        norm_stats=Path(args.norm_stats) if args.norm_stats else None,
     )
     path = trainer.run(stop_after=args.stop_after)
     if trainer.dist.main:
@@ -769,6 +770,20 @@ def _add_monitor_flags(parser: argparse.ArgumentParser) -> None:
             default=f.default,
             help=f"failure monitor: {f.name} (default {f.default})",
         )
+
+
+def cmd_ramp(args: argparse.Namespace) -> int:
+    from gigabrain_runtime.training.ramp import RampConfig, run_ramp
+
+    config = RampConfig(
+        **{
+            f.name: getattr(args, f.name)
+            for f in dataclasses.fields(RampConfig)
+            if getattr(args, f.name, None) is not None
+        }
+    )
+    run_ramp(config, Path(args.out))
+    return 0
 
 
 def cmd_bag(args: argparse.Namespace) -> int:
@@ -1090,6 +1105,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.998,
         help="per-frame discount of the world model's value target (1 at a success)",
     )
+    p.add_argument(
+        "--norm-stats",
+        help="keep this norm_stats.json instead of computing the dataset's (fine-tuning: the "
+        "starting policy's, so its inputs and outputs keep their scale)",
+    )
     p.add_argument("--alpha", type=float, help="ramp: weight of the indicator-conditioned term")
     p.add_argument(
         "--wm-drop-prob",
@@ -1199,6 +1219,38 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--csv", help="write one row per episode")
     _add_monitor_flags(c)
     c.set_defaults(func=cmd_sim_rollout)
+
+    p = sub.add_parser(
+        "ramp",
+        help="RAMP rounds on the simulated task: HILR rollout -> world model -> advantage "
+        "labels -> RAMP fine-tuning -> export -> held-out evaluation, with a table per round",
+    )
+    p.add_argument("--rounds", type=int)
+    p.add_argument("--episodes-per-round", type=int, help="HILR rollouts per round (50)")
+    p.add_argument("--out", required=True)
+    p.add_argument(
+        "--start",
+        help="round 0's policy: a shipped policy's name or a train --out "
+        "(default: piper_pick_place_round0, trained on 40 demonstrations)",
+    )
+    p.add_argument("--rollout-seed", type=int, help="first rollout seed (500000)")
+    p.add_argument("--eval-episodes", type=int, help="held-out episodes per evaluation (100)")
+    p.add_argument("--eval-seed", type=int, help="first held-out seed (0)")
+    p.add_argument("--robot")
+    p.add_argument("--steps", type=int, help="RAMP fine-tuning updates per round (2000)")
+    p.add_argument("--world-model-steps", type=int, help="world-model updates per round (1000)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--stride", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--baselines",
+        action="store_true",
+        default=None,
+        help="also, on round 0's data and seeds: plain fine-tuning, advantage conditioning "
+        "without the world model (RECAP-like), and RAMP in standard mode",
+    )
+    p.set_defaults(func=cmd_ramp)
 
     p = sub.add_parser("bag", help="episode tools: list, info, label, plot, export, recover")
     bag = p.add_subparsers(dest="bag_command", required=True)

@@ -30,6 +30,9 @@ class ShippedPolicy:
     weights: Path
     norm_stats: Path
     reproduce: tuple[str, ...]
+    # the robot's default (demo, eval); false for a policy shipped for another use (the RAMP
+    # loop's deliberately weak starting point)
+    default: bool = True
 
     @classmethod
     def load(cls, name: str) -> ShippedPolicy:
@@ -51,6 +54,7 @@ class ShippedPolicy:
             weights=path.parent / str(raw["weights"]),
             norm_stats=path.parent / str(raw["norm_stats"]),
             reproduce=tuple(str(c) for c in raw.get("reproduce") or ()),
+            default=bool(raw.get("default", True)),
         )
         for f in (policy.weights, policy.norm_stats):
             if not f.is_file():
@@ -68,10 +72,10 @@ def available() -> list[str]:
 
 
 def for_robot(robot: str) -> ShippedPolicy | None:
-    """The shipped policy for ``robot`` (the first by name), or None."""
+    """The shipped default policy for ``robot`` (the first by name), or None."""
     for name in available():
         policy = ShippedPolicy.load(name)
-        if policy.robot == robot:
+        if policy.robot == robot and policy.default:
             return policy
     return None
 

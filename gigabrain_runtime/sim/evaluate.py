@@ -14,7 +14,7 @@ import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -216,12 +216,15 @@ def run_direct(
     size, method = bench.size, bench.method
     per_chunk = max(1, round(control_hz / inference_hz))
     dt = 1.0 / control_hz
+    standard = Mode.parse(mode) is Mode.STANDARD
+    horizon = be.manifest.config.action_expert.horizon
     results = []
     try:
         for seed in tqdm(seeds, desc="evaluating", unit="episode", disable=not progress):
             sim.start_episode(seed)
             t, chunks, settle = 0.0, 0, _Settle()
             verdict = sim.verdict()
+            last: np.ndarray | None = None  # the chunk being executed
             while t < task.time_limit_s and settle.settled is None:
                 images = {c: resize_with_pad(sim.render(c), size, method) for c in emb.cameras}
                 obs = Observation(
@@ -230,7 +233,13 @@ def run_direct(
                     instruction=task.instruction,
                     embodiment=emb.name,
                 )
+                if standard:
+                    # as the vla's policy loop: the future after the chunk being executed
+                    # (holding still before the first), predicted from this observation
+                    ahead = last if last is not None else np.tile(obs.state, (horizon, 1))
+                    obs = replace(obs, world=be.predict_world(obs, ahead))
                 chunk = be.infer(obs, mode=Mode.parse(mode))
+                last = chunk.actions
                 chunks += 1
                 for i in range(per_chunk):
                     sim.set_target(chunk.actions[min(i, len(chunk.actions) - 1)])

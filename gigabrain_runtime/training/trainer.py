@@ -277,11 +277,14 @@ class Trainer:
         *,
         init_weights: Path | None = None,
         start: EngineSource | None = None,
+        norm_stats: Path | None = None,
         progress: bool = True,
     ) -> None:
         """``cfg`` with ``init_weights`` (or drawn from ``config.seed``), or ``start``: a model
         already loaded with its manifest (``checkpoint_source``: fine-tuning a GigaBrain-0
-        checkpoint in its own slot layout and tokenizer; ``cfg`` is then ``start.cfg``)."""
+        checkpoint in its own slot layout and tokenizer; ``cfg`` is then ``start.cfg``).
+        ``norm_stats``: a ``norm_stats.json`` to keep instead of computing the dataset's (a
+        fine-tuned policy keeps its inputs and outputs where the starting weights had them)."""
         from gigabrain_runtime.inference.export import preset_source
 
         if start is not None and init_weights is not None:
@@ -338,7 +341,11 @@ class Trainer:
                 shape.model_order(chunks) - np.where(self.delta, shape.model_order(at), 0)[:, None]
             )
             actions = offsets.reshape(-1, offsets.shape[-1])
-        stats = compute_norm_stats(states, actions, cfg.state_dim)
+        stats = (
+            compute_norm_stats(states, actions, cfg.state_dim)
+            if norm_stats is None
+            else json.loads(Path(norm_stats).read_text())
+        )
         if self.dist.main:
             write_norm_stats(stats, self.out)
             (self.out / "train_config.json").write_text(
@@ -356,7 +363,7 @@ class Trainer:
                 )
                 + "\n"
             )
-        norm = parse_norm_stats(stats, "norm_stats (computed from the dataset)")
+        norm = parse_norm_stats(stats, str(norm_stats or "norm_stats (computed from the dataset)"))
         entry = EmbodimentEntry.from_embodiment(
             emb,
             family=family,

@@ -1,0 +1,485 @@
+"""``gigabrain-runtime ramp``: RAMP rounds on the simulated task, one command.
+
+A round k, from policy k (round 0: ``--start``, by default the shipped deliberately weak
+``piper_pick_place_round0``):
+
+1. ``sim rollout``: human-in-the-loop episodes through the real graph (the failure monitor
+   hands the arm to the simulated operator and back), recorded;
+2. ``bag export``, then ``train --objective world-model``: the world model learns the future
+   latent state and value from those episodes;
+3. ``bag label --advantage``, ``bag export``: value, n-step TD advantage and I per frame;
+4. ``train --objective ramp`` from policy k and that world model: policy k + 1;
+5. ``export`` and ``eval --direct`` on the held-out seeds.
+
+Every step is the user-facing command, run as its own process and written to
+``commands.sh`` (re-runnable), with its output in ``logs/``. The rollout seeds are the same
+every round (interventions per episode compare like with like) and disjoint from the
+evaluation seeds. After the last round, one more rollout measures the interventions the last
+policy needs. ``--baselines`` adds, on round 0's data and seeds, plain fine-tuning on the HILR
+data (every action, no labels) and advantage conditioning without the world model
+(RECAP-like), and evaluates RAMP in standard mode too. The table (``results.md``,
+``results.json``): per policy, success with its 95% Wilson interval, time to success, and the
+interventions per episode of its rollout.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from gigabrain_runtime.sim.evaluate import wilson_interval
+
+
+@dataclass(frozen=True, kw_only=True)
+class RampConfig:
+    rounds: int = 1
+    episodes_per_round: int = 50
+    rollout_seed: int = 500000
+    eval_episodes: int = 100
+    eval_seed: int = 0
+    robot: str = "piper"
+    start: str = "piper_pick_place_round0"  # a shipped policy's name, or a train --out
+    steps: int = 2000  # RAMP fine-tuning updates per round
+    world_model_steps: int = 1000
+    batch_size: int = 32
+    lr: float = 1e-4
+    stride: int = 3
+    seed: int = 0
+    baselines: bool = False
+
+    def __post_init__(self) -> None:
+        for name in (
+            "rounds",
+            "episodes_per_round",
+            "eval_episodes",
+            "steps",
+            "world_model_steps",
+            "batch_size",
+            "stride",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.rollout_seed < 0 or self.eval_seed < 0:
+            raise ValueError("rollout_seed and eval_seed: must be >= 0")
+        rollout = range(self.rollout_seed, self.rollout_seed + self.episodes_per_round)
+        held_out = range(self.eval_seed, self.eval_seed + self.eval_episodes)
+        if set(rollout) & set(held_out):
+            raise ValueError(
+                f"rollout_seed: the rollout seeds {rollout.start}-{rollout.stop - 1} overlap the "
+                f"evaluation seeds {held_out.start}-{held_out.stop - 1}"
+            )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Weights to start training from and to export: a train --out or a shipped policy."""
+
+    name: str
+    preset: str
+    weights: Path
+    norm_stats: Path
+    delta_joints: tuple[str, ...]
+
+
+def _start_policy(start: str) -> Policy:
+    run = Path(start)
+    if (run / "train_config.json").is_file():
+        trained = json.loads((run / "train_config.json").read_text())
+        return Policy(
+            run.name,
+            str(trained["preset"]),
+            run / "weights.safetensors",
+            run / "norm_stats.json",
+            tuple(trained.get("delta_joints", ())),
+        )
+    from gigabrain_runtime.policies import ShippedPolicy
+
+    shipped = ShippedPolicy.load(start)
+    return Policy(
+        shipped.name, shipped.preset, shipped.weights, shipped.norm_stats, shipped.delta_joints
+    )
+
+
+class Runner:
+    """Runs each step as ``python -m gigabrain_runtime ...``, logged and written down."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+        self.script = out / "commands.sh"
+        if not self.script.exists():
+            self.script.write_text("#!/bin/sh\nset -e\n")
+        self.n = 0
+        self.timings: list[tuple[str, float]] = []
+
+    def __call__(self, name: str, *args: Any) -> None:
+        argv = [str(a) for a in args]
+        with self.script.open("a") as f:
+            f.write("gigabrain-runtime " + shlex.join(argv) + "\n")
+        self.n += 1
+        log = self.out / "logs" / f"{self.n:02d}-{name}.log"
+        print(f"[ramp] {name}: gigabrain-runtime {shlex.join(argv)}", flush=True)
+        start = time.perf_counter()
+        with log.open("w") as f:
+            done = subprocess.run(
+                [sys.executable, "-m", "gigabrain_runtime", *argv],
+                stdout=f,
+                stderr=subprocess.STDOUT,
+            )
+        elapsed = time.perf_counter() - start
+        self.timings.append((name, elapsed))
+        if done.returncode != 0:
+            tail = log.read_text()[-2000:]
+            raise RuntimeError(f"ramp: step {name} failed (exit {done.returncode}; {log}):\n{tail}")
+        print(f"[ramp] {name}: done in {elapsed / 60:.1f} min", flush=True)
+
+
+def _summary(path: Path) -> dict[str, Any]:
+    d = json.loads(path.read_text())
+    return {
+        "success_rate": d["success_rate"],
+        "successes": d["successes"],
+        "episodes": d["episodes"],
+        "ci95": d["ci95"],
+        "time_to_success_s_median": d["time_to_success_s_median"],
+        "interventions_per_episode": d.get("interventions_per_episode"),
+    }
+
+
+def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
+    """The rounds (see the module docstring); returns what ``results.json`` holds."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ramp_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    run = Runner(out)
+    t_start = time.perf_counter()
+    c = config
+    policy = _start_policy(c.start)
+    train_common = [
+        "--preset",
+        policy.preset,
+        "--robot",
+        c.robot,
+        "--batch-size",
+        c.batch_size,
+        "--stride",
+        c.stride,
+        "--lr",
+        c.lr,
+        "--warmup-steps",
+        100,
+        "--seed",
+        c.seed,
+        "--save-every",
+        500,
+        "--trajectory",
+        *(["--delta-joints", *policy.delta_joints] if policy.delta_joints else []),
+    ]
+    rollout_args = [
+        "--robot",
+        c.robot,
+        "--episodes",
+        c.episodes_per_round,
+        "--seed",
+        c.rollout_seed,
+    ]
+    eval_args = [
+        "--robot",
+        c.robot,
+        "--episodes",
+        c.eval_episodes,
+        "--seed",
+        c.eval_seed,
+        "--direct",
+    ]
+
+    def export(p: Policy, engine: Path) -> None:
+        run(
+            f"export-{engine.parent.name}",
+            "export",
+            "--preset",
+            p.preset,
+            "--weights",
+            p.weights,
+            "--norm-stats",
+            p.norm_stats,
+            "--robot",
+            c.robot,
+            *(["--delta-joints", *p.delta_joints] if p.delta_joints else []),
+            "--out",
+            engine,
+        )
+
+    def trained(directory: Path, like: Policy) -> Policy:
+        return Policy(
+            directory.name,
+            like.preset,
+            directory / "weights.safetensors",
+            directory / "norm_stats.json",
+            like.delta_joints,
+        )
+
+    rows: list[dict[str, Any]] = []
+    r0 = out / "round-0"
+    export(policy, r0 / "engine")
+    run("eval-round-0", "eval", "--engine", r0 / "engine", *eval_args, "--json", r0 / "eval.json")
+    engine = r0 / "engine"
+    for k in range(c.rounds):
+        here, nxt = out / f"round-{k}", out / f"round-{k + 1}"
+        run(
+            f"rollout-{k}",
+            "sim",
+            "rollout",
+            "--engine",
+            engine,
+            *rollout_args,
+            "--record-dir",
+            here / "hilr",
+            "--json",
+            here / "rollout.json",
+        )
+        rows.append(
+            {
+                "policy": f"round {k}",
+                "method": "RAMP" if k else "start",
+                "mode": "efficient",
+                **_summary(here / "eval.json"),
+                "interventions_per_episode": _summary(here / "rollout.json")[
+                    "interventions_per_episode"
+                ],
+                "rollout_success_rate": _summary(here / "rollout.json")["success_rate"],
+            }
+        )
+        run(f"export-raw-{k}", "bag", "export", here / "hilr", "--out", here / "raw")
+        run(
+            f"world-model-{k}",
+            "train",
+            "--dataset",
+            here / "raw",
+            *train_common,
+            "--weights",
+            policy.weights,
+            "--norm-stats",
+            policy.norm_stats,
+            "--objective",
+            "world-model",
+            "--steps",
+            c.world_model_steps,
+            "--out",
+            here / "world_model",
+        )
+        run(
+            f"label-{k}",
+            "bag",
+            "label",
+            here / "hilr",
+            "--advantage",
+            "--world-model",
+            here / "world_model",
+            "--robot",
+            c.robot,
+        )
+        run(f"export-labelled-{k}", "bag", "export", here / "hilr", "--out", here / "labelled")
+        run(
+            f"ramp-{k}",
+            "train",
+            "--dataset",
+            here / "labelled",
+            *train_common,
+            "--weights",
+            here / "world_model" / "weights.safetensors",
+            "--norm-stats",
+            policy.norm_stats,
+            "--objective",
+            "ramp",
+            "--steps",
+            c.steps,
+            "--out",
+            here / "ramp",
+        )
+        policy = trained(here / "ramp", policy)
+        export(policy, nxt / "engine")
+        engine = nxt / "engine"
+        run(
+            f"eval-round-{k + 1}",
+            "eval",
+            "--engine",
+            engine,
+            *eval_args,
+            "--json",
+            nxt / "eval.json",
+        )
+        if k == 0 and c.baselines:
+            rows += _baselines(
+                run, c, here, nxt, train_common, eval_args, export, trained, _start_policy(c.start)
+            )
+    last = out / f"round-{c.rounds}"
+    run(
+        f"rollout-{c.rounds}",
+        "sim",
+        "rollout",
+        "--engine",
+        engine,
+        *rollout_args,
+        "--record-dir",
+        last / "hilr",
+        "--json",
+        last / "rollout.json",
+    )
+    rows.append(
+        {
+            "policy": f"round {c.rounds}",
+            "method": "RAMP",
+            "mode": "efficient",
+            **_summary(last / "eval.json"),
+            "interventions_per_episode": _summary(last / "rollout.json")[
+                "interventions_per_episode"
+            ],
+            "rollout_success_rate": _summary(last / "rollout.json")["success_rate"],
+        }
+    )
+    results = {
+        "config": asdict(c),
+        "rows": rows,
+        "gain_round_1_vs_0": _difference(
+            rows[0], next(r for r in rows if r["policy"] == "round 1")
+        ),
+        "minutes": round((time.perf_counter() - t_start) / 60, 1),
+        "step_minutes": [(n, round(s / 60, 2)) for n, s in run.timings],
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(results_table(results))
+    print(results_table(results))
+    return results
+
+
+def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, start) -> list:  # noqa: ANN001
+    """Round 0's data, other objectives, the same seeds (the paper's comparison)."""
+    rows = []
+    base = nxt / "baselines"
+    # plain fine-tuning: every recorded action, no labels, no world model
+    run(
+        "baseline-plain",
+        "train",
+        "--dataset",
+        here / "raw",
+        *train_common,
+        "--weights",
+        start.weights,
+        "--norm-stats",
+        start.norm_stats,
+        "--objective",
+        "policy",
+        "--steps",
+        c.steps,
+        "--out",
+        base / "plain",
+    )
+    # advantage conditioning without world-model tokens (RECAP-like)
+    run(
+        "baseline-recap",
+        "train",
+        "--dataset",
+        here / "labelled",
+        *train_common,
+        "--weights",
+        start.weights,
+        "--norm-stats",
+        start.norm_stats,
+        "--objective",
+        "ramp",
+        "--wm-drop-prob",
+        "1",
+        "--steps",
+        c.steps,
+        "--out",
+        base / "recap",
+    )
+    for name, method in (
+        ("plain", "plain fine-tuning"),
+        ("recap", "advantage-conditioned (RECAP-like)"),
+    ):
+        p = trained(base / name, start)
+        export(p, base / name / "engine")
+        run(
+            f"eval-{name}",
+            "eval",
+            "--engine",
+            base / name / "engine",
+            *eval_args,
+            "--json",
+            base / name / "eval.json",
+        )
+        rows.append(
+            {
+                "policy": "round 1",
+                "method": method,
+                "mode": "efficient",
+                **_summary(base / name / "eval.json"),
+            }
+        )
+    run(
+        "eval-ramp-standard",
+        "eval",
+        "--engine",
+        nxt / "engine",
+        *eval_args,
+        "--mode",
+        "standard",
+        "--json",
+        nxt / "eval_standard.json",
+    )
+    rows.append(
+        {
+            "policy": "round 1",
+            "method": "RAMP",
+            "mode": "standard",
+            **_summary(nxt / "eval_standard.json"),
+        }
+    )
+    return rows
+
+
+def _difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
+    """b's success rate minus a's, with the 95% interval of the difference (Newcombe's method
+    from the two Wilson intervals: sound at 0 and n successes)."""
+    p1, p2 = a["success_rate"], b["success_rate"]
+    l1, u1 = wilson_interval(a["successes"], a["episodes"])
+    l2, u2 = wilson_interval(b["successes"], b["episodes"])
+    d = p2 - p1
+    lo = d - ((p2 - l2) ** 2 + (u1 - p1) ** 2) ** 0.5
+    hi = d + ((u2 - p2) ** 2 + (p1 - l1) ** 2) ** 0.5
+    return {"difference": d, "ci95": [lo, hi]}
+
+
+def results_table(results: dict[str, Any]) -> str:
+    lines = [
+        "| policy | method | mode | success (held-out) | 95% CI | median time to success (s) | "
+        "interventions / episode (rollout) | rollout success |",
+        "|---|---|---|---:|---|---:|---:|---:|",
+    ]
+    for r in results["rows"]:
+        t = r["time_to_success_s_median"]
+        ipe = r.get("interventions_per_episode")
+        rs = r.get("rollout_success_rate")
+        lines.append(
+            f"| {r['policy']} | {r['method']} | {r['mode']} | {r['successes']}/{r['episodes']} "
+            f"({100 * r['success_rate']:.0f}%) | {100 * r['ci95'][0]:.0f}-"
+            f"{100 * r['ci95'][1]:.0f}% | {'-' if t is None else f'{t:.2f}'} | "
+            f"{'-' if ipe is None else f'{ipe:.2f}'} | "
+            f"{'-' if rs is None else f'{100 * rs:.0f}%'} |"
+        )
+    g = results["gain_round_1_vs_0"]
+    lines.append("")
+    lines.append(
+        f"Round 1 against round 0: {100 * g['difference']:+.0f} points "
+        f"(95% CI {100 * g['ci95'][0]:+.0f} to {100 * g['ci95'][1]:+.0f}); the loop took "
+        f"{results['minutes']:.0f} min."
+    )
+    return "\n".join(lines) + "\n"
