@@ -11,15 +11,17 @@ A round k, from policy k (round 0: ``--start``, by default the shipped deliberat
 4. ``train --objective ramp`` from policy k and that world model: policy k + 1;
 5. ``export`` and ``eval --direct`` on the held-out seeds.
 
-Every step is the user-facing command, run as its own process and written to
-``commands.sh`` (re-runnable), with its output in ``logs/``. The rollout seeds are the same
-every round (interventions per episode compare like with like) and disjoint from the
+Every step is the user-facing command, run as its own process and written to ``commands.sh``
+(re-runnable), with its output in ``logs/``; a step that finished (``done/``, the same command)
+is kept when the loop runs again in the same ``--out``: an interrupted loop continues where it
+stopped, and ``--baselines`` added later trains only the baselines. The rollout seeds are the
+same every round (interventions per episode compare like with like) and disjoint from the
 evaluation seeds. After the last round, one more rollout measures the interventions the last
 policy needs. ``--baselines`` adds, on round 0's data and seeds, plain fine-tuning on the HILR
-data (every action, no labels) and advantage conditioning without the world model
-(RECAP-like), and evaluates RAMP in standard mode too. The table (``results.md``,
-``results.json``): per policy, success with its 95% Wilson interval, time to success, and the
-interventions per episode of its rollout.
+data (every action, no labels) and advantage conditioning without the world model (RECAP-like),
+and evaluates RAMP in standard mode too. The table (``results.md``, ``results.json``): per
+policy, success with its 95% Wilson interval, time to success, and the interventions per episode
+of its rollout.
 """
 
 from __future__ import annotations
@@ -120,6 +122,12 @@ class Runner:
 
     def __call__(self, name: str, *args: Any) -> None:
         argv = [str(a) for a in args]
+        marker = self.out / "done" / name
+        seconds = marker.with_suffix(".seconds")
+        if marker.is_file() and marker.read_text() == shlex.join(argv) and seconds.is_file():
+            self.timings.append((name, float(seconds.read_text())))
+            print(f"[ramp] {name}: done in an earlier run, kept", flush=True)
+            return
         with self.script.open("a") as f:
             f.write("gigabrain-runtime " + shlex.join(argv) + "\n")
         self.n += 1
@@ -137,6 +145,9 @@ class Runner:
         if done.returncode != 0:
             tail = log.read_text()[-2000:]
             raise RuntimeError(f"ramp: step {name} failed (exit {done.returncode}; {log}):\n{tail}")
+        marker.parent.mkdir(exist_ok=True)
+        marker.write_text(shlex.join(argv))
+        seconds.write_text(f"{elapsed:.1f}")
         print(f"[ramp] {name}: done in {elapsed / 60:.1f} min", flush=True)
 
 
@@ -158,7 +169,6 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "ramp_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     run = Runner(out)
-    t_start = time.perf_counter()
     c = config
     policy = _start_policy(c.start)
     train_common = [
@@ -350,7 +360,25 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
         "gain_round_1_vs_0": _difference(
             rows[0], next(r for r in rows if r["policy"] == "round 1")
         ),
-        "minutes": round((time.perf_counter() - t_start) / 60, 1),
+        # the loop itself (every step but the baselines'), however many runs it took
+        "minutes": round(
+            sum(
+                t
+                for n, t in run.timings
+                if not n.startswith(
+                    (
+                        "baseline",
+                        "eval-plain",
+                        "eval-recap",
+                        "export-plain",
+                        "export-recap",
+                        "eval-ramp-st",
+                    )
+                )
+            )
+            / 60,
+            1,
+        ),
         "step_minutes": [(n, round(s / 60, 2)) for n, s in run.timings],
     }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -360,10 +388,14 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
 
 
 def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, start) -> list:  # noqa: ANN001
-    """Round 0's data, other objectives, the same seeds (the paper's comparison)."""
+    """Round 0's data, other objectives, the same seeds (the paper's comparison). Both start
+    from round 0's policy with the world model trained on that round's episodes (the policy
+    part is round 0's; neither objective trains the world model), so each also runs in
+    standard mode - on world-model tokens it was never trained with."""
     rows = []
     base = nxt / "baselines"
-    # plain fine-tuning: every recorded action, no labels, no world model
+    with_world = here / "world_model" / "weights.safetensors"
+    # plain fine-tuning: every recorded action, no labels
     run(
         "baseline-plain",
         "train",
@@ -371,7 +403,7 @@ def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, star
         here / "raw",
         *train_common,
         "--weights",
-        start.weights,
+        with_world,
         "--norm-stats",
         start.norm_stats,
         "--objective",
@@ -389,7 +421,7 @@ def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, star
         here / "labelled",
         *train_common,
         "--weights",
-        start.weights,
+        with_world,
         "--norm-stats",
         start.norm_stats,
         "--objective",
@@ -422,6 +454,25 @@ def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, star
                 "method": method,
                 "mode": "efficient",
                 **_summary(base / name / "eval.json"),
+            }
+        )
+        run(
+            f"eval-{name}-standard",
+            "eval",
+            "--engine",
+            base / name / "engine",
+            *eval_args,
+            "--mode",
+            "standard",
+            "--json",
+            base / name / "eval_standard.json",
+        )
+        rows.append(
+            {
+                "policy": "round 1",
+                "method": method,
+                "mode": "standard",
+                **_summary(base / name / "eval_standard.json"),
             }
         )
     run(

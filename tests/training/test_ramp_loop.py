@@ -1,0 +1,63 @@
+"""The ramp command's own logic: its seeds never overlap the held-out ones, and the gain it
+reports comes with a sound interval."""
+
+from __future__ import annotations
+
+import pytest
+
+from gigabrain_runtime.training.ramp import RampConfig, _difference, results_table
+
+
+def test_rollout_seeds_overlapping_the_held_out_seeds_are_refused():
+    with pytest.raises(ValueError, match="overlap the evaluation seeds 0-99"):
+        RampConfig(rollout_seed=90, episodes_per_round=20, eval_seed=0, eval_episodes=100)
+    RampConfig(rollout_seed=100, episodes_per_round=20, eval_seed=0, eval_episodes=100)
+    with pytest.raises(ValueError, match="steps: must be >= 1"):
+        RampConfig(steps=0)
+
+
+def _row(successes: int, n: int = 100) -> dict:
+    return {"success_rate": successes / n, "successes": successes, "episodes": n}
+
+
+def test_the_reported_gain_has_newcombes_interval():
+    # Newcombe (1998), method 10, from the two Wilson intervals; a 20-point gain on 100
+    # episodes each is clear of zero, a 5-point one is not
+    g = _difference(_row(40), _row(60))
+    assert g["difference"] == pytest.approx(0.20)
+    lo, hi = g["ci95"]
+    assert 0.05 < lo < 0.08 and 0.31 < hi < 0.34
+    assert _difference(_row(40), _row(45))["ci95"][0] < 0
+    # at the edges (0 and n successes) the interval stays inside [-1, 1]
+    lo, hi = _difference(_row(0), _row(100))["ci95"]
+    assert -1.0 <= lo <= hi <= 1.0 and lo > 0.9
+
+
+def test_the_table_says_which_policy_won_by_how_much():
+    rows = [
+        {
+            "policy": "round 0",
+            "method": "start",
+            "mode": "efficient",
+            "ci95": [0.3, 0.5],
+            "time_to_success_s_median": 7.0,
+            "interventions_per_episode": 0.8,
+            "rollout_success_rate": 0.9,
+            **_row(40),
+        },
+        {
+            "policy": "round 1",
+            "method": "RAMP",
+            "mode": "efficient",
+            "ci95": [0.5, 0.7],
+            "time_to_success_s_median": 6.5,
+            "interventions_per_episode": 0.4,
+            "rollout_success_rate": 0.95,
+            **_row(60),
+        },
+    ]
+    text = results_table(
+        {"rows": rows, "gain_round_1_vs_0": _difference(rows[0], rows[1]), "minutes": 75.0}
+    )
+    assert "| round 1 | RAMP | efficient | 60/100 (60%) | 50-70% | 6.50 | 0.40 | 95% |" in text
+    assert "Round 1 against round 0: +20 points" in text and "75 min" in text
