@@ -325,10 +325,6 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             "--json",
             nxt / "eval.json",
         )
-        if k == 0 and c.baselines:
-            rows += _baselines(
-                run, c, here, nxt, train_common, eval_args, export, trained, _start_policy(c.start)
-            )
     last = out / f"round-{c.rounds}"
     run(
         f"rollout-{c.rounds}",
@@ -354,6 +350,18 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             "rollout_success_rate": _summary(last / "rollout.json")["success_rate"],
         }
     )
+    if c.baselines:  # after the loop's own steps: its results stand even if these are cut
+        rows += _baselines(
+            run,
+            c,
+            out / "round-0",
+            out / "round-1",
+            train_common,
+            eval_args,
+            export,
+            trained,
+            _start_policy(c.start),
+        )
     results = {
         "config": asdict(c),
         "rows": rows,
