@@ -45,6 +45,15 @@ def test_a_policy_folder_is_read_and_its_missing_parts_named(shipped):
     assert policies.for_robot("piper") == p and policies.for_robot("g1") is None
     with pytest.raises(ValueError, match=r"no shipped policy 'nope' \(shipped: arm_task\)"):
         policies.ShippedPolicy.load("nope")
+    # a policy shipped for another use (RAMP's weak start) is never the robot's default
+    import shutil
+
+    shutil.copytree(shipped, shipped.parent / "a_weak_start")
+    yaml_path = shipped.parent / "a_weak_start" / "policy.yaml"
+    yaml_path.write_text(yaml_path.read_text() + "default: false\n")
+    assert policies.available() == ["a_weak_start", "arm_task"]
+    assert not policies.ShippedPolicy.load("a_weak_start").default
+    assert policies.for_robot("piper").name == "arm_task"
     (shipped / "norm_stats.json").unlink()
     with pytest.raises(ValueError, match="norm_stats.json is missing"):
         policies.ShippedPolicy.load("arm_task")
