@@ -44,7 +44,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gigabrain_runtime.hilr.episodes import episode_dirs, read_episode
-from gigabrain_runtime.hilr.labels import read_labels
+from gigabrain_runtime.hilr.label_store import read_labels
 from gigabrain_runtime.hilr.recording import read_sidecar
 from gigabrain_runtime.model.advantage import advantage_indicator, n_step_advantage
 
