@@ -47,8 +47,8 @@ class RampConfig:
     eval_seed: int = 0
     robot: str = "piper"
     start: str = "piper_pick_place_round0"  # a shipped policy's name, or a train --out
-    steps: int = 2000  # RAMP fine-tuning updates per round
-    world_model_steps: int = 1000
+    steps: int = 1500  # RAMP fine-tuning updates per round
+    world_model_steps: int = 800
     batch_size: int = 32
     lr: float = 1e-4
     stride: int = 3
