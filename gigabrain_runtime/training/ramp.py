@@ -117,7 +117,7 @@ class Runner:
         self.script = out / "commands.sh"
         if not self.script.exists():
             self.script.write_text("#!/bin/sh\nset -e\n")
-        self.n = 0
+        self.n = len(list((out / "logs").glob("*.log")))  # a re-run's logs follow the first's
         self.timings: list[tuple[str, float]] = []
 
     def __call__(self, name: str, *args: Any) -> None:
