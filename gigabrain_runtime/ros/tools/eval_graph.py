@@ -41,6 +41,9 @@ from gigabrain_runtime.sim.expert import grasp_point, pick_and_place
 from gigabrain_runtime.sim.simulator import Simulator
 from gigabrain_runtime.sim.task import SETTLE_S
 
+# after the operator's plan: the release, the cube coming to rest and success holding SETTLE_S
+CORRECTION_MARGIN_S = 3.0
+
 
 def _stamp(msg) -> float:  # noqa: ANN001
     return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
@@ -328,7 +331,7 @@ def _episode(
                 break
         if hilr is not None and hilr.tick(ev, ev.now(), ok) is not None:
             # the operator's whole correction fits before the episode ends
-            deadline = max(deadline, ev.now() + hilr.expert_s + 2 * SETTLE_S)
+            deadline = max(deadline, ev.now() + hilr.expert_s + CORRECTION_MARGIN_S)
         time.sleep(0.02)
     end = ev.now()
     ev.event.publish(String(data="success" if settled else "failure"))
