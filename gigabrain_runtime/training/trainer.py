@@ -516,25 +516,18 @@ class Trainer:
         for i in idx[mine]:
             s = self.data.sample(int(i))
             f = self.data.future(int(i), horizon)
-            now, _ = self.pre.world_feeds(
-                Observation(
-                    images=s["images"],
-                    state=s["state"],
-                    instruction=s["task"],
-                    embodiment=self.robot,
-                ),
-                s["actions"],
-                rng,
-            )
-            later, _ = self.pre.world_feeds(
-                Observation(
-                    images=f["images"],
-                    state=f["state"],
-                    instruction=s["task"],
-                    embodiment=self.robot,
-                ),
-                s["actions"],
-                rng,
+            now, later = (
+                self.pre.world_feeds(
+                    Observation(
+                        images=x["images"],
+                        state=x["state"],
+                        instruction=s["task"],
+                        embodiment=self.robot,
+                    ),
+                    s["actions"],
+                    rng,
+                )[0]
+                for x in (s, f)
             )
             value = (
                 self.config.gamma ** (f["length"] - 1 - f["frame"])
