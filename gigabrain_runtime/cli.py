@@ -600,12 +600,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, ramp=dataclasses.replace(cfg.ramp, **ramp))
     trainer = Trainer(
         cfg,
-        Path(args.dataset),
+        [Path(d) for d in args.dataset],
         Path(args.out),
         config,
         init_weights=Path(args.weights) if args.weights else None,
         start=start,
         norm_stats=Path(args.norm_stats) if args.norm_stats else None,
+        demos=[Path(d) for d in args.demos],
     )
     path = trainer.run(stop_after=args.stop_after)
     if trainer.dist.main:
@@ -777,9 +778,9 @@ def cmd_ramp(args: argparse.Namespace) -> int:
 
     config = RampConfig(
         **{
-            f.name: getattr(args, f.name)
+            f.name: tuple(v) if isinstance(v, list) else v
             for f in dataclasses.fields(RampConfig)
-            if getattr(args, f.name, None) is not None
+            if (v := getattr(args, f.name, None)) is not None
         }
     )
     run_ramp(config, Path(args.out))
@@ -1042,7 +1043,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="train the policy on a LeRobot v3.0 dataset (flow matching; torchrun for several "
         "processes)",
     )
-    p.add_argument("--dataset", required=True, help="LeRobot v3.0 dataset directory")
+    p.add_argument(
+        "--dataset",
+        required=True,
+        nargs="+",
+        help="LeRobot v3.0 dataset directory (several: their episodes together)",
+    )
+    p.add_argument(
+        "--demos",
+        nargs="+",
+        default=[],
+        metavar="DATASET",
+        help="demonstration datasets trained with --dataset, every frame an expert's (I = 1 "
+        "under ramp, as the operator's corrections): continual training keeps the earlier data",
+    )
     p.add_argument("--preset", default="tiny", help="model preset to train")
     _add_checkpoint_files(
         p.add_argument_group(
@@ -1249,6 +1263,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="also, on round 0's data and seeds: plain fine-tuning, advantage conditioning "
         "without the world model (RECAP-like), and RAMP in standard mode",
+    )
+    p.add_argument(
+        "--demos",
+        nargs="+",
+        metavar="DATASET",
+        help="the start policy's demonstration datasets (bag export), trained with every "
+        "round's HILR data and by the baselines (continual training; see the README)",
     )
     p.set_defaults(func=cmd_ramp)
 

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -48,6 +49,7 @@ class EpisodeData:
     indicator: np.ndarray | None = None
     intervention: np.ndarray | None = None
     outcome: str = "unknown"  # the episode's outcome (success | failure | ...), if exported
+    source: Path | None = None  # the dataset directory it came from
 
 
 class LeRobotDataset:
@@ -55,7 +57,7 @@ class LeRobotDataset:
 
     def __init__(
         self,
-        root: str | Path,
+        root: str | Path | Sequence[str | Path],
         *,
         joint_names: tuple[str, ...],
         cameras: tuple[str, ...],
@@ -64,66 +66,95 @@ class LeRobotDataset:
         stride: int = 1,
         resize: str = "area",
         progress: bool = True,
+        expert: str | Path | Sequence[str | Path] = (),
     ) -> None:
-        self.root = Path(root)
-        info_path = self.root / "meta" / "info.json"
-        if not info_path.is_file():
-            raise ValueError(f"dataset: {self.root} has no meta/info.json (a LeRobot v3.0 dataset)")
-        self.info = json.loads(info_path.read_text())
-        version = self.info.get("codebase_version")
-        if version != "v3.0":
-            raise ValueError(f"dataset: codebase_version {version!r}; this reads v3.0")
+        """``root``: one dataset or several (their episodes together, in order; the same frame
+        rate). ``expert``: more datasets whose every frame is an expert's - demonstrations, as
+        the paper treats them and the operator's corrections: indicator I = 1 and operator
+        control on every frame, whatever the dataset says (the RAMP loop's earlier data)."""
+        roots = [Path(r) for r in ([root] if isinstance(root, (str, Path)) else root)]
+        experts = [Path(r) for r in ([expert] if isinstance(expert, (str, Path)) else expert)]
+        if not roots and not experts:
+            raise ValueError("dataset: no dataset directory given")
         if stride < 1 or horizon < 1:
             raise ValueError(f"stride and horizon: must be >= 1, got {stride}, {horizon}")
-        features = self.info["features"]
-        self.fps = int(self.info["fps"])
+        self.roots = roots + experts
+        self.root = self.roots[0]
         self.horizon, self.stride, self.image_size = horizon, stride, image_size
+        self.joint_names = tuple(joint_names)
+        self.cameras = tuple(cameras)
+        self.fps = 0
+        self.episodes: list[EpisodeData] = []
+        for n, r in enumerate(self.roots):
+            self._load(r, resize=resize, progress=progress, expert=n >= len(roots))
+        self._index = [
+            (k, j) for k, ep in enumerate(self.episodes) for j in range(len(ep.sample_frames))
+        ]
+
+    def _load(self, root: Path, *, resize: str, progress: bool, expert: bool) -> None:
+        """Append ``root``'s episodes."""
+        info_path = root / "meta" / "info.json"
+        if not info_path.is_file():
+            raise ValueError(f"dataset: {root} has no meta/info.json (a LeRobot v3.0 dataset)")
+        info = json.loads(info_path.read_text())
+        version = info.get("codebase_version")
+        if version != "v3.0":
+            raise ValueError(f"dataset: {root} codebase_version {version!r}; this reads v3.0")
+        features = info["features"]
+        fps = int(info["fps"])
+        if self.fps and fps != self.fps:
+            raise ValueError(
+                f"dataset: {root} is at fps {fps}, {self.roots[0]} at {self.fps} (export both "
+                "at the same --fps)"
+            )
+        self.fps = fps
         for key in ("observation.state", "action"):
             if key not in features:
                 raise ValueError(f"dataset: no {key!r} feature in {info_path}")
             names = features[key].get("names")
             if isinstance(names, dict):  # LeRobot's {"motors": [...]} form
                 names = next(iter(names.values()))
-            if list(names or []) != list(joint_names):
+            if list(names or []) != list(self.joint_names):
                 raise ValueError(
-                    f"dataset: {key} names {names} are not the robot's joints {list(joint_names)}"
+                    f"dataset: {key} names {names} are not the robot's joints "
+                    f"{list(self.joint_names)}"
                 )
-        self.joint_names = tuple(joint_names)
-        self.cameras = tuple(cameras)
-        missing = [c for c in cameras if f"observation.images.{c}" not in features]
+        missing = [c for c in self.cameras if f"observation.images.{c}" not in features]
         if missing:
             raise ValueError(f"dataset: no video feature for cameras {missing} in {info_path}")
-        tasks = _read_table(list((self.root / "meta").glob("tasks.parquet")))
+        tasks = _read_table(list((root / "meta").glob("tasks.parquet")))
         index_col = next((k for k in tasks if k not in ("task_index",)), None)
-        self.tasks = {
+        task_names = {
             int(i): str(t) for i, t in zip(tasks["task_index"], tasks[index_col], strict=True)
         }
-        episodes = _read_table(list((self.root / "meta" / "episodes").glob("*/*.parquet")))
-        data = _read_table(list((self.root / "data").glob("*/*.parquet")))
+        episodes = _read_table(list((root / "meta" / "episodes").glob("*/*.parquet")))
+        data = _read_table(list((root / "data").glob("*/*.parquet")))
         ep_of = np.asarray(data["episode_index"])
         state = np.asarray(data["observation.state"], dtype=np.float32)
         action = np.asarray(data["action"], dtype=np.float32)
         task_index = np.asarray(data["task_index"])
         indicator = np.asarray(data["indicator"], np.int64) if "indicator" in data else None
         intervention = np.asarray(data["intervention"], bool) if "intervention" in data else None
+        if expert:
+            indicator = np.ones(len(ep_of), np.int64)
+            intervention = np.ones(len(ep_of), bool)
         outcomes = episodes.get("outcome")
         order = np.asarray(data["index"])
-        self.episodes: list[EpisodeData] = []
         rows = range(len(episodes["episode_index"]))
-        for r in tqdm(rows, desc="loading", unit="episode", disable=not progress):
+        for r in tqdm(rows, desc=f"loading {root.name}", unit="episode", disable=not progress):
             e = int(episodes["episode_index"][r])
             sel = np.flatnonzero(ep_of == e)
             sel = sel[np.argsort(order[sel])]
             n = len(sel)
-            samples = np.arange(0, n, stride, dtype=np.int64)
+            samples = np.arange(0, n, self.stride, dtype=np.int64)
             frames = {}
-            for cam in cameras:
+            for cam in self.cameras:
                 key = f"observation.images.{cam}"
-                frames[cam] = self._decode(key, episodes, r, samples, n, resize=resize)
+                frames[cam] = self._decode(root, info, key, episodes, r, samples, n, resize=resize)
             self.episodes.append(
                 EpisodeData(
                     index=e,
-                    task=self.tasks[int(task_index[sel[0]])],
+                    task=task_names[int(task_index[sel[0]])],
                     states=state[sel],
                     actions=action[sel],
                     frames=frames,
@@ -131,14 +162,14 @@ class LeRobotDataset:
                     indicator=None if indicator is None else indicator[sel],
                     intervention=None if intervention is None else intervention[sel],
                     outcome=str(outcomes[r]) if outcomes is not None else "unknown",
+                    source=root,
                 )
             )
-        self._index = [
-            (k, j) for k, ep in enumerate(self.episodes) for j in range(len(ep.sample_frames))
-        ]
 
     def _decode(
         self,
+        root: Path,
+        info: dict[str, Any],
         key: str,
         episodes: dict[str, list[Any]],
         row: int,
@@ -152,9 +183,7 @@ class LeRobotDataset:
         chunk = int(episodes[f"videos/{key}/chunk_index"][row])
         file = int(episodes[f"videos/{key}/file_index"][row])
         start = float(episodes[f"videos/{key}/from_timestamp"][row])
-        path = self.root / self.info["video_path"].format(
-            video_key=key, chunk_index=chunk, file_index=file
-        )
+        path = root / info["video_path"].format(video_key=key, chunk_index=chunk, file_index=file)
         first = round(start * self.fps)
         wanted = {first + int(s): i for i, s in enumerate(samples)}
         out = np.zeros((len(samples), self.image_size, self.image_size, 3), dtype=np.uint8)
@@ -220,7 +249,7 @@ class LeRobotDataset:
         ep = self.episodes[k]
         if ep.indicator is None:
             raise ValueError(
-                f"dataset: {self.root} has no 'indicator' feature (label the episodes with "
+                f"dataset: {ep.source} has no 'indicator' feature (label the episodes with "
                 "bag label --advantage, then bag export)"
             )
         return int(ep.indicator[int(ep.sample_frames[j])])

@@ -54,6 +54,9 @@ class RampConfig:
     stride: int = 3
     seed: int = 0
     baselines: bool = False
+    # demonstration datasets (LeRobot, bag export): trained with every round's HILR data,
+    # every frame an expert's - continual training keeps the data the start policy learned from
+    demos: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (
@@ -166,6 +169,9 @@ def _summary(path: Path) -> dict[str, Any]:
 def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
     """The rounds (see the module docstring); returns what ``results.json`` holds."""
     out = Path(out)
+    for d in config.demos:  # before an hour of rollouts, not after
+        if not (Path(d) / "meta" / "info.json").is_file():
+            raise ValueError(f"demos: {d} is not a LeRobot dataset (no meta/info.json)")
     out.mkdir(parents=True, exist_ok=True)
     (out / "ramp_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     run = Runner(out)
@@ -235,6 +241,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             like.delta_joints,
         )
 
+    demos = ["--demos", *c.demos] if c.demos else []
     rows: list[dict[str, Any]] = []
     r0 = out / "round-0"
     export(policy, r0 / "engine")
@@ -300,7 +307,9 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             f"ramp-{k}",
             "train",
             "--dataset",
-            here / "labelled",
+            # continual training: every round's labelled episodes so far, and the demonstrations
+            *(out / f"round-{j}" / "labelled" for j in range(k + 1)),
+            *demos,
             *train_common,
             "--weights",
             here / "world_model" / "weights.safetensors",
@@ -361,6 +370,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             export,
             trained,
             _start_policy(c.start),
+            demos,
         )
     results = {
         "config": asdict(c),
@@ -395,7 +405,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
     return results
 
 
-def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, start) -> list:  # noqa: ANN001
+def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, start, demos) -> list:  # noqa: ANN001
     """Round 0's data, other objectives, the same seeds (the paper's comparison). Both start
     from round 0's policy with the world model trained on that round's episodes (the policy
     part is round 0's; neither objective trains the world model), so each also runs in
@@ -409,6 +419,7 @@ def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, star
         "train",
         "--dataset",
         here / "raw",
+        *demos,
         *train_common,
         "--weights",
         with_world,
@@ -427,6 +438,7 @@ def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, star
         "train",
         "--dataset",
         here / "labelled",
+        *demos,
         *train_common,
         "--weights",
         with_world,

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -271,7 +272,7 @@ class Trainer:
     def __init__(
         self,
         cfg: ModelConfig,
-        dataset_dir: Path,
+        dataset_dir: Path | Sequence[Path],
         out: Path,
         config: TrainConfig,
         *,
@@ -279,6 +280,7 @@ class Trainer:
         start: EngineSource | None = None,
         norm_stats: Path | None = None,
         progress: bool = True,
+        demos: Sequence[Path] = (),
     ) -> None:
         """``cfg`` with ``init_weights`` (or drawn from ``config.seed``), or ``start``: a model
         already loaded with its manifest (``checkpoint_source``: fine-tuning a GigaBrain-0
@@ -312,6 +314,7 @@ class Trainer:
             stride=config.stride,
             resize=cfg.variant.image_resize,
             progress=self.progress,
+            expert=list(demos),
         )
         if len(self.data) < config.batch_size:
             raise ValueError(
@@ -353,7 +356,8 @@ class Trainer:
                     {
                         "preset": cfg.name,
                         "model": cfg.to_dict(),
-                        "dataset": str(dataset_dir),
+                        "dataset": [str(d) for d in self.data.roots[: -len(demos) or None]],
+                        "demos": [str(d) for d in demos],
                         "init_weights": str(init_weights) if init_weights else None,
                         "start": start.manifest.weights_source,
                         "world_size": self.dist.world,
@@ -398,7 +402,9 @@ class Trainer:
         if uses_world and self.world_model is None:
             raise ValueError(f"objective {objective}: model {cfg.name} has no world model")
         if objective == "ramp":
-            unlabelled = [ep.index for ep in self.data.episodes if ep.indicator is None]
+            unlabelled = [
+                f"{ep.source}:{ep.index}" for ep in self.data.episodes if ep.indicator is None
+            ]
             if unlabelled:
                 raise ValueError(
                     f"dataset: episodes {unlabelled[:5]} have no 'indicator' feature; the ramp "

@@ -134,3 +134,47 @@ def test_labels_reward_success_and_keep_every_correction():
     assert adv_fail[-1] == pytest.approx(-0.9)  # no reward: the value was wrong
     with pytest.raises(ValueError, match="intervention"):
         episode_labels(values, True, taken_over[:3], n_step=1, gamma=1.0, eps=0.0)
+
+
+def test_demonstrations_train_beside_the_hilr_data_with_every_frame_an_experts(episodes, tmp_path):
+    """Continual training keeps the earlier data: ``--demos`` datasets join ``--dataset``'s
+    episodes, and every demonstration frame counts as an expert's (I = 1, operator control),
+    as the operator's corrections do; an unlabelled rollout dataset is still refused by ramp."""
+    from gigabrain_runtime.robots.embodiment import get_embodiment
+    from gigabrain_runtime.training.data import LeRobotDataset
+
+    raw = episodes / "raw"
+    ds = LeRobotDataset(
+        [raw, raw],
+        expert=[raw],
+        joint_names=get_embodiment("piper").joint_names,
+        cameras=("cam_high",),
+        image_size=32,
+        horizon=4,
+        stride=8,
+        progress=False,
+    )
+    assert len(ds.episodes) == 6 and ds.roots == [raw, raw, raw]
+    assert all(ep.indicator is None for ep in ds.episodes[:4])
+    for ep in ds.episodes[4:]:
+        assert ep.indicator is not None and (ep.indicator == 1).all() and ep.intervention.all()
+        np.testing.assert_array_equal(ep.states, ds.episodes[ep.index].states)
+    with pytest.raises(ValueError, match=r"episodes \[.*raw:0.*\] have no 'indicator'"):
+        Trainer(
+            get_preset("tiny"),
+            raw,
+            tmp_path / "x",
+            TrainConfig(**CONFIG, objective="ramp"),
+            progress=False,
+            demos=[raw],
+        )
+    # demonstrations alone carry every label ramp needs
+    run = Trainer(
+        get_preset("tiny"),
+        [],
+        tmp_path / "d",
+        TrainConfig(**CONFIG, objective="ramp"),
+        progress=False,
+        demos=[raw],
+    )
+    assert {run.data.indicator(i) for i in range(len(run.data))} == {1}

@@ -61,3 +61,11 @@ def test_the_table_says_which_policy_won_by_how_much():
     )
     assert "| round 1 | RAMP | efficient | 60/100 (60%) | 50-70% | 6.50 | 0.40 | 95% |" in text
     assert "Round 1 against round 0: +20 points" in text and "75 min" in text
+
+
+def test_a_demonstration_path_that_is_no_dataset_is_refused_before_any_rollout(tmp_path):
+    from gigabrain_runtime.training.ramp import run_ramp
+
+    with pytest.raises(ValueError, match=r"demos: .*nowhere is not a LeRobot dataset"):
+        run_ramp(RampConfig(demos=(str(tmp_path / "nowhere"),)), tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing started
