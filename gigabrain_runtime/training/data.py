@@ -17,10 +17,10 @@ frame as a sample (the chunks still use every frame's action).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 
 import numpy as np
 from tqdm import tqdm
