@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # keep DDS traffic of demos and tests on this machine
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: venv sysdeps demo test test-core bench lerobot-check lint lock clean
+.PHONY: venv sysdeps browser demo test test-core bench lerobot-check lint lock clean
 
 # MuJoCo renders the simulated cameras off screen with OSMesa (Debian: libosmesa6).
 sysdeps:
@@ -17,6 +17,14 @@ sysdeps:
 	    (apt-get update -qq && apt-get install -y -qq libosmesa6 >/dev/null) || \
 	      echo "warning: could not install libosmesa6; simulated cameras will not render"; \
 	  else echo "warning: libOSMesa missing; run: sudo apt-get install libosmesa6"; fi; }
+
+# The console's browser test drives Debian's chromium through chromium-driver (make test only).
+browser:
+	@command -v chromedriver >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || \
+	      echo "warning: could not install chromium; the console's browser test will skip"; \
+	  else echo "warning: no chromedriver; run: sudo apt-get install chromium chromium-driver"; fi; }
 
 $(STAMP): requirements.lock pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
@@ -32,7 +40,7 @@ venv: $(STAMP)
 demo: venv sysdeps
 	$(BIN)/gigabrain-runtime demo
 
-test: venv sysdeps
+test: venv sysdeps browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The pure tests, under a minute: no rclpy or DDS graph (marker ros), no engine export (marker

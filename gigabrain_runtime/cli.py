@@ -466,6 +466,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         takeover_s=args.takeover_for,
         task_seed=args.seed,
         policy=policy,
+        console_port=None if args.console_port < 0 else args.console_port,
     )
 
 
@@ -811,6 +812,26 @@ def run_ros_node(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return int(module.main([f"gigabrain-runtime-{argv[0]}", *argv[1:]]))
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    """``gigabrain-runtime console``: the console node on its own, in the robot's namespace."""
+    from gigabrain_runtime.params.nodes import ConsoleParams
+
+    values = {
+        "robot": args.robot,
+        "port": args.port,
+        "bind": args.bind,
+        "token": args.token or "",
+        "record_dir": args.record_dir,
+        "hold_to_run": args.hold_to_run,
+    }
+    ConsoleParams(**values)  # a bad value is refused here, naming the field
+    ros_args = ["--ros-args", "-r", f"__ns:=/{(args.namespace or args.robot).strip('/')}"]
+    for k, v in values.items():
+        text = str(v).lower() if isinstance(v, bool) else str(v)
+        ros_args += ["-p", f"{k}:={text}" if text else f"{k}:=''"]
+    return run_ros_node(["console", *ros_args])
 
 
 def cmd_params(args: argparse.Namespace) -> int:
@@ -1273,6 +1294,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_ramp)
 
+    p = sub.add_parser(
+        "console",
+        help="the operator console: a web page over the running graph (cameras, plan, state, "
+        "e-stop, takeover, episodes)",
+    )
+    p.add_argument("--robot", default="piper")
+    p.add_argument("--namespace", help="the graph's namespace (default: the robot's name)")
+    p.add_argument("--port", type=int, default=8080, help="0: any free port")
+    p.add_argument("--bind", default="127.0.0.1", help="beyond loopback only with --token")
+    p.add_argument("--token", help="access token (the page's URL carries it: ?token=...)")
+    p.add_argument("--record-dir", default="recordings", help="the recorder's record_dir")
+    p.add_argument(
+        "--hold-to-run",
+        action="store_true",
+        help="deadman: the policy runs only while Space (or the page's button) is held",
+    )
+    p.set_defaults(func=cmd_console)
+
     p = sub.add_parser("bag", help="episode tools: list, info, label, plot, export, recover")
     bag = p.add_subparsers(dest="bag_command", required=True)
     b = bag.add_parser("list", help="table of the episodes in a directory")
@@ -1358,6 +1397,12 @@ def build_parser() -> argparse.ArgumentParser:
         "default: never with the policy shipped for the robot, 5 with random weights)",
     )
     p.add_argument("--takeover-for", type=float, default=5.0, help="takeover length (s)")
+    p.add_argument(
+        "--console-port",
+        type=int,
+        default=8080,
+        help="serve the operator console on this port (taken: a free one; -1: no console)",
+    )
     p.add_argument(
         "--seed", type=int, default=0, help="task episode seed (cube, bowl, arm start; -1: nominal)"
     )

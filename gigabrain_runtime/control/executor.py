@@ -104,6 +104,7 @@ class ExecState(str, Enum):
     TELEOP = "operator_takeover"
     WATCHDOG = "watchdog_hold"
     OPEN_LOOP = "open_loop_limit"
+    HELD = "held"  # hold-to-run: the operator let go
     ESTOP = "estop"
 
 
@@ -135,6 +136,7 @@ class ChunkExecutor:
         self._stop_reason = ""
         self._shutting_down = False
         self._takeover = False
+        self._held = False
         self._takeover_from: np.ndarray | None = None
         self._takeover_t = -np.inf
         self._teleop: np.ndarray | None = None
@@ -179,6 +181,8 @@ class ChunkExecutor:
             )
         if self._takeover:
             return self._reject("takeover", "operator has control: policy chunk ignored")
+        if self._held:
+            return self._reject("held", "held (hold-to-run released): policy chunk ignored")
         following = (
             bool(self._chunks) and not self._stop_reason and t < self._plan_end(self._chunks[-1])
         )
@@ -256,6 +260,20 @@ class ChunkExecutor:
     @property
     def takeover(self) -> bool:
         return self._takeover
+
+    def set_hold(self, held: bool) -> None:
+        """Hold-to-run (the operator's deadman): held, the arm comes to rest within the joint
+        limits and the policy's chunks are refused; released, the policy's next chunk fades
+        in from the hold, as after a hand-back."""
+        held = bool(held)
+        if held == self._held:
+            return
+        self._held = held
+        self._chunks, self._old = [], None
+
+    @property
+    def held(self) -> bool:
+        return self._held
 
     def on_teleop(self, positions: np.ndarray, t: float) -> None:
         p = np.asarray(positions, dtype=np.float64)
@@ -373,6 +391,8 @@ class ChunkExecutor:
         cfg = self.config
         if t - self._measured_t > cfg.state_timeout_s:
             return ExecState.WATCHDOG, f"joint state is {t - self._measured_t:.3f} s old"
+        if self._held:
+            return ExecState.HELD, "held: the operator released hold-to-run"
         if self._stop_reason:
             return ExecState.WATCHDOG, self._stop_reason
         if not self._chunks:

@@ -36,9 +36,34 @@ def episode_dirs(root: Path) -> list[Path]:
     )
 
 
+def episode_rows(root: Path) -> list[dict[str, Any]]:
+    """One row per episode under ``root``: name, status, duration, outcome, label and
+    interventions (``bag list`` prints them; the console serves them)."""
+    rows = []
+    for d in episode_dirs(root):
+        try:
+            info = read_sidecar(d)
+        except FileNotFoundError:
+            rows.append({"episode": d.name, "status": "no metadata"})
+            continue
+        rows.append(
+            {
+                "episode": info.episode,
+                "directory": d.name,
+                "status": info.status if (d / METADATA).is_file() else "unfinished",
+                "duration_s": round(info.duration_s, 1),
+                "outcome": info.outcome,
+                "detector": info.detector,
+                "label": info.label,
+                "interventions": len(info.interventions),
+            }
+        )
+    return rows
+
+
 def cmd_list(root: Path) -> int:
-    eps = episode_dirs(root)
-    if not eps:
+    rows = episode_rows(root)
+    if not rows:
         print(f"no episodes in {root}")
         return 0
     head = (
@@ -47,16 +72,13 @@ def cmd_list(root: Path) -> int:
     )
     print(head)
     print("-" * len(head))
-    for d in eps:
-        try:
-            info = read_sidecar(d)
-        except FileNotFoundError:
-            print(f"{d.name:<34} {'no metadata':<10}")
+    for r in rows:
+        if "outcome" not in r:
+            print(f"{r['episode']:<34} {r['status']:<10}")
             continue
-        status = info.status if (d / METADATA).is_file() else "unfinished"
         print(
-            f"{info.episode:<34} {status:<10} {info.duration_s:8.1f}s {info.outcome:<8} "
-            f"{info.label or '-':<8} {len(info.interventions):>13}"
+            f"{r['episode']:<34} {r['status']:<10} {r['duration_s']:8.1f}s {r['outcome']:<8} "
+            f"{r['label'] or '-':<8} {r['interventions']:>13}"
         )
     return 0
 

@@ -141,6 +141,7 @@ class EpisodeInfo:
     ended_at_ns: int = 0
     interventions: list[dict[str, float]] = field(default_factory=list)
     seed: int = -1  # the simulated task's episode seed (sim collect, eval); -1: a real robot
+    detector: str = ""  # a task's success detector at the end (success | failure; '' = none)
 
     @property
     def duration_s(self) -> float:

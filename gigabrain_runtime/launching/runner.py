@@ -40,6 +40,7 @@ NODES.register("operator", "gigabrain_runtime.ros.operator_node")
 NODES.register("g1_bridge", "gigabrain_runtime.ros.g1_bridge_node")
 NODES.register("piper_bridge", "gigabrain_runtime.ros.piper_bridge_node")
 NODES.register("piper_standin", "gigabrain_runtime.ros.tools.piper_standin_node")
+NODES.register("console", "gigabrain_runtime.ros.console_node")
 CLI_EXECUTABLE = "gigabrain-runtime"
 
 

@@ -479,6 +479,60 @@ class PiperStandinParams(NodeParams):
             )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConsoleParams(NodeParams):
+    """console: the operator's page in the browser (aiohttp, WebSocket) over the graph."""
+
+    robot: str = param("piper", "embodiment (its cameras and joints)", read_only=True)
+    port: int = param(
+        8080, "HTTP port (0: any free port, printed at start)", lo=0, hi=65535, read_only=True
+    )
+    bind: str = param(
+        "127.0.0.1",
+        "interface to listen on; any other than loopback needs a token",
+        read_only=True,
+    )
+    token: str = param(
+        "",
+        "access token: required on the WebSocket and on every control when set ('' = none; "
+        "binding beyond loopback requires one)",
+        read_only=True,
+    )
+    record_dir: str = param("recordings", "the recorder's episode directory", read_only=True)
+    camera_hz: float = param(
+        10.0,
+        "most camera frames per second sent to a page, each after the page has drawn the last "
+        "(a slow link gets fewer)",
+        lo=0.5,
+        hi=30.0,
+        read_only=True,
+    )
+    jpeg_quality: int = param(70, "JPEG quality of raw camera frames", lo=10, hi=95, read_only=True)
+    state_hz: float = param(
+        10.0, "state updates per second to a page", lo=1.0, hi=50.0, read_only=True
+    )
+    hold_to_run: bool = param(
+        False,
+        "deadman: the policy is held (operator takeover with no teleop motion, i.e. the arm "
+        "holds) unless a page keeps sending 'hold' while its key or button is pressed",
+        read_only=True,
+    )
+    hold_timeout_s: float = param(
+        0.3,
+        "hold-to-run: the policy is held this long after the last 'hold' (s)",
+        lo=0.05,
+        hi=5.0,
+        read_only=True,
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.bind not in ("127.0.0.1", "localhost", "::1") and not self.token:
+            raise ValueError(
+                f"token: binding {self.bind!r} (beyond loopback) needs a token; pass one at start"
+            )
+
+
 # node name (as `gigabrain-runtime node NAME` runs it) -> its schema
 NODE_PARAMS: Registry[type[NodeParams]] = Registry("node")
 NODE_PARAMS.register("vla", VlaParams)
@@ -490,6 +544,7 @@ NODE_PARAMS.register("operator", OperatorParams)
 NODE_PARAMS.register("g1_bridge", G1BridgeParams)
 NODE_PARAMS.register("piper_bridge", PiperBridgeParams)
 NODE_PARAMS.register("piper_standin", PiperStandinParams)
+NODE_PARAMS.register("console", ConsoleParams)
 
 README_BEGIN = (
     "<!-- generated from params/nodes.py: gigabrain-runtime params --readme README.md -->"

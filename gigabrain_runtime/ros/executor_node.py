@@ -84,6 +84,7 @@ class ExecutorNode(Node):
         # the chunk's observation and its arrival (the vla's rtc delay comes from this)
         self._delay_pub = self.create_publisher(Int32, "execution/delay_steps", qos.COMMAND)
         self._estop_subs = qos.latched_subscriptions(self, Bool, "estop", self._on_estop)
+        self._hold_subs = qos.latched_subscriptions(self, Bool, "hold", self._on_hold)
         self._takeover_subs = qos.latched_subscriptions(
             self, Bool, "intervention/active", self._on_takeover
         )
@@ -170,6 +171,13 @@ class ExecutorNode(Node):
         if changed:
             self.get_logger().warn(f"e-stop {'ENGAGED' if msg.data else 'released'}")
 
+    def _on_hold(self, msg: Bool) -> None:
+        with self._lock:
+            changed = self.core.held != bool(msg.data)
+            self.core.set_hold(bool(msg.data))
+        if changed:
+            self.get_logger().info("held (hold-to-run released)" if msg.data else "hold released")
+
     # ---- control thread ----------------------------------------------------------------------
     def _control_loop(self) -> None:
         make_thread_realtime(self, self.rt_priority, "control")
@@ -234,6 +242,7 @@ class ExecutorNode(Node):
             "max_open_loop_s": f"{self.config.max_open_loop_s:g}",
             "estop": str(core.estop).lower(),
             "takeover": str(core.takeover).lower(),
+            "held": str(core.held).lower(),
             "takeovers": str(core.takeovers),
             "limited_steps": str(core.limiter.clipped_steps),
         }
@@ -247,6 +256,8 @@ class ExecutorNode(Node):
             s.worse(Level.WARN, f"open-loop limit reached, coming to rest: {self._last_reason}")
         elif core.state is ExecState.WAITING:
             s.worse(Level.STALE, "no joint state received yet")
+        elif core.state is ExecState.HELD:
+            s.worse(Level.WARN, "held: hold-to-run released, the policy waits")
         elif core.state is ExecState.HOLD:
             s.worse(Level.WARN, "holding: no chunk received yet")
         for source, err in self._input_errors.items():

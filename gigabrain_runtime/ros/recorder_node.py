@@ -100,7 +100,7 @@ class RecorderNode(Node):
         self.create_subscription(String, "episode/event", self._on_event, qos.COMMAND)
         qos.latched_subscriptions(self, Bool, "intervention/active", self._on_intervention)
         qos.latched_subscriptions(self, String, "instruction", self._on_instruction)
-        # a simulated task's success detector (the sim node): where it speaks, it labels
+        # a simulated task's success detector (the sim node): recorded beside the outcome
         self._task_success: bool | None = None
         qos.latched_subscriptions(self, Bool, "task/success", self._on_task_success)
         self.create_timer(self.flush_s, self._housekeeping)
@@ -164,14 +164,15 @@ class RecorderNode(Node):
         writer, self.writer = self.writer, None
         if writer is None:
             return
-        if outcome in ("success", "failure") and self._task_success is not None:
-            detected = "success" if self._task_success else "failure"
-            if detected != outcome:
-                self.get_logger().info(
-                    f"episode outcome {detected}, by the task's success detector "
-                    f"(episode/event said {outcome})"
+        # the outcome is what episode/event says (an operator's mark, or a script's verdict);
+        # a task's success detector, where one speaks, is recorded beside it
+        if self._task_success is not None:
+            writer.info.detector = "success" if self._task_success else "failure"
+            if outcome in ("success", "failure") and writer.info.detector != outcome:
+                self.get_logger().warn(
+                    f"episode marked {outcome}; the task's success detector says "
+                    f"{writer.info.detector} (both recorded)"
                 )
-            outcome = detected
         if self._takeover_since is not None:
             self._close_intervention(writer)
         try:
@@ -309,6 +310,9 @@ class RecorderNode(Node):
         if writer is not None:
             counts = writer.counts()
             s.values["messages"] = str(sum(counts.values()))
+            s.values["interventions"] = str(
+                len(writer.info.interventions) + (self._takeover_since is not None)
+            )
             s.values["duration_s"] = f"{self._elapsed(writer):.1f}"
         if self.error:
             s.worse(Level.ERROR, self.error)

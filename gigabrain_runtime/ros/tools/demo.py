@@ -88,6 +88,20 @@ class Monitor(Node):
             return self.diag.get(status, {}).get(key, default)
 
 
+def _free_port(port: int) -> int:
+    """``port`` if nothing listens there, else one the system has free."""
+    import socket
+
+    for candidate in (port, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("console_port: no free port")
+
+
 def run_demo(
     robot: str,
     mode: str,
@@ -98,7 +112,10 @@ def run_demo(
     takeover_s: float = 5.0,
     task_seed: int = 0,
     policy: str = "the engine",
+    console_port: int | None = 8080,
 ) -> int:
+    """... ``console_port``: serve the operator console there (taken: the next free one;
+    None: no console)."""
     emb = get_embodiment(robot)
     share = package_share("gigabrain_runtime")
     launch_file = share / "launch" / f"sim_{robot}.launch.yaml"
@@ -111,7 +128,20 @@ def run_demo(
             "engine": str(engine),
             "record_dir": str(record_dir),
             "task_seed": str(task_seed),
+            **(
+                {"console": "true", "console_port": str(_free_port(console_port))}
+                if console_port is not None
+                else {}
+            ),
         },
+    )
+    console_url = next(
+        (
+            f"http://localhost:{n.params.get('port')}/"
+            for n in nodes
+            if n.name == "console" and n.params.get("port") is not None
+        ),
+        None,
     )
     ns = nodes[0].namespace
     log_path = Path("logs") / f"demo-{robot}-{time.strftime('%Y%m%d-%H%M%S')}.log"
@@ -139,6 +169,8 @@ def run_demo(
         f"to {record_dir}/ with {takeover}; it ends at the task's detected success or after "
         f"{duration_s:g} s; Ctrl-C stops early"
     )
+    if console_url:
+        print(f"console: {console_url} (open it in a browser while the demo runs)")
     rclpy.init()
     monitor = Monitor(ns, INSTRUCTION)
     executor = SingleThreadedExecutor()

@@ -1,0 +1,239 @@
+"""The operator console's ROS-free core: what the page is shown and what it may ask for.
+
+:class:`ConsoleState` gathers what the graph says (joint states and commands, chunks, the
+world-model value, the nodes' /diagnostics, the latched e-stop, takeover and instruction
+topics, the task's success detector) into one JSON snapshot the page draws; the ROS node feeds
+it from its subscriptions and the web server reads it, each from its own thread.
+
+:func:`parse_control` turns a page's control message into a :class:`Control` or a ValueError
+naming the field and the value; :class:`Deadman` is the hold-to-run watch. Nothing here
+imports rclpy or the web framework.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+EPISODE_EVENTS = ("start", "success", "failure", "abort")
+MODES = ("efficient", "standard")
+# op -> (field, kind of its value)
+CONTROLS: dict[str, tuple[str, type]] = {
+    "estop": ("engaged", bool),
+    "takeover": ("active", bool),
+    "episode": ("event", str),
+    "instruction": ("text", str),
+    "mode": ("mode", str),
+    "hold": ("held", bool),
+}
+MAX_INSTRUCTION = 500
+HISTORY_S = 20.0  # what the page's time plots show
+
+
+@dataclass(frozen=True)
+class Control:
+    """One request from the page: ``op`` (a key of CONTROLS) and its value."""
+
+    op: str
+    value: bool | str
+
+
+def parse_control(msg: Any) -> Control:
+    """A page's control message ``{"op": ..., <field>: value, "token": ...}`` (the token is
+    checked by :func:`token_ok`) as a Control; ValueError naming the field and value."""
+    if not isinstance(msg, dict):
+        raise ValueError(f"control: expected a JSON object, got {type(msg).__name__}")
+    op = msg.get("op")
+    if op not in CONTROLS:
+        raise ValueError(f"op: unknown control {op!r} (known: {', '.join(CONTROLS)})")
+    field, kind = CONTROLS[op]
+    if field not in msg:
+        raise ValueError(f"{field}: missing for op {op!r}")
+    value = msg[field]
+    if type(value) is not kind:
+        raise ValueError(f"{field}: {value!r} is not a {kind.__name__}")
+    if op == "episode" and value not in EPISODE_EVENTS:
+        raise ValueError(f"event: {value!r} is not one of {', '.join(EPISODE_EVENTS)}")
+    if op == "mode" and value not in MODES:
+        raise ValueError(f"mode: {value!r} is not one of {', '.join(MODES)}")
+    if op == "instruction":
+        value = value.strip()
+        if not value or len(value) > MAX_INSTRUCTION:
+            raise ValueError(f"text: the instruction must be 1-{MAX_INSTRUCTION} characters")
+    return Control(op, value)
+
+
+def token_ok(expected: str, given: Any) -> bool:
+    """True when no token is required, or ``given`` is it (compared in constant time)."""
+    if not expected:
+        return True
+    return isinstance(given, str) and hmac.compare_digest(expected.encode(), given.encode())
+
+
+class Deadman:
+    """Hold-to-run: the policy may run only while a page keeps saying 'held' more often than
+    ``timeout_s``; a 'released' message, or silence, holds it at once."""
+
+    def __init__(self, timeout_s: float) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"hold_timeout_s: must be > 0, got {timeout_s}")
+        self.timeout_s = timeout_s
+        self._last: float | None = None
+
+    def beat(self, held: bool, now: float) -> None:
+        self._last = now if held else None
+
+    def running(self, now: float) -> bool:
+        return self._last is not None and now - self._last <= self.timeout_s
+
+
+def _rate(stamps: deque[float], now: float, window_s: float = 5.0) -> float:
+    recent = [t for t in stamps if now - t <= window_s]
+    if len(recent) < 2:
+        return 0.0
+    return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-9)
+
+
+def _float(values: dict[str, str], key: str) -> float | None:
+    try:
+        return float(values[key])
+    except (KeyError, ValueError):
+        return None
+
+
+class ConsoleState:
+    """What the page shows, updated from the graph's threads, read as one snapshot."""
+
+    def __init__(self, joint_names: tuple[str, ...], cameras: tuple[str, ...]) -> None:
+        self.joint_names = tuple(joint_names)
+        self.cameras = tuple(cameras)
+        self._lock = threading.Lock()
+        self._positions: deque[tuple[float, list[float]]] = deque()
+        self._commands: deque[tuple[float, list[float]]] = deque()
+        self._values: deque[tuple[float, float]] = deque()
+        self._chunks: deque[float] = deque(maxlen=64)
+        self._diagnostics: dict[str, tuple[int, str, dict[str, str]]] = {}
+        self.estop = False
+        self.takeover = False
+        self.instruction = ""
+        self.task_success: bool | None = None
+        self.held = False  # hold-to-run has the policy held
+        self.teleop_available = False
+        self.camera_stamps: dict[str, float] = {}
+
+    # ---- from the graph ------------------------------------------------------------------------
+    def _trim(self, series: deque, now: float) -> None:
+        while series and now - series[0][0] > HISTORY_S:
+            series.popleft()
+
+    def joint_state(self, names: list[str], positions: list[float], now: float) -> None:
+        row = self._ordered(names, positions)
+        if row is None:
+            return
+        with self._lock:
+            # at most 20 samples a second are kept for the plot
+            if not self._positions or now - self._positions[-1][0] >= 0.05:
+                self._positions.append((now, row))
+                self._trim(self._positions, now)
+
+    def joint_command(self, names: list[str], positions: list[float], now: float) -> None:
+        row = self._ordered(names, positions)
+        if row is None:
+            return
+        with self._lock:
+            if not self._commands or now - self._commands[-1][0] >= 0.05:
+                self._commands.append((now, row))
+                self._trim(self._commands, now)
+
+    def _ordered(self, names: list[str], positions: list[float]) -> list[float] | None:
+        by_name = dict(zip(names, positions))
+        if not all(n in by_name for n in self.joint_names):
+            return None
+        return [round(float(by_name[n]), 4) for n in self.joint_names]
+
+    def chunk(self, now: float) -> None:
+        with self._lock:
+            self._chunks.append(now)
+
+    def value(self, v: float, now: float) -> None:
+        if not np.isfinite(v):
+            return
+        with self._lock:
+            self._values.append((now, round(float(v), 4)))
+            self._trim(self._values, now)
+
+    def diagnostics(self, name: str, level: int, message: str, values: dict[str, str]) -> None:
+        with self._lock:
+            self._diagnostics[name] = (int(level), message, dict(values))
+
+    def camera(self, cam: str, now: float) -> None:
+        with self._lock:
+            self.camera_stamps[cam] = now
+
+    # ---- to the page ---------------------------------------------------------------------------
+    def _status(self, suffix: str) -> dict[str, str]:
+        for name, (_, _, values) in self._diagnostics.items():
+            if name.endswith(suffix):
+                return values
+        return {}
+
+    def executor_state(self) -> str:
+        """running | open-loop | braking | e-stop | operator takeover | held | waiting |
+        watchdog hold (the latched topics first: they are known at once, /diagnostics at
+        1 Hz)."""
+        if self.estop:
+            return "e-stop"
+        if self.held:
+            return "held"
+        if self.takeover:
+            return "operator takeover"
+        raw = self._status("executor: executor").get("state", "")
+        return {
+            "running": "running",
+            "open_loop_limit": "open-loop",
+            "holding_no_chunk": "braking",
+            "watchdog_hold": "watchdog hold",
+            "waiting_for_joint_state": "waiting",
+            "operator_takeover": "operator takeover",
+            "estop": "e-stop",
+        }.get(raw, raw or "unknown")
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        with self._lock:
+            vla = self._status("vla: inference")
+            executor = self._status("executor: executor")
+            recorder = self._status("recorder: recorder")
+            problems = [
+                {"name": name, "level": "ERROR" if level >= 2 else "WARN", "message": msg}
+                for name, (level, msg, _) in sorted(self._diagnostics.items())
+                if level in (1, 2)
+            ]
+            return {
+                "type": "state",
+                "joints": list(self.joint_names),
+                "positions": [[round(t - now, 2), p] for t, p in self._positions],
+                "commands": [[round(t - now, 2), p] for t, p in self._commands],
+                "values": [[round(t - now, 2), v] for t, v in self._values],
+                "chunk_hz": round(_rate(self._chunks, now), 2),
+                "inference_ms_p50": _float(vla, "latency_p50_ms"),
+                "inference_ms_p99": _float(vla, "latency_p99_ms"),
+                "jitter_ms_p99": _float(executor, "period_jitter_p99_ms"),
+                "mode": vla.get("mode", ""),
+                "executor": self.executor_state(),
+                "estop": self.estop,
+                "takeover": self.takeover,
+                "held": self.held,
+                "teleop": self.teleop_available,
+                "problems": problems,
+                "instruction": self.instruction,
+                "recording": recorder.get("recording") == "true",
+                "episode": recorder.get("episode", ""),
+                "episode_interventions": int(_float(recorder, "interventions") or 0),
+                "task_success": self.task_success,
+                "cameras": {c: round(now - t, 2) for c, t in self.camera_stamps.items()},
+            }

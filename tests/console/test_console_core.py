@@ -1,0 +1,172 @@
+"""The console's core and web server without ROS: what a page may ask for, who may ask, and how
+camera frames follow what the link carries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from gigabrain_runtime.console.model import (
+    ConsoleState,
+    Control,
+    Deadman,
+    parse_control,
+    token_ok,
+)
+from gigabrain_runtime.console.server import FRAME_HEADER, ConsoleServer
+from gigabrain_runtime.params.nodes import ConsoleParams
+
+
+@pytest.mark.parametrize(
+    ("msg", "error"),
+    [
+        ({"op": "launch"}, r"op: unknown control 'launch'"),
+        ({"op": "estop"}, r"engaged: missing"),
+        ({"op": "estop", "engaged": "yes"}, r"engaged: 'yes' is not a bool"),
+        ({"op": "episode", "event": "maybe"}, r"event: 'maybe' is not one of start, success"),
+        ({"op": "mode", "mode": "turbo"}, r"mode: 'turbo' is not one of efficient, standard"),
+        ({"op": "instruction", "text": "   "}, r"text: the instruction must be"),
+        ([1, 2], r"control: expected a JSON object"),
+    ],
+)
+def test_a_bad_control_is_refused_naming_the_field_and_value(msg, error):
+    with pytest.raises(ValueError, match=error):
+        parse_control(msg)
+
+
+def test_good_controls_parse():
+    assert parse_control({"op": "estop", "engaged": True}) == Control("estop", True)
+    assert parse_control({"op": "instruction", "text": " put it back "}).value == "put it back"
+
+
+def test_binding_beyond_loopback_needs_a_token_and_tokens_compare_exactly():
+    with pytest.raises(ValueError, match=r"token: binding '0.0.0.0' \(beyond loopback\) needs"):
+        ConsoleParams(bind="0.0.0.0")
+    ConsoleParams(bind="0.0.0.0", token="abc")
+    assert token_ok("", None) and token_ok("abc", "abc")
+    assert not token_ok("abc", "abd") and not token_ok("abc", None) and not token_ok("abc", 1)
+
+
+def test_hold_to_run_runs_only_while_held_recently():
+    d = Deadman(0.3)
+    assert not d.running(0.0)
+    d.beat(True, 1.0)
+    assert d.running(1.2) and not d.running(1.31)
+    d.beat(True, 1.3)
+    d.beat(False, 1.35)  # let go: held at once, not after the timeout
+    assert not d.running(1.36)
+
+
+def test_the_snapshot_names_the_executor_state_and_every_warning():
+    s = ConsoleState(("j1", "j2"), ("cam",))
+    s.diagnostics(
+        "piper/executor: executor",
+        0,
+        "",
+        {"state": "open_loop_limit", "period_jitter_p99_ms": "0.412"},
+    )
+    s.diagnostics(
+        "piper/vla: inference",
+        1,
+        "camera cam: gone",
+        {"latency_p50_ms": "80.5", "latency_p99_ms": "120.0", "mode": "standard"},
+    )
+    s.joint_state(["j2", "j1"], [0.2, 0.1], 10.0)
+    s.joint_state(["j1"], [0.5], 10.1)  # a state without every joint is not plotted
+    snap = s.snapshot(10.5)
+    assert snap["executor"] == "open-loop" and snap["mode"] == "standard"
+    assert snap["jitter_ms_p99"] == pytest.approx(0.412) and snap["inference_ms_p99"] == 120.0
+    assert snap["positions"] == [[-0.5, [0.1, 0.2]]]
+    assert snap["problems"] == [
+        {"name": "piper/vla: inference", "level": "WARN", "message": "camera cam: gone"}
+    ]
+    s.estop = True  # the latched topic wins over the 1 Hz diagnostics
+    assert s.snapshot(10.6)["executor"] == "e-stop"
+
+
+class FakeGraph:
+    def __init__(self) -> None:
+        self.state = ConsoleState(("j1",), ("cam_a", "cam_b"))
+        self.applied: list[Control] = []
+        self.seq = 1
+
+    def apply(self, control: Control) -> None:
+        if control.op == "takeover":
+            raise ValueError("takeover: no teleop source publishes teleop/joint_command here")
+        self.applied.append(control)
+
+    def frame(self, camera: str):
+        return (self.seq, b"\xff\xd8jpeg-" + camera.encode()) if camera == "cam_a" else None
+
+
+def _serve(test, **kw):
+    graph = FakeGraph()
+    server = ConsoleServer(graph, state_hz=20.0, camera_hz=30.0, **kw)
+
+    async def main():
+        async with TestClient(TestServer(server.app())) as client:
+            await test(client, graph)
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+async def _next(ws, kind):
+    """The next message of a kind ('hello', 'state', 'reply' or 'frame')."""
+    while True:
+        msg = await ws.receive()
+        if msg.type == aiohttp.WSMsgType.BINARY:
+            if kind == "frame":
+                return msg.data
+            continue
+        data = json.loads(msg.data)
+        if data["type"] == kind:
+            return data
+
+
+def test_a_wrong_token_gets_no_socket_no_episodes_and_no_control():
+    async def test(client, graph):
+        for query in ("", "?token=wrong"):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as e:
+                await client.ws_connect("/ws" + query)
+            assert e.value.status == 403
+            assert (await client.get("/api/episodes" + query)).status == 403
+        ws = await client.ws_connect("/ws?token=s3cret")
+        await _next(ws, "hello")
+        await ws.send_str(json.dumps({"op": "estop", "engaged": True, "token": "bad", "id": 1}))
+        reply = await _next(ws, "reply")
+        assert reply == {"type": "reply", "id": 1, "ok": False, "error": "token: missing or wrong"}
+        assert graph.applied == []
+        await ws.send_str(json.dumps({"op": "estop", "engaged": True, "token": "s3cret", "id": 2}))
+        assert (await _next(ws, "reply"))["ok"] is True
+        assert graph.applied == [Control("estop", True)]
+        # the graph's refusal reaches the page, naming the field
+        await ws.send_str(json.dumps({"op": "takeover", "active": True, "token": "s3cret"}))
+        assert "takeover: no teleop source" in (await _next(ws, "reply"))["error"]
+        assert (await client.get("/api/episodes?token=s3cret")).status == 200
+        await ws.close()
+
+    _serve(test, token="s3cret")
+
+
+def test_a_camera_frame_waits_until_the_page_has_drawn_the_last():
+    async def test(client, graph):
+        ws = await client.ws_connect("/ws")
+        hello = await _next(ws, "hello")
+        assert hello["cameras"] == ["cam_a", "cam_b"]
+        first = await _next(ws, "frame")
+        assert FRAME_HEADER.unpack(first[:5]) == (0, 1) and first[5:] == b"\xff\xd8jpeg-cam_a"
+        graph.seq = 2
+        # no ack: state keeps flowing, frames do not
+        for _ in range(10):
+            msg = await ws.receive()
+            assert msg.type == aiohttp.WSMsgType.TEXT
+        await ws.send_str(json.dumps({"op": "ack", "camera": 0}))
+        second = await _next(ws, "frame")
+        assert FRAME_HEADER.unpack(second[:5]) == (0, 2)
+        await ws.close()
+
+    _serve(test)

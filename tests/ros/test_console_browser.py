@@ -1,0 +1,193 @@
+"""The operator console in a real browser (Debian's headless chromium, driven by Selenium)
+against the page a running simulated graph serves: camera frames update, a wrong token gets
+nothing, start + take over + hand back + success record an episode with that outcome and one
+intervention segment, and the e-stop clicked on the page freezes the executor's command."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+webdriver = pytest.importorskip("selenium.webdriver")
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_msgs.msg import Bool  # noqa: E402
+
+from gigabrain_runtime.ros import qos  # noqa: E402
+from tests.ros.harness import ROOT, Inbox, graph, wait_for  # noqa: E402
+
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    CHROMEDRIVER is None, reason="no chromedriver (make test installs chromium-driver)"
+)
+TOKEN = "test-token-5521"
+
+
+class Observer(Node, Inbox):
+    def __init__(self) -> None:
+        Node.__init__(self, "console_test", namespace="/piper")
+        Inbox.__init__(self)
+        self.create_subscription(JointState, "joint_command", self._rec("command"), qos.COMMAND)
+        qos.latched_subscriptions(self, Bool, "intervention/active", self._rec("active"))
+        self.create_subscription(
+            DiagnosticArray, "/diagnostics", self._rec("diagnostics"), qos.DIAGNOSTICS
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _browser():
+    options = webdriver.ChromeOptions()
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def _frames(driver, i: int) -> int:
+    return int(
+        driver.execute_script(
+            f"const e = document.getElementById('cam_{i}'); return e ? e.dataset.frames : 0"
+        )
+        or 0
+    )
+
+
+def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
+    port = _free_port()
+    rec = tmp_path / "rec"
+    log = tmp_path / "launch.log"
+    url = f"http://localhost:{port}/"
+    with graph() as g:
+        g.launch(
+            [
+                "launch",
+                str(ROOT / "launch" / "sim_piper.launch.yaml"),
+                f"engine:={tiny_engine}",
+                f"record_dir:={rec}",
+                "console:=true",
+                f"console_port:={port}",
+                f"console_token:={TOKEN}",
+                "realtime_priority:=0",
+            ],
+            log,
+        )
+        obs = g.spin(Observer())
+        obs.wait_count("command", 20, timeout=120, log=log)
+        wait_for(lambda: _get(f"{url}api/episodes?token={TOKEN}") == 200, 60, "the console", log)
+        # a wrong token: the API answers 403 and the page gets no socket, and says so
+        assert _get(f"{url}api/episodes?token=wrong") == 403
+        driver = _browser()
+        try:
+            driver.get(f"{url}?token=wrong")
+            wait_for(
+                lambda: "CONNECTION LOST" in driver.find_element(By.ID, "link").text,
+                30,
+                "the page to say it has no connection",
+            )
+            assert _frames(driver, 0) == 0
+            # the right token: both cameras update
+            driver.get(f"{url}?token={TOKEN}")
+            wait_for(
+                lambda: _frames(driver, 0) >= 3 and _frames(driver, 1) >= 3,
+                60,
+                "camera frames on the page",
+                log,
+            )
+            first = _frames(driver, 0)
+            wait_for(lambda: _frames(driver, 0) >= first + 3, 30, "more frames", log)
+            body = driver.find_element(By.TAG_NAME, "body")
+            # start (its keyboard shortcut), take over, hand back, success
+            body.send_keys("s")
+            t0 = time.monotonic()
+            obs.diag(
+                "recorder: recorder",
+                since=t0,
+                where=lambda d: d["recording"] == "true",
+                timeout=30,
+                log=log,
+            )
+            driver.find_element(By.ID, "takeover").click()
+            wait_for(lambda: any(m.data for m in obs.msgs("active", t0)), 30, "the takeover", log)
+            t1 = time.monotonic()
+            obs.wait_count("command", 25, since=t1, log=log)  # the operator drives a while
+            driver.find_element(By.ID, "handback").click()
+            wait_for(lambda: any(not m.data for m in obs.msgs("active", t1)), 30, "hand-back", log)
+            obs.wait_count("command", 25, since=time.monotonic(), log=log)
+            driver.find_element(By.ID, "success").click()
+            from gigabrain_runtime.hilr.recording import read_sidecar
+
+            def recorded():
+                eps = [d for d in rec.iterdir() if d.is_dir()] if rec.is_dir() else []
+                infos = [read_sidecar(d) for d in eps if (d / "metadata.yaml").is_file()]
+                return infos[0] if infos else None
+
+            info = wait_for(recorded, 30, "the recorded episode", log)
+            assert info.outcome == "success"
+            assert len(info.interventions) == 1
+            assert info.interventions[0]["end_s"] > info.interventions[0]["start_s"]
+            # e-stop: the policy is moving the arm; the command freezes within 100 ms of the click
+            moving_since = time.monotonic()
+            wait_for(
+                lambda: _moving(obs.msgs("command", moving_since)),
+                60,
+                "the policy to move the arm",
+                log,
+            )
+            button = driver.find_element(By.ID, "estop")
+            clicked = time.monotonic()
+            button.click()
+            after = obs.wait_count("command", 40, since=clicked, log=log)
+            changes = [
+                t
+                for (t, a), (_, b) in zip(after, after[1:])
+                if np.max(np.abs(np.subtract(b.position, a.position))) > 1e-9
+            ]
+            frozen_at = changes[-1] if changes else clicked
+            latency_ms = (frozen_at - clicked) * 1000
+            print(f"e-stop: command frozen {latency_ms:.1f} ms after the click")
+            assert latency_ms <= 100, f"command still changing {latency_ms:.0f} ms after e-stop"
+            wait_for(
+                lambda: driver.find_element(By.ID, "executor").text == "e-stop",
+                10,
+                "the page to show the e-stop",
+            )
+        finally:
+            driver.quit()
+
+
+def _moving(msgs: list) -> bool:
+    if len(msgs) < 10:
+        return False
+    p = np.array([m.position for m in msgs[-10:]])
+    return bool(np.all(np.max(np.abs(np.diff(p, axis=0)), axis=1) > 1e-9))
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return 0
