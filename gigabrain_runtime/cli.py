@@ -530,6 +530,26 @@ def cmd_bench_control(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_console(args: argparse.Namespace) -> int:
+    if args.seconds <= 0 or args.repeats < 1:
+        raise ValueError(
+            f"seconds/repeats: must be > 0 and >= 1, got {args.seconds}, {args.repeats}"
+        )
+    if args.engine:
+        engine = Path(args.engine)
+    else:
+        engine, _, _ = _robot_default_engine(args.robot)
+    entries.load("bench-console")(
+        args.robot,
+        engine,
+        seconds=args.seconds,
+        repeats=args.repeats,
+        out=Path(args.json) if args.json else None,
+        screenshot=Path(args.screenshot) if args.screenshot else None,
+    )
+    return 0
+
+
 def cmd_record(args: argparse.Namespace) -> int:
     from gigabrain_runtime.robots.embodiment import get_embodiment
 
@@ -1024,6 +1044,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", help="engine directory (default engines/tiny)")
     p.add_argument("--json", help="write the report here")
     p.set_defaults(func=cmd_bench_control)
+
+    p = sub.add_parser(
+        "bench-console",
+        help="the control path with the operator console open (headless chromium) vs closed",
+    )
+    p.add_argument("--robot", default="piper")
+    p.add_argument("--engine", help="engine directory (default: the robot's shipped policy)")
+    p.add_argument("--seconds", type=float, default=40.0, help="measured per phase")
+    p.add_argument("--repeats", type=int, default=2, help="phases of each kind")
+    p.add_argument("--json", help="write the report here")
+    p.add_argument("--screenshot", help="save the open page here (PNG), last open phase")
+    p.set_defaults(func=cmd_bench_console)
 
     p = sub.add_parser(
         "bench-cameras",

@@ -18,6 +18,7 @@ from gigabrain_runtime.registry import Registry
 ROS_ENTRIES: Registry[str] = Registry("ROS entry point")
 ROS_ENTRIES.register("demo", "gigabrain_runtime.ros.tools.demo:run_demo")
 ROS_ENTRIES.register("bench-control", "gigabrain_runtime.ros.tools.bench_control:run")
+ROS_ENTRIES.register("bench-console", "gigabrain_runtime.ros.tools.bench_console:run")
 ROS_ENTRIES.register("bench-cameras", "gigabrain_runtime.ros.tools.bench_cameras:run")
 ROS_ENTRIES.register("bench-flood", "gigabrain_runtime.ros.tools.bench_flood:run")
 ROS_ENTRIES.register("eval-graph", "gigabrain_runtime.ros.tools.eval_graph:run")

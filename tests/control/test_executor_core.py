@@ -500,3 +500,27 @@ def test_sync_runs_execute_steps_points_from_arrival_then_waits_without_an_open_
     np.testing.assert_allclose(running[-1].target, chunk.positions[9])
     assert results[-1].state is ExecState.HOLD and results[-1].reason.startswith("sync:")
     assert ex.open_loop_stops == 0 and ex.watchdog_events == 0
+
+
+def test_hold_to_run_released_brings_the_arm_to_rest_within_limits_and_refuses_chunks():
+    """The operator let go of hold-to-run: the arm decelerates within its accelerations (not an
+    e-stop's freeze), the policy's chunks are refused while held, and once held again the next
+    chunk fades in from the hold."""
+    ex = make_executor()
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.02, t0=0.0), 0.0)  # 1 rad/s
+    before, t = run(ex, 0.0, 0.4)
+    ex.set_hold(True)
+    accepted, reason = ex.on_chunk(ramp_chunk(mid(), 0.02, t0=t), t)
+    assert not accepted and "held" in reason
+    held, t = run(ex, t, t + 1.0)
+    assert {r.state for r in held} == {ExecState.HELD}
+    cmds = np.stack([r.command for r in before + held])
+    assert np.all(_accelerations(cmds) <= PIPER.max_acceleration * (1 + 1e-6))
+    np.testing.assert_allclose(held[-1].command, held[-2].command)  # at rest
+    ex.set_hold(False)
+    assert ex.on_chunk(ramp_chunk(held[-1].command, 0.002, t0=t), t)[0]
+    resumed, _ = run(ex, t, t + 0.3)
+    assert resumed[-1].state is ExecState.RUNNING
+    cmds = np.stack([r.command for r in held + resumed])
+    assert np.all(_accelerations(cmds) <= PIPER.max_acceleration * (1 + 1e-6))

@@ -140,12 +140,38 @@ def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
             def recorded():
                 eps = [d for d in rec.iterdir() if d.is_dir()] if rec.is_dir() else []
                 infos = [read_sidecar(d) for d in eps if (d / "metadata.yaml").is_file()]
-                return infos[0] if infos else None
+                return next((i for i in infos if i.status == "complete"), None)
 
             info = wait_for(recorded, 30, "the recorded episode", log)
             assert info.outcome == "success"
             assert len(info.interventions) == 1
             assert info.interventions[0]["end_s"] > info.interventions[0]["start_s"]
+            # the instruction and the mode, from the page to the vla and back
+            field = driver.find_element(By.ID, "instruction")
+            field.send_keys("put the red cube back")
+            driver.find_element(By.CSS_SELECTOR, "#instruction_form button").click()
+            wait_for(
+                lambda: (
+                    driver.find_element(By.ID, "current_instruction").text
+                    == "put the red cube back"
+                ),
+                10,
+                "the new instruction on the page",
+            )
+            t2 = time.monotonic()
+            driver.find_element(By.ID, "modeswitch").click()
+            obs.diag(
+                "vla: inference",
+                since=t2,
+                where=lambda d: d["mode"] == "standard",
+                timeout=30,
+                log=log,
+            )
+            wait_for(
+                lambda: driver.find_element(By.ID, "mode").text == "standard",
+                10,
+                "the mode on the page",
+            )
             # e-stop: the policy is moving the arm; the command freezes within 100 ms of the click
             moving_since = time.monotonic()
             wait_for(
