@@ -146,6 +146,28 @@ def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
             assert info.outcome == "success"
             assert len(info.interventions) == 1
             assert info.interventions[0]["end_s"] > info.interventions[0]["start_s"]
+            # the episode list shows it, and a click shows its plot
+            driver.find_element(By.ID, "refresh").click()
+            row = wait_for(
+                lambda: next(
+                    (
+                        r
+                        for r in driver.find_elements(By.CSS_SELECTOR, "tr.episode")
+                        if "success" in r.text
+                    ),
+                    None,
+                ),
+                10,
+                "the episode in the page's list",
+            )
+            row.click()
+            wait_for(
+                lambda: driver.execute_script(
+                    "const i = document.getElementById('plot'); return i.complete && i.naturalWidth"
+                ),
+                30,
+                "the episode's plot on the page",
+            )
             # the instruction and the mode, from the page to the vla and back
             field = driver.find_element(By.ID, "instruction")
             field.send_keys("put the red cube back")
