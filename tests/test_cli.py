@@ -124,3 +124,14 @@ def test_bench_control_reports_both_arrangements(tiny_engine, tmp_path):
         assert report[name]["ticks"] > 50 and report[name]["chunks"] > 5
     assert report["jitter_p99_ratio_naive_over_runtime"] > 0
     assert "naive / runtime" in out.stdout
+
+
+def test_a_console_bound_beyond_loopback_without_a_token_is_refused_before_it_starts():
+    out = subprocess.run(
+        [sys.executable, "-m", "gigabrain_runtime", "console", "--bind", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "token: binding '0.0.0.0' (beyond loopback) needs a token" in out.stderr
