@@ -128,7 +128,7 @@ function drawJoints(m) {
       g.stroke();
     }
     g.fillStyle = "#777";
-    g.fillText(m.joints[j], 2, j * h + 10);
+    g.fillText(`${m.joints[j]}  ${lo.toFixed(3)} .. ${hi.toFixed(3)}`, 2, j * h + 10);
   }
 }
 
@@ -144,7 +144,7 @@ function drawValue(m) {
   g.stroke();
   g.fillStyle = "#777";
   const last = m.values.length ? m.values[m.values.length - 1][1] : null;
-  g.fillText(`value ${fmt(last, 3)} (0..1)`, 2, 10);
+  g.fillText(last === null ? "no value: the world model runs in standard mode" : `value ${fmt(last, 3)} (0..1)`, 2, 10);
 }
 
 function send(op, field, value) {
