@@ -33,6 +33,8 @@ CONTROLS: dict[str, tuple[str, type]] = {
 }
 MAX_INSTRUCTION = 500
 HISTORY_S = 20.0  # what the page's time plots show
+DIAG_MAX_AGE_S = 3.0  # statuses come at 1 Hz: older ones are from a node gone quiet
+LEVELS = {1: "WARN", 2: "ERROR", 3: "STALE"}
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,12 @@ def _float(values: dict[str, str], key: str) -> float | None:
 class ConsoleState:
     """What the page shows, updated from the graph's threads, read as one snapshot."""
 
-    def __init__(self, joint_names: tuple[str, ...], cameras: tuple[str, ...]) -> None:
+    def __init__(
+        self, joint_names: tuple[str, ...], cameras: tuple[str, ...], namespace: str = ""
+    ) -> None:
+        """``namespace``: the robot's (its nodes' statuses are named ``<namespace>/<node>: ...``
+        on the shared /diagnostics; another robot's are not this page's)."""
+        self.prefix = f"{namespace.strip('/')}/" if namespace.strip("/") else ""
         self.joint_names = tuple(joint_names)
         self.cameras = tuple(cameras)
         self._lock = threading.Lock()
@@ -117,7 +124,8 @@ class ConsoleState:
         self._commands: deque[tuple[float, list[float]]] = deque()
         self._values: deque[tuple[float, float]] = deque()
         self._chunks: deque[float] = deque(maxlen=64)
-        self._diagnostics: dict[str, tuple[int, str, dict[str, str]]] = {}
+        # name -> (level, message, values, when received)
+        self._diagnostics: dict[str, tuple[int, str, dict[str, str], float]] = {}
         self.estop = False
         self.takeover = False
         self.instruction = ""
@@ -136,8 +144,8 @@ class ConsoleState:
         if row is None:
             return
         with self._lock:
-            # at most 20 samples a second are kept for the plot
-            if not self._positions or now - self._positions[-1][0] >= 0.05:
+            # at most 10 samples a second are kept for the plot
+            if not self._positions or now - self._positions[-1][0] >= 0.1:
                 self._positions.append((now, row))
                 self._trim(self._positions, now)
 
@@ -146,7 +154,7 @@ class ConsoleState:
         if row is None:
             return
         with self._lock:
-            if not self._commands or now - self._commands[-1][0] >= 0.05:
+            if not self._commands or now - self._commands[-1][0] >= 0.1:
                 self._commands.append((now, row))
                 self._trim(self._commands, now)
 
@@ -167,32 +175,40 @@ class ConsoleState:
             self._values.append((now, round(float(v), 4)))
             self._trim(self._values, now)
 
-    def diagnostics(self, name: str, level: int, message: str, values: dict[str, str]) -> None:
+    def diagnostics(
+        self, name: str, level: int, message: str, values: dict[str, str], now: float = 0.0
+    ) -> None:
+        """A status from /diagnostics; other namespaces' are ignored (the console's own,
+        named ``console: ...``, always kept)."""
+        if self.prefix and not (name.startswith(self.prefix) or name.startswith("console: ")):
+            return
         with self._lock:
-            self._diagnostics[name] = (int(level), message, dict(values))
+            self._diagnostics[name] = (int(level), message, dict(values), now)
 
     def camera(self, cam: str, now: float) -> None:
         with self._lock:
             self.camera_stamps[cam] = now
 
     # ---- to the page ---------------------------------------------------------------------------
-    def _status(self, suffix: str) -> dict[str, str]:
-        for name, (_, _, values) in self._diagnostics.items():
-            if name.endswith(suffix):
-                return values
-        return {}
+    def _status(self, suffix: str, now: float) -> dict[str, str]:
+        """The values of this robot's status ``<node>: <status>``, if it came within
+        DIAG_MAX_AGE_S (a dead node's last word is not shown as current)."""
+        item = self._diagnostics.get(self.prefix + suffix)
+        if item is None or now - item[3] > DIAG_MAX_AGE_S:
+            return {}
+        return item[2]
 
-    def executor_state(self) -> str:
+    def executor_state(self, now: float) -> str:
         """running | open-loop | braking | e-stop | operator takeover | held | waiting |
-        watchdog hold (the latched topics first: they are known at once, /diagnostics at
-        1 Hz)."""
+        watchdog hold | no status (the latched topics first: they are known at once,
+        /diagnostics at 1 Hz; in the executor's order: e-stop, takeover, hold)."""
         if self.estop:
             return "e-stop"
-        if self.held:
-            return "held"
         if self.takeover:
             return "operator takeover"
-        raw = self._status("executor: executor").get("state", "")
+        if self.held:
+            return "held"
+        raw = self._status("executor: executor", now).get("state", "")
         return {
             "running": "running",
             "open_loop_limit": "open-loop",
@@ -201,17 +217,18 @@ class ConsoleState:
             "waiting_for_joint_state": "waiting",
             "operator_takeover": "operator takeover",
             "estop": "e-stop",
-        }.get(raw, raw or "unknown")
+            "held": "held",
+        }.get(raw, raw or "no status")
 
     def snapshot(self, now: float) -> dict[str, Any]:
         with self._lock:
-            vla = self._status("vla: inference")
-            executor = self._status("executor: executor")
-            recorder = self._status("recorder: recorder")
+            vla = self._status("vla: inference", now)
+            executor = self._status("executor: executor", now)
+            recorder = self._status("recorder: recorder", now)
             problems = [
-                {"name": name, "level": "ERROR" if level >= 2 else "WARN", "message": msg}
-                for name, (level, msg, _) in sorted(self._diagnostics.items())
-                if level in (1, 2)
+                {"name": name, "level": LEVELS[level], "message": msg}
+                for name, (level, msg, _, t) in sorted(self._diagnostics.items())
+                if level in LEVELS and now - t <= DIAG_MAX_AGE_S
             ]
             return {
                 "type": "state",
@@ -224,7 +241,7 @@ class ConsoleState:
                 "inference_ms_p99": _float(vla, "latency_p99_ms"),
                 "jitter_ms_p99": _float(executor, "period_jitter_p99_ms"),
                 "mode": vla.get("mode", ""),
-                "executor": self.executor_state(),
+                "executor": self.executor_state(now),
                 "estop": self.estop,
                 "takeover": self.takeover,
                 "held": self.held,

@@ -26,6 +26,7 @@ import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -86,8 +87,13 @@ class ConsoleServer:
         return app
 
     def _check(self, request: web.Request) -> None:
+        """The token, and that a browser's request comes from this page: any web site the
+        operator visits could otherwise open ws://127.0.0.1:PORT and drive the robot."""
         if not token_ok(self.token, request.query.get("token")):
             raise web.HTTPForbidden(text="token: missing or wrong")
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != request.host:
+            raise web.HTTPForbidden(text=f"origin: {origin!r} is not this console's page")
 
     async def _index(self, request: web.Request) -> web.Response:
         return web.Response(text=(STATIC / "index.html").read_text(), content_type="text/html")
@@ -136,10 +142,14 @@ class ConsoleServer:
         await ws.send_str(
             json.dumps({"type": "hello", "cameras": list(cams), "hold_to_run": self.hold_to_run})
         )
-        acked = [True] * len(cams)
+        acked = [True] * (len(cams) + 1)  # each camera's last frame, and (last) the state
         last_sent = [-1] * len(cams)
         sent_at = [0.0] * len(cams)
         sender = asyncio.create_task(self._send(ws, acked, last_sent, sent_at))
+        # a sender that fails closes the socket: the page says so and reconnects
+        sender.add_done_callback(
+            lambda t: t.cancelled() or t.exception() is None or asyncio.ensure_future(ws.close())
+        )
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -162,8 +172,10 @@ class ConsoleServer:
             return {"type": "reply", "ok": False, "error": "control: not JSON"}
         if isinstance(msg, dict) and msg.get("op") == "ack":
             i = msg.get("camera")
-            if isinstance(i, int) and 0 <= i < len(acked):
+            if isinstance(i, int) and 0 <= i < len(acked) - 1:
                 acked[i] = True
+            elif msg.get("state") is True:
+                acked[-1] = True
             return None
         ident = msg.get("id") if isinstance(msg, dict) else None
         if not isinstance(msg, dict) or not token_ok(self.token, msg.get("token")):
@@ -187,13 +199,20 @@ class ConsoleServer:
         tick = min(self.state_period, self.camera_period) / 2
         while not ws.closed:
             now = time.monotonic()
-            if now >= next_state:
+            # the state too waits for the page to have drawn the last one: on a slow link
+            # the page sees fewer, current states rather than a growing backlog
+            if now >= next_state and acked[-1]:
                 await ws.send_str(json.dumps(self.graph.state.snapshot(now)))
-                next_state = now + self.state_period
+                next_state, acked[-1] = now + self.state_period, False
             for i, cam in enumerate(cams):
                 if not acked[i] or now - sent_at[i] < self.camera_period:
                     continue
-                frame = await asyncio.to_thread(self.graph.frame, cam)
+                try:
+                    frame = await asyncio.to_thread(self.graph.frame, cam)
+                except Exception as e:  # noqa: BLE001 - one bad frame must not end the page
+                    self._camera_error(cam, e)
+                    sent_at[i] = now
+                    continue
                 if frame is None or frame[0] == last_sent[i]:
                     continue
                 seq, jpeg = frame
@@ -201,6 +220,11 @@ class ConsoleServer:
                 acked[i], last_sent[i], sent_at[i] = False, seq, now
                 self.frames_sent += 1
             await asyncio.sleep(tick)
+
+    def _camera_error(self, cam: str, error: Exception) -> None:
+        self.graph.state.diagnostics(
+            f"console: {cam}", 1, f"frame not shown: {error}", {}, time.monotonic()
+        )
 
     # ---- thread --------------------------------------------------------------------------------
     def start(self, host: str, port: int) -> int:

@@ -58,6 +58,9 @@ class ExecutorConfig:
     stop_decel_scale: float = 1.0
     takeover_blend_s: float = 0.3
     teleop_timeout_s: float = 0.2
+    # hold-to-run: once a hold source has spoken, a 'running' older than this holds the arm (the
+    # console repeats it at 20 Hz; a dead or stalled console holds instead of letting it run)
+    hold_timeout_s: float = 0.5
     # measured states further outside the limits than this fraction of a joint's range: refused
     state_limit_margin: float = LIMIT_MARGIN
 
@@ -89,6 +92,8 @@ class ExecutorConfig:
             )
         if self.takeover_blend_s < 0:
             raise ValueError(f"takeover_blend_s: must be >= 0, got {self.takeover_blend_s}")
+        if self.hold_timeout_s <= 0:
+            raise ValueError(f"hold_timeout_s: must be > 0, got {self.hold_timeout_s}")
         if self.teleop_timeout_s <= 0:
             raise ValueError(f"teleop_timeout_s: must be > 0, got {self.teleop_timeout_s}")
 
@@ -137,6 +142,7 @@ class ChunkExecutor:
         self._shutting_down = False
         self._takeover = False
         self._held = False
+        self._hold_t: float | None = None  # the last hold-to-run message (None: no source)
         self._takeover_from: np.ndarray | None = None
         self._takeover_t = -np.inf
         self._teleop: np.ndarray | None = None
@@ -261,6 +267,12 @@ class ChunkExecutor:
     def takeover(self) -> bool:
         return self._takeover
 
+    def on_hold(self, held: bool, t: float) -> None:
+        """A hold-to-run message at ``t`` (held or running). From the first one on, running
+        must be repeated within ``hold_timeout_s`` or the arm is held (checked in ``step``)."""
+        self._hold_t = t
+        self.set_hold(held)
+
     def set_hold(self, held: bool) -> None:
         """Hold-to-run (the operator's deadman): held, the arm comes to rest within the joint
         limits and the policy's chunks are refused; released, the policy's next chunk fades
@@ -364,6 +376,8 @@ class ChunkExecutor:
 
     # ---- one control period ------------------------------------------------------------------
     def step(self, t: float) -> StepResult:
+        if self._hold_t is not None and t - self._hold_t > self.config.hold_timeout_s:
+            self.set_hold(True)  # the hold source went quiet: fail safe
         if self.limiter.position is None:
             self.state = ExecState.WAITING
             return StepResult(None, self.state, "no joint state received yet")

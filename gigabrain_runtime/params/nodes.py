@@ -223,6 +223,14 @@ class ExecutorParams(NodeParams):
         hi=10.0,
         read_only=True,
     )
+    hold_timeout_s: float = param(
+        0.5,
+        "hold-to-run: once a hold source (the console) has spoken, hold the arm when its last "
+        "message is older than this (s)",
+        lo=0.05,
+        hi=10.0,
+        read_only=True,
+    )
     state_limit_margin: float = _state_limit_margin()
     realtime_priority: int = param(
         0,

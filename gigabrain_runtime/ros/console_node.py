@@ -6,8 +6,9 @@ Wiring only: :class:`~gigabrain_runtime.console.model.ConsoleState` keeps what t
 Reads: ``joint_states``, ``joint_command``, ``action_chunk`` (the chunk rate), ``value``,
 ``instruction``, ``estop``, ``intervention/active``, ``task/success``, ``/diagnostics`` and each
 camera: ``cameras/<cam>/image_raw`` (raw, JPEG-encoded here only when a page is ready for the
-next frame) or ``.../compressed`` (passed through), the first camera from ``policy_overlay``
-(the vla draws the predicted trajectory there while someone subscribes) whenever it flows.
+next frame) or ``.../compressed`` (passed through), a camera's ``policy_overlay`` instead
+whenever it flows (the vla draws the predicted trajectory on its first camera slot's frames
+while someone subscribes).
 Camera subscriptions exist only while a page is connected, are best effort and keep only the
 newest serialized message (decoded and encoded only when a page is ready for it): the console
 never holds up a publisher, and costs the graph nothing while nobody watches.
@@ -60,6 +61,11 @@ class _Frames:
             self._seq += 1
             self._latest[key] = (self._seq, time.monotonic(), msg)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._latest.clear()
+            self._jpeg.clear()
+
     def age(self, key: str, now: float) -> float:
         with self._lock:
             item = self._latest.get(key)
@@ -101,7 +107,7 @@ class ConsoleNode(Node):
         self.params = p
         emb = get_embodiment(p.robot)
         self.cameras = tuple(emb.cameras)
-        self.state = ConsoleState(emb.joint_names, self.cameras)
+        self.state = ConsoleState(emb.joint_names, self.cameras, namespace=self.get_namespace())
         self.frames = _Frames(p.jpeg_quality)
         self._estop_pub = self.create_publisher(Bool, "estop", qos.LATCHED)
         self._engage_pub = self.create_publisher(Bool, "intervention/engage", qos.LATCHED)
@@ -118,14 +124,12 @@ class ConsoleNode(Node):
         qos.latched_subscriptions(self, Bool, "intervention/active", self._on_takeover)
         qos.latched_subscriptions(self, Bool, "task/success", self._on_success)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, qos.DIAGNOSTICS)
-        self._overlay = f"cameras/{self.cameras[0]}/policy_overlay"
         # cameras only while a page is open: no image crosses to this process otherwise, and
         # the vla draws its overlay only while someone subscribes to it
         self._camera_subs: list = []
         self.create_timer(0.25, self._follow_clients)
         self.deadman = Deadman(p.hold_timeout_s) if p.hold_to_run else None
         self._hold_lock = threading.Lock()
-        self._hold_sent: bool | None = None
         if self.deadman is not None:
             self._set_held(True)  # nothing runs until someone holds
             self.create_timer(0.05, self._check_deadman)
@@ -173,7 +177,9 @@ class ConsoleNode(Node):
     def _on_diag(self, msg: DiagnosticArray) -> None:
         for s in msg.status:
             level = s.level if isinstance(s.level, int) else int.from_bytes(s.level, "little")
-            self.state.diagnostics(s.name, level, s.message, {kv.key: kv.value for kv in s.values})
+            self.state.diagnostics(
+                s.name, level, s.message, {kv.key: kv.value for kv in s.values}, time.monotonic()
+            )
 
     def _frame_cb(self, key: str, kind: type):  # noqa: ANN202
         cam = key.split("/")[1]
@@ -189,35 +195,38 @@ class ConsoleNode(Node):
         if want and not self._camera_subs:
             for cam in self.cameras:
                 base = f"cameras/{cam}/image_raw"
-                self._camera_subs += [
+                # one stream per camera: compressed where a publisher offers it (subscribing
+                # to image_transport's compressed topic costs its publisher an encoding)
+                if self.count_publishers(base + "/compressed") > 0:
+                    kind, topic = CompressedImage, base + "/compressed"
+                else:
+                    kind, topic = Image, base
+                self._camera_subs.append(
                     self.create_subscription(
-                        Image, base, self._frame_cb(base, Image), qos.SENSOR, raw=True
-                    ),
-                    self.create_subscription(
-                        CompressedImage,
-                        base + "/compressed",
-                        self._frame_cb(base, CompressedImage),
-                        qos.SENSOR,
-                        raw=True,
-                    ),
-                ]
-            self._camera_subs.append(
-                self.create_subscription(
-                    Image, self._overlay, self._frame_cb(self._overlay, Image), qos.SENSOR, raw=True
+                        kind, topic, self._frame_cb(base, kind), qos.SENSOR, raw=True
+                    )
                 )
-            )
+                # the vla draws the plan on its first camera slot's frames while watched
+                overlay = f"cameras/{cam}/policy_overlay"
+                self._camera_subs.append(
+                    self.create_subscription(
+                        Image, overlay, self._frame_cb(overlay, Image), qos.SENSOR, raw=True
+                    )
+                )
         elif not want and self._camera_subs:
             for sub in self._camera_subs:
                 self.destroy_subscription(sub)
             self._camera_subs = []
+            self.frames.clear()  # what arrives next time is shown, never an old frame
 
     def _check_teleop(self) -> None:
         self.state.teleop_available = self.count_publishers("teleop/joint_command") > 0
 
     # ---- ConsoleGraph ------------------------------------------------------------------------
     def frame(self, camera: str) -> tuple[int, bytes] | None:
-        if camera == self.cameras[0] and self.frames.age(self._overlay, time.monotonic()) < 1.0:
-            return self.frames.jpeg(self._overlay)
+        overlay = f"cameras/{camera}/policy_overlay"
+        if self.frames.age(overlay, time.monotonic()) < 1.0:
+            return self.frames.jpeg(overlay)
         return self.frames.jpeg(f"cameras/{camera}/image_raw")
 
     def apply(self, control: Control) -> None:
@@ -264,14 +273,15 @@ class ConsoleNode(Node):
             self._set_held(not self.deadman.running(time.monotonic()))
 
     def _set_held(self, held: bool) -> None:
+        """Published on every check (20 Hz), not only on change: the executor holds the arm
+        when these stop coming (``hold_timeout_s``), so a dead console never lets it run."""
         with self._hold_lock:
-            if self._hold_sent is held:
-                return
-            self._hold_sent = held
             self.state.held = held
             self._hold_pub.publish(Bool(data=held))
 
     def shutdown(self) -> None:
+        if self.deadman is not None:
+            self._set_held(True)
         self.server.stop()
 
 

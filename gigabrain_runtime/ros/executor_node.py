@@ -60,6 +60,7 @@ class ExecutorNode(Node):
             stop_decel_scale=p.stop_decel_scale,
             takeover_blend_s=p.takeover_blend_s,
             teleop_timeout_s=p.teleop_timeout_s,
+            hold_timeout_s=p.hold_timeout_s,
             state_limit_margin=p.state_limit_margin,
         )
         self.rt_priority = p.realtime_priority
@@ -174,7 +175,7 @@ class ExecutorNode(Node):
     def _on_hold(self, msg: Bool) -> None:
         with self._lock:
             changed = self.core.held != bool(msg.data)
-            self.core.set_hold(bool(msg.data))
+            self.core.on_hold(bool(msg.data), self._now_s())
         if changed:
             self.get_logger().info("held (hold-to-run released)" if msg.data else "hold released")
 

@@ -61,20 +61,24 @@ def test_hold_to_run_runs_only_while_held_recently():
     assert not d.running(1.36)
 
 
-def test_the_snapshot_names_the_executor_state_and_every_warning():
-    s = ConsoleState(("j1", "j2"), ("cam",))
+def test_the_snapshot_names_this_robots_executor_state_and_every_warning():
+    s = ConsoleState(("j1", "j2"), ("cam",), namespace="/piper")
     s.diagnostics(
         "piper/executor: executor",
         0,
         "",
         {"state": "open_loop_limit", "period_jitter_p99_ms": "0.412"},
+        10.0,
     )
     s.diagnostics(
         "piper/vla: inference",
         1,
         "camera cam: gone",
         {"latency_p50_ms": "80.5", "latency_p99_ms": "120.0", "mode": "standard"},
+        10.0,
     )
+    # another robot on the same /diagnostics is not this page's
+    s.diagnostics("g1/executor: executor", 2, "watchdog", {"state": "watchdog_hold"}, 10.0)
     s.joint_state(["j2", "j1"], [0.2, 0.1], 10.0)
     s.joint_state(["j1"], [0.5], 10.1)  # a state without every joint is not plotted
     snap = s.snapshot(10.5)
@@ -84,8 +88,15 @@ def test_the_snapshot_names_the_executor_state_and_every_warning():
     assert snap["problems"] == [
         {"name": "piper/vla: inference", "level": "WARN", "message": "camera cam: gone"}
     ]
-    s.estop = True  # the latched topic wins over the 1 Hz diagnostics
+    # the latched topics win over the 1 Hz diagnostics, in the executor's order
+    s.held = s.takeover = True
+    assert s.snapshot(10.6)["executor"] == "operator takeover"
+    s.estop = True
     assert s.snapshot(10.6)["executor"] == "e-stop"
+    # a node gone quiet: its last word is not shown as current
+    s.estop = s.held = s.takeover = False
+    later = s.snapshot(14.0)
+    assert later["executor"] == "no status" and later["problems"] == []
 
 
 class FakeGraph:
@@ -115,7 +126,8 @@ def _serve(test, **kw):
 
 
 async def _next(ws, kind):
-    """The next message of a kind ('hello', 'state', 'reply' or 'frame')."""
+    """The next message of a kind ('hello', 'state', 'reply' or 'frame'); states passed over
+    are acknowledged, as the page does."""
     while True:
         msg = await ws.receive()
         if msg.type == aiohttp.WSMsgType.BINARY:
@@ -125,6 +137,8 @@ async def _next(ws, kind):
         data = json.loads(msg.data)
         if data["type"] == kind:
             return data
+        if data["type"] == "state":
+            await ws.send_str(json.dumps({"op": "ack", "state": True}))
 
 
 def test_a_wrong_token_gets_no_socket_no_episodes_and_no_control():
@@ -160,13 +174,69 @@ def test_a_camera_frame_waits_until_the_page_has_drawn_the_last():
         first = await _next(ws, "frame")
         assert FRAME_HEADER.unpack(first[:5]) == (0, 1) and first[5:] == b"\xff\xd8jpeg-cam_a"
         graph.seq = 2
-        # no ack: state keeps flowing, frames do not
-        for _ in range(10):
+        # the page draws (acknowledges) each state: states keep coming, frames do not
+        states = 0
+        while states < 10:
             msg = await ws.receive()
             assert msg.type == aiohttp.WSMsgType.TEXT
+            if json.loads(msg.data)["type"] == "state":
+                states += 1
+                await ws.send_str(json.dumps({"op": "ack", "state": True}))
         await ws.send_str(json.dumps({"op": "ack", "camera": 0}))
         second = await _next(ws, "frame")
         assert FRAME_HEADER.unpack(second[:5]) == (0, 2)
+        await ws.close()
+
+    _serve(test)
+
+
+def test_a_state_waits_until_the_page_has_drawn_the_last():
+    """On a slow link the page gets fewer, current states, never a backlog."""
+
+    async def test(client, graph):
+        ws = await client.ws_connect("/ws")
+        await _next(ws, "state")
+        with pytest.raises(asyncio.TimeoutError):
+            await _next_within(ws, "state", 0.5)  # 10 periods at 20 Hz: none without the ack
+        await ws.send_str(json.dumps({"op": "ack", "state": True}))
+        assert (await _next(ws, "state"))["type"] == "state"
+        await ws.close()
+
+    _serve(test)
+
+
+async def _next_within(ws, kind, seconds):
+    return await asyncio.wait_for(_next(ws, kind), seconds)
+
+
+def test_a_page_of_another_origin_gets_no_socket():
+    """Any web site the operator visits could open ws://127.0.0.1:PORT: refused."""
+
+    async def test(client, graph):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as e:
+            await client.ws_connect("/ws", headers={"Origin": "http://evil.example"})
+        assert e.value.status == 403
+        host = f"{client.server.host}:{client.server.port}"
+        ws = await client.ws_connect("/ws", headers={"Origin": f"http://{host}"})
+        await _next(ws, "hello")
+        await ws.close()
+
+    _serve(test)
+
+
+def test_a_frame_that_cannot_be_shown_is_reported_and_the_page_keeps_its_state():
+    async def test(client, graph):
+        def broken(camera):
+            raise ValueError("encoding: 'yuv422' is not shown (rgb8, bgr8, mono8)")
+
+        graph.frame = broken
+        ws = await client.ws_connect("/ws")
+        for _ in range(3):
+            state = await _next(ws, "state")
+            await ws.send_str(json.dumps({"op": "ack", "state": True}))
+        assert any(
+            p["name"] == "console: cam_a" and "yuv422" in p["message"] for p in state["problems"]
+        )
         await ws.close()
 
     _serve(test)

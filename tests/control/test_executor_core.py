@@ -524,3 +524,19 @@ def test_hold_to_run_released_brings_the_arm_to_rest_within_limits_and_refuses_c
     assert resumed[-1].state is ExecState.RUNNING
     cmds = np.stack([r.command for r in held + resumed])
     assert np.all(_accelerations(cmds) <= PIPER.max_acceleration * (1 + 1e-6))
+
+
+def test_hold_to_run_fails_safe_when_its_source_goes_quiet():
+    """Once a hold source has spoken, 'running' must keep coming: silence (a dead or stalled
+    console) holds the arm, and only a new 'running' lets the policy go again."""
+    ex = make_executor(hold_timeout_s=0.5)
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_hold(False, 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.002, t0=0.0), 0.0)
+    results, t = run(ex, 0.0, 0.4)
+    assert results[-1].state is ExecState.RUNNING
+    results, t = run(ex, t, 1.0)  # no message since 0.0
+    assert results[-1].state is ExecState.HELD and ex.held
+    ex.on_hold(False, t)
+    assert not ex.held and ex.on_chunk(ramp_chunk(results[-1].command, 0.002, t0=t), t)[0]
+    assert ex.step(t + 0.02).state is ExecState.RUNNING

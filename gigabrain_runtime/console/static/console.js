@@ -48,13 +48,14 @@ function onJson(m) {
     cameras.forEach((c, i) => {
       const d = document.createElement("div");
       d.className = "camera";
-      d.innerHTML = `<img id="cam_${i}" data-frames="0" alt="${c}"><span class="name">${c}${i === 0 ? " + predicted trajectory" : ""}</span>`;
+      d.innerHTML = `<img id="cam_${i}" data-frames="0" alt="${c}"><span class="name">${c}${i === 0 ? " + predicted trajectory" : ""}</span><span class="stale hidden" id="stale_${i}"></span>`;
       box.appendChild(d);
     });
     loadEpisodes();
   } else if (m.type === "state") {
     state = m;
     showState(m);
+    ws.send(JSON.stringify({ op: "ack", state: true }));  // drawn: ready for the next
   } else if (m.type === "reply") {
     $("reply").textContent = m.ok ? `${m.op}: ok` : `refused: ${m.error}`;
     $("reply").className = m.ok ? "" : "error";
@@ -72,6 +73,10 @@ function onFrame(buf) {
     img.dataset.url = url;
     img.dataset.frames = String(Number(img.dataset.frames) + 1);
     ws.send(JSON.stringify({ op: "ack", camera: i }));  // ready for the next one
+  };
+  img.onerror = () => {  // undecodable: still ready for the next one
+    URL.revokeObjectURL(url);
+    ws.send(JSON.stringify({ op: "ack", camera: i }));
   };
   img.src = url;
 }
@@ -94,6 +99,13 @@ function showState(m) {
   $("takeover").classList.toggle("active", m.takeover);
   $("takeover").disabled = !m.teleop;
   $("handback").disabled = !m.teleop;
+  cameras.forEach((c, i) => {  // a camera gone quiet is not shown as live
+    const age = m.cameras[c], tag = $(`stale_${i}`);
+    if (!tag) return;
+    const stale = age === undefined || age > 1.0;
+    tag.classList.toggle("hidden", !stale);
+    tag.textContent = age === undefined ? "NO FRAMES" : `STALE: ${age.toFixed(1)} s old`;
+  });
   const ul = $("problems");
   ul.innerHTML = "";
   for (const p of m.problems) {
@@ -157,7 +169,7 @@ function send(op, field, value) {
 
 const actions = {
   estop: () => send("estop", "engaged", true),
-  release: () => { if (confirm("Release the e-stop?")) send("estop", "engaged", false); },
+  release: () => { holdStop(); if (confirm("Release the e-stop?")) send("estop", "engaged", false); },
   takeover: () => send("takeover", "active", true),
   handback: () => send("takeover", "active", false),
   start: () => send("episode", "event", "start"),
@@ -192,16 +204,19 @@ $("hold").addEventListener("mouseup", holdStop);
 $("hold").addEventListener("mouseleave", holdStop);
 window.addEventListener("blur", holdStop);
 
-const keys = { e: "estop", t: "takeover", h: "handback", s: "start", y: "success", f: "failure", m: "modeswitch" };
+// physical keys (Caps Lock, layouts), never with Ctrl/Alt/Meta (the browser's own shortcuts)
+const keys = { KeyE: "estop", KeyT: "takeover", KeyH: "handback", KeyS: "start", KeyY: "success", KeyF: "failure", KeyM: "modeswitch" };
 document.addEventListener("keydown", (ev) => {
   if (ev.target.tagName === "INPUT") { if (ev.key === "Escape") ev.target.blur(); return; }
-  if (ev.key === " ") { ev.preventDefault(); holdStart(); return; }
-  if (ev.key === "R" && ev.shiftKey) { actions.release(); return; }
-  if (ev.key === "i") { ev.preventDefault(); $("instruction").focus(); return; }
-  const a = keys[ev.key];
+  if (ev.ctrlKey || ev.altKey || ev.metaKey) return;
+  if (ev.code === "Space") { ev.preventDefault(); holdStart(); return; }
+  if (ev.code === "KeyR" && ev.shiftKey) { actions.release(); return; }
+  if (ev.shiftKey) return;
+  if (ev.code === "KeyI") { ev.preventDefault(); $("instruction").focus(); return; }
+  const a = keys[ev.code];
   if (a && !ev.repeat) actions[a]();
 });
-document.addEventListener("keyup", (ev) => { if (ev.key === " ") holdStop(); });
+document.addEventListener("keyup", (ev) => { if (ev.code === "Space") holdStop(); });
 
 async function loadEpisodes() {
   const r = await fetch(`api/episodes?token=${encodeURIComponent(token)}`);
