@@ -88,6 +88,8 @@ def test_shortcuts_hold_to_run_and_a_lost_server_on_the_page(page):
     body = driver.find_element(By.TAG_NAME, "body")
     body.send_keys("e")
     wait_for(lambda: graph.ops("estop") == [True], 10, "the e-stop shortcut")
+    # the browser's own shortcuts are not the console's: Ctrl+F marks nothing
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("f").key_up(Keys.CONTROL).perform()
     body.send_keys("s")
     body.send_keys("y")
     wait_for(lambda: graph.ops("episode") == ["start", "success"], 10, "start and success")
