@@ -168,6 +168,45 @@ def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
                 30,
                 "the episode's plot on the page",
             )
+            # e-stop: the policy is moving the arm; the command freezes within 100 ms of the click
+            moving_since = time.monotonic()
+            wait_for(
+                lambda: _moving(obs.msgs("command", moving_since)),
+                60,
+                "the policy to move the arm",
+                log,
+            )
+            button = driver.find_element(By.ID, "estop")
+            clicked = time.monotonic()
+            button.click()
+            after = [m for _, m in obs.wait_count("command", 40, since=clicked, log=log)]
+            # the click as the page saw it (its handler's wall-clock time, ms), against the
+            # executor's own stamp (the same clock) on the last command that still moved
+            sent = driver.execute_script("return window.sentControls")
+            (click_ms,) = [c["t"] for c in sent if c["op"] == "estop" and c["value"] is True]
+            ms = [m.header.stamp.sec * 1e3 + m.header.stamp.nanosec / 1e6 for m in after]
+            moved = [
+                t
+                for a, b, t in zip(after, after[1:], ms[1:])
+                if np.max(np.abs(np.subtract(b.position, a.position))) > 1e-9
+            ]
+            latency_ms = (moved[-1] if moved else click_ms) - click_ms
+            print(f"e-stop: the last command that moved was {latency_ms:.1f} ms after the click")
+            # the arm was moving when the page sent the e-stop (else nothing was measured)
+            before = [
+                m
+                for m in obs.msgs("command", clicked - 1.0)
+                if click_ms - 200
+                <= m.header.stamp.sec * 1e3 + m.header.stamp.nanosec / 1e6
+                <= click_ms
+            ]
+            assert _moving(before, n=4), "the arm was at rest at the click"
+            assert latency_ms <= 100, f"command still changing {latency_ms:.0f} ms after e-stop"
+            wait_for(
+                lambda: driver.find_element(By.ID, "executor").text == "e-stop",
+                10,
+                "the page to show the e-stop",
+            )
             # the instruction and the mode, from the page to the vla and back
             field = driver.find_element(By.ID, "instruction")
             field.send_keys("put the red cube back")
@@ -194,40 +233,14 @@ def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
                 10,
                 "the mode on the page",
             )
-            # e-stop: the policy is moving the arm; the command freezes within 100 ms of the click
-            moving_since = time.monotonic()
-            wait_for(
-                lambda: _moving(obs.msgs("command", moving_since)),
-                60,
-                "the policy to move the arm",
-                log,
-            )
-            button = driver.find_element(By.ID, "estop")
-            clicked = time.monotonic()
-            button.click()
-            after = obs.wait_count("command", 40, since=clicked, log=log)
-            changes = [
-                t
-                for (t, a), (_, b) in zip(after, after[1:])
-                if np.max(np.abs(np.subtract(b.position, a.position))) > 1e-9
-            ]
-            frozen_at = changes[-1] if changes else clicked
-            latency_ms = (frozen_at - clicked) * 1000
-            print(f"e-stop: command frozen {latency_ms:.1f} ms after the click")
-            assert latency_ms <= 100, f"command still changing {latency_ms:.0f} ms after e-stop"
-            wait_for(
-                lambda: driver.find_element(By.ID, "executor").text == "e-stop",
-                10,
-                "the page to show the e-stop",
-            )
         finally:
             driver.quit()
 
 
-def _moving(msgs: list) -> bool:
-    if len(msgs) < 10:
+def _moving(msgs: list, n: int = 10) -> bool:
+    if len(msgs) < n:
         return False
-    p = np.array([m.position for m in msgs[-10:]])
+    p = np.array([m.position for m in msgs[-n:]])
     return bool(np.all(np.max(np.abs(np.diff(p, axis=0)), axis=1) > 1e-9))
 
 

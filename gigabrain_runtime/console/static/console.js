@@ -165,7 +165,10 @@ function send(op, field, value) {
     return;
   }
   ws.send(JSON.stringify({ op, [field]: value, token, id: nextId++ }));
+  // the controls this page sent, with the wall-clock time (ms) each left it (devtools, tests)
+  window.sentControls.push({ op, value, t: Date.now() });
 }
+window.sentControls = [];
 
 const actions = {
   estop: () => send("estop", "engaged", true),
