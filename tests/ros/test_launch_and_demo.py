@@ -112,14 +112,25 @@ def test_demo_runs_the_simulated_robot_under_the_policy(tiny_engine, tmp_path, r
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     text = out.stdout
-    chunks = int(re.search(r"chunks received\s+(\d+)", text).group(1))
+    chunks, first = re.search(r"chunks received\s+(\d+) \(first after ([0-9.]+) s\)", text).groups()
+    elapsed = float(re.search(r"summary after ([0-9.]+) s", text).group(1))
     commands = int(re.search(r"joint commands\s+(\d+)", text).group(1))
-    assert chunks >= 20 and commands >= 150
+    # 2 Hz once the policy runs (start-up on a busy machine takes what it takes)
+    assert int(chunks) / (elapsed - float(first)) >= 1.5 and commands >= 150
     steps = re.search(r"largest step per joint \[([^\]]+)\] \(limit x period \[([^\]]+)\]", text)
     largest = np.array(steps.group(1).split(), dtype=float)
     limit = np.array(steps.group(2).split(), dtype=float)
     assert np.all(largest <= limit + 1e-4)  # never a jump, end to end
     assert (tmp_path / "logs").is_dir()
+    # the demo serves the operator console and says where
+    port = int(re.search(r"console: http://localhost:(\d+)/", text).group(1))
+    assert (
+        port > 0
+        and "console: http://localhost:"
+        in (tmp_path / "logs")
+        .joinpath(next(p.name for p in (tmp_path / "logs").iterdir()))
+        .read_text()
+    )
     # the demo leaves an episode with a takeover and a hand-back, and bag list shows it
     from gigabrain_runtime.hilr.recording import read_sidecar
 
