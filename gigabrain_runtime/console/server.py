@@ -202,8 +202,9 @@ class ConsoleServer:
             # the state too waits for the page to have drawn the last one: on a slow link
             # the page sees fewer, current states rather than a growing backlog
             if now >= next_state and acked[-1]:
-                await ws.send_str(json.dumps(self.graph.state.snapshot(now)))
+                # cleared before the send: the page's ack may be read before this resumes
                 next_state, acked[-1] = now + self.state_period, False
+                await ws.send_str(json.dumps(self.graph.state.snapshot(now)))
             for i, cam in enumerate(cams):
                 if not acked[i] or now - sent_at[i] < self.camera_period:
                     continue
@@ -216,8 +217,8 @@ class ConsoleServer:
                 if frame is None or frame[0] == last_sent[i]:
                     continue
                 seq, jpeg = frame
+                acked[i], last_sent[i], sent_at[i] = False, seq, now  # before: as for the state
                 await ws.send_bytes(FRAME_HEADER.pack(i, seq & 0xFFFFFFFF) + jpeg)
-                acked[i], last_sent[i], sent_at[i] = False, seq, now
                 self.frames_sent += 1
             await asyncio.sleep(tick)
 

@@ -24,12 +24,11 @@ function connect() {
   ws.onclose = () => { setLink(false, "CONNECTION LOST - controls do not reach the robot"); setTimeout(connect, 1000); };
   ws.onerror = () => setLink(false, "CONNECTION LOST - controls do not reach the robot");
   ws.onmessage = (ev) => {
-    lastMessage = performance.now();
     if (typeof ev.data === "string") onJson(JSON.parse(ev.data)); else onFrame(ev.data);
   };
 }
 
-// the server sends state 10 times a second: a second of silence is a lost link
+// the server sends state 10 times a second: a second without one is a lost link
 setInterval(() => {
   if (ws && ws.readyState === WebSocket.OPEN && performance.now() - lastMessage > 1000) {
     setLink(false, "CONNECTION LOST - no data for " + ((performance.now() - lastMessage) / 1000).toFixed(1) + " s");
@@ -40,6 +39,7 @@ setInterval(() => {
 
 function onJson(m) {
   if (m.type === "hello") {
+    lastMessage = performance.now();
     cameras = m.cameras;
     holdToRun = m.hold_to_run;
     $("hold").classList.toggle("hidden", !holdToRun);
@@ -53,9 +53,13 @@ function onJson(m) {
     });
     loadEpisodes();
   } else if (m.type === "state") {
+    lastMessage = performance.now();  // the state (10 Hz) is the link's heartbeat
     state = m;
-    showState(m);
-    ws.send(JSON.stringify({ op: "ack", state: true }));  // drawn: ready for the next
+    try {
+      showState(m);
+    } finally {
+      ws.send(JSON.stringify({ op: "ack", state: true }));  // drawn: ready for the next
+    }
   } else if (m.type === "reply") {
     $("reply").textContent = m.ok ? `${m.op}: ok` : `refused: ${m.error}`;
     $("reply").className = m.ok ? "" : "error";
