@@ -1298,7 +1298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--start",
         help="round 0's policy: a shipped policy's name or a train --out "
-        "(default: piper_pick_place_round0, trained on 40 demonstrations)",
+        "(default: piper_pick_place_round0, trained on 221 demonstrations)",
     )
     p.add_argument("--rollout-seed", type=int, help="first rollout seed (500000)")
     p.add_argument("--eval-episodes", type=int, help="held-out episodes per evaluation (100)")
