@@ -140,23 +140,20 @@ class ConsoleState:
             series.popleft()
 
     def joint_state(self, names: list[str], positions: list[float], now: float) -> None:
-        row = self._ordered(names, positions)
-        if row is None:
-            return
-        with self._lock:
-            # at most 10 samples a second are kept for the plot
-            if not self._positions or now - self._positions[-1][0] >= 0.1:
-                self._positions.append((now, row))
-                self._trim(self._positions, now)
+        self._sample(self._positions, names, positions, now)
 
     def joint_command(self, names: list[str], positions: list[float], now: float) -> None:
+        self._sample(self._commands, names, positions, now)
+
+    def _sample(self, series: deque, names: list[str], positions: list[float], now: float) -> None:
+        """At most 10 samples a second are kept for the plot, each with every joint."""
         row = self._ordered(names, positions)
         if row is None:
             return
         with self._lock:
-            if not self._commands or now - self._commands[-1][0] >= 0.1:
-                self._commands.append((now, row))
-                self._trim(self._commands, now)
+            if not series or now - series[-1][0] >= 0.1:
+                series.append((now, row))
+                self._trim(series, now)
 
     def _ordered(self, names: list[str], positions: list[float]) -> list[float] | None:
         by_name = dict(zip(names, positions))
