@@ -13,6 +13,7 @@ imports rclpy or the web framework.
 from __future__ import annotations
 
 import hmac
+import math
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -102,10 +103,13 @@ def _rate(stamps: deque[float], now: float, window_s: float = 5.0) -> float:
 
 
 def _float(values: dict[str, str], key: str) -> float | None:
+    """The status value as a float; None where it is missing or not a finite number (a node
+    reports "nan" before its first sample, and NaN is not JSON a browser can parse)."""
     try:
-        return float(values[key])
+        v = float(values[key])
     except (KeyError, ValueError):
         return None
+    return v if math.isfinite(v) else None
 
 
 class ConsoleState:

@@ -61,15 +61,21 @@ class ConsoleServer:
         camera_hz: float = 10.0,
         state_hz: float = 10.0,
         hold_to_run: bool = False,
+        ack_timeout_s: float = 2.0,
     ) -> None:
+        """``ack_timeout_s``: a state or frame the page has not acknowledged within this long
+        is taken as lost (a dropped ack must not stall the stream for good), and the next one
+        goes out regardless."""
         self.graph = graph
         self.token = token
         self.record_dir = Path(record_dir) if record_dir else None
         self.camera_period = 1.0 / camera_hz
         self.state_period = 1.0 / state_hz
         self.hold_to_run = hold_to_run
+        self.ack_timeout = ack_timeout_s
         self.clients = 0
         self.frames_sent = 0
+        self.states_sent = 0
         self._plots = Path(tempfile.mkdtemp(prefix="gigabrain-console-plots-"))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -135,7 +141,9 @@ class ConsoleServer:
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         self._check(request)  # before the upgrade: a wrong token never gets a socket
-        ws = web.WebSocketResponse(heartbeat=2.0, max_msg_size=64 * 1024)
+        # pings every 5 s (aiohttp closes a socket whose pong is 2.5 s late); the page itself
+        # notices a silent link within a second from the 10 Hz state
+        ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=64 * 1024)
         await ws.prepare(request)
         self.clients += 1
         cams = self.graph.state.cameras
@@ -195,18 +203,20 @@ class ConsoleServer:
         sent_at: list[float],
     ) -> None:
         cams = self.graph.state.cameras
-        next_state = 0.0
+        next_state = state_at = 0.0
         tick = min(self.state_period, self.camera_period) / 2
         while not ws.closed:
             now = time.monotonic()
             # the state too waits for the page to have drawn the last one: on a slow link
             # the page sees fewer, current states rather than a growing backlog
-            if now >= next_state and acked[-1]:
+            if now >= next_state and (acked[-1] or now - state_at > self.ack_timeout):
                 # cleared before the send: the page's ack may be read before this resumes
-                next_state, acked[-1] = now + self.state_period, False
+                next_state, state_at, acked[-1] = now + self.state_period, now, False
                 await ws.send_str(json.dumps(self.graph.state.snapshot(now)))
+                self.states_sent += 1
             for i, cam in enumerate(cams):
-                if not acked[i] or now - sent_at[i] < self.camera_period:
+                waiting = not acked[i] and now - sent_at[i] <= self.ack_timeout
+                if waiting or now - sent_at[i] < self.camera_period:
                     continue
                 try:
                     frame = await asyncio.to_thread(self.graph.frame, cam)

@@ -116,6 +116,7 @@ class FakeGraph:
 
 def _serve(test, **kw):
     graph = FakeGraph()
+    kw.setdefault("ack_timeout_s", 60.0)  # pacing by acks alone, however slow the machine
     server = ConsoleServer(graph, state_hz=20.0, camera_hz=30.0, **kw)
 
     async def main():
@@ -203,6 +204,34 @@ def test_a_state_waits_until_the_page_has_drawn_the_last():
         await ws.close()
 
     _serve(test)
+
+
+def test_a_lost_acknowledgement_does_not_stall_the_page_for_good():
+    """A page that never acknowledges (an ack lost, a tab that stopped drawing) still gets a
+    state and a frame again once the acknowledgement is overdue."""
+
+    async def test(client, graph):
+        ws = await client.ws_connect("/ws")
+        await ws.receive()  # hello
+        kinds = []
+        while kinds.count("state") < 3 or kinds.count("frame") < 3:  # never acknowledged
+            msg = await ws.receive()
+            kinds.append("frame" if msg.type == aiohttp.WSMsgType.BINARY else "state")
+            graph.seq += 1
+        await ws.close()
+
+    _serve(test, ack_timeout_s=0.2)
+
+
+def test_a_status_that_is_not_a_number_reaches_the_page_as_none():
+    """A node reports "nan" before its first sample; NaN is not JSON a browser parses (the
+    page would stop drawing), so the snapshot carries None."""
+    s = ConsoleState(("j1",), ("cam",))
+    s.diagnostics("executor: executor", 0, "", {"period_jitter_p99_ms": "nan"}, 1.0)
+    s.diagnostics("vla: inference", 0, "", {"latency_p50_ms": "inf", "latency_p99_ms": "x"}, 1.0)
+    snap = s.snapshot(1.0)
+    assert snap["jitter_ms_p99"] is None and snap["inference_ms_p50"] is None
+    json.dumps(snap, allow_nan=False)  # strict JSON
 
 
 async def _next_within(ws, kind, seconds):

@@ -4,6 +4,7 @@ Space is down and lets go when it is released, and a lost server is announced at
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 
@@ -12,11 +13,11 @@ import numpy as np
 import pytest
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
+from gigabrain_runtime.console.browser import headless_chromium  # noqa: E402
 from gigabrain_runtime.console.model import ConsoleState, Control  # noqa: E402
 from gigabrain_runtime.console.server import ConsoleServer  # noqa: E402
 
@@ -60,11 +61,7 @@ def page():
     graph = Graph()
     server = ConsoleServer(graph, hold_to_run=True, camera_hz=30.0)
     port = server.start("127.0.0.1", 0)
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.get(f"http://127.0.0.1:{port}/")
+    driver = headless_chromium(f"http://127.0.0.1:{port}/")
     try:
         yield driver, graph, server
     finally:
@@ -110,3 +107,39 @@ def test_shortcuts_hold_to_run_and_a_lost_server_on_the_page(page):
         "the lost-connection banner",
     )
     assert time.monotonic() - gone < 1.5
+
+
+def test_a_page_whose_socket_goes_silent_says_so_and_reconnects():
+    """A socket can stay open with nothing coming through it (a stalled server task, a proxy
+    that holds the connection): the page says the link is lost and starts a new one."""
+    graph = Graph()
+    server = ConsoleServer(graph, camera_hz=30.0)
+    real_send, sockets = server._send, []
+
+    async def first_silent(ws, *args):
+        sockets.append(ws)
+        if len(sockets) == 1:
+            await asyncio.Event().wait()  # the first socket: open, and nothing sent on it
+        await real_send(ws, *args)
+
+    server._send = first_silent
+    port = server.start("127.0.0.1", 0)
+    driver = headless_chromium(f"http://127.0.0.1:{port}/")
+    try:
+        wait_for(
+            lambda: "CONNECTION LOST" in driver.find_element(By.ID, "link").text,
+            30,
+            "the lost-link banner on the silent socket",
+        )
+        assert driver.execute_script("return window.statesShown || 0") == 0
+        wait_for(
+            lambda: driver.execute_script("return window.statesShown || 0") > 0,
+            60,
+            "states on a new socket",
+        )
+        assert len(sockets) == 2 and driver.execute_script("return window.reconnects") == 1
+        wait_for(lambda: frames(driver) >= 3, 30, "frames on the new socket")
+        assert driver.find_element(By.ID, "link").get_attribute("class") == "banner ok"
+    finally:
+        driver.quit()
+        server.stop()

@@ -19,11 +19,11 @@ webdriver = pytest.importorskip("selenium.webdriver")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.node import Node  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
 
+from gigabrain_runtime.console.browser import headless_chromium, page_status  # noqa: E402
 from gigabrain_runtime.ros import qos  # noqa: E402
 from tests.ros.harness import ROOT, Inbox, graph, wait_for  # noqa: E402
 
@@ -52,16 +52,15 @@ def _free_port() -> int:
 
 
 def _browser():
-    options = webdriver.ChromeOptions()
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    return headless_chromium(width=1400, height=1000)
+
+
+def _on_page(driver, predicate, what: str, timeout: float = 30.0):
+    """Wait for the page to show something; a failure says what the page showed of its link."""
+    try:
+        return wait_for(predicate, timeout, what)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; the page: {page_status(driver)}") from None
 
 
 def _frames(driver, i: int) -> int:
@@ -100,14 +99,15 @@ def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
         driver = _browser()
         try:
             driver.get(f"{url}?token=wrong")
-            wait_for(
+            _on_page(
+                driver,
                 lambda: "CONNECTION LOST" in driver.find_element(By.ID, "link").text,
-                30,
                 "the page to say it has no connection",
             )
             assert _frames(driver, 0) == 0
             # the right token: both cameras update
             driver.get(f"{url}?token={TOKEN}")
+            opened = time.monotonic()
             wait_for(
                 lambda: _frames(driver, 0) >= 3 and _frames(driver, 1) >= 3,
                 60,
@@ -148,7 +148,8 @@ def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
             assert info.interventions[0]["end_s"] > info.interventions[0]["start_s"]
             # the episode list shows it, and a click shows its plot
             driver.find_element(By.ID, "refresh").click()
-            row = wait_for(
+            row = _on_page(
+                driver,
                 lambda: next(
                     (
                         r
@@ -157,15 +158,14 @@ def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
                     ),
                     None,
                 ),
-                10,
                 "the episode in the page's list",
             )
             row.click()
-            wait_for(
+            _on_page(
+                driver,
                 lambda: driver.execute_script(
                     "const i = document.getElementById('plot'); return i.complete && i.naturalWidth"
                 ),
-                30,
                 "the episode's plot on the page",
             )
             # e-stop: the policy is moving the arm; the command freezes within 100 ms of the click
@@ -202,21 +202,21 @@ def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
             ]
             assert _moving(before, n=4), "the arm was at rest at the click"
             assert latency_ms <= 100, f"command still changing {latency_ms:.0f} ms after e-stop"
-            wait_for(
+            _on_page(
+                driver,
                 lambda: driver.find_element(By.ID, "executor").text == "e-stop",
-                10,
                 "the page to show the e-stop",
             )
             # the instruction and the mode, from the page to the vla and back
             field = driver.find_element(By.ID, "instruction")
             field.send_keys("put the red cube back")
             driver.find_element(By.CSS_SELECTOR, "#instruction_form button").click()
-            wait_for(
+            _on_page(
+                driver,
                 lambda: (
                     driver.find_element(By.ID, "current_instruction").text
                     == "put the red cube back"
                 ),
-                10,
                 "the new instruction on the page",
             )
             t2 = time.monotonic()
@@ -228,11 +228,14 @@ def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
                 timeout=30,
                 log=log,
             )
-            wait_for(
+            _on_page(
+                driver,
                 lambda: driver.find_element(By.ID, "mode").text == "standard",
-                10,
                 "the mode on the page",
             )
+            status = page_status(driver)
+            rate = status["states_shown"] / (time.monotonic() - opened)
+            print(f"the page at the end: {status}; {rate:.1f} states/s drawn")
         finally:
             driver.quit()
 

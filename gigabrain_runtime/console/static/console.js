@@ -28,10 +28,15 @@ function connect() {
   };
 }
 
-// the server sends state 10 times a second: a second without one is a lost link
+// the server sends state 10 times a second: a second without one is a lost link, and five
+// are a dead one (a socket can stay open with nothing behind it): start a new one
 setInterval(() => {
-  if (ws && ws.readyState === WebSocket.OPEN && performance.now() - lastMessage > 1000) {
-    setLink(false, "CONNECTION LOST - no data for " + ((performance.now() - lastMessage) / 1000).toFixed(1) + " s");
+  const silent = performance.now() - lastMessage;
+  if (ws && ws.readyState === WebSocket.OPEN && silent > 5000) {
+    window.reconnects = (window.reconnects || 0) + 1;
+    ws.close();  // onclose says so and reconnects
+  } else if (ws && ws.readyState === WebSocket.OPEN && silent > 1000) {
+    setLink(false, "CONNECTION LOST - no data for " + (silent / 1000).toFixed(1) + " s");
   } else if (ws && ws.readyState === WebSocket.OPEN) {
     setLink(true, "connected");
   }
@@ -54,6 +59,7 @@ function onJson(m) {
     loadEpisodes();
   } else if (m.type === "state") {
     lastMessage = performance.now();  // the state (10 Hz) is the link's heartbeat
+    window.statesShown = (window.statesShown || 0) + 1;
     state = m;
     try {
       showState(m);

@@ -26,6 +26,7 @@ import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
+from gigabrain_runtime.console.browser import headless_chromium
 from gigabrain_runtime.launching.launch_file import load_launch, package_share
 from gigabrain_runtime.launching.runner import LaunchRunner
 from gigabrain_runtime.ros.node_utils import use_project_dds_profile
@@ -38,27 +39,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _browser(url: str):  # noqa: ANN202
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    driver_path = shutil.which("chromedriver")
-    if driver_path is None:
-        raise FileNotFoundError("chromedriver: not found (apt-get install chromium-driver)")
-    options = webdriver.ChromeOptions()
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1100",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    driver.get(url)
-    return driver
 
 
 def _frames(driver) -> int:  # noqa: ANN001
@@ -102,7 +82,7 @@ def _phase(
                 raise RuntimeError(f"the graph did not start (see {log})")
             time.sleep(0.2)
         if page:
-            driver = _browser(f"http://localhost:{port}/")
+            driver = headless_chromium(f"http://localhost:{port}/")
         time.sleep(WARMUP_S)
         frames0 = _frames(driver) if driver else 0
         with monitor.lock:
