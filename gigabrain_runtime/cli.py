@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gigabrain_runtime import entries
+from gigabrain_runtime.model.advantage import HILR_GAMMA, HILR_N_STEP
 
 DEFAULT_ENGINE_ROOT = Path("engines")
 
@@ -1169,8 +1170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gamma",
         type=float,
-        default=0.998,
-        help="per-frame discount of the world model's value target (1 at a success)",
+        default=HILR_GAMMA,
+        help="per-frame discount of the world model's value target (1 at a success with no "
+        "takeover after the frame, else 0)",
     )
     p.add_argument(
         "--norm-stats",
@@ -1361,8 +1363,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--world-model", help="--advantage: a train --out holding the world model")
     b.add_argument("--robot", default="piper")
     b.add_argument("--fps", type=int, default=50, help="--advantage: the export's frame rate")
-    b.add_argument("--n-step", type=int, default=10)
-    b.add_argument("--gamma", type=float, default=0.998, help="per-frame discount")
+    b.add_argument(
+        "--n-step", type=int, default=HILR_N_STEP, help="TD steps (frames; 250 = 5 s at 50 fps)"
+    )
+    b.add_argument("--gamma", type=float, default=HILR_GAMMA, help="per-frame discount")
     b.add_argument("--eps", type=float, default=0.0, help="I = 1(A > eps)")
     b = bag.add_parser("plot", help="joint trajectories with intervention segments shaded")
     b.add_argument("episode")

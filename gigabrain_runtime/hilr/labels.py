@@ -4,11 +4,15 @@ For every frame of an episode (the frames ``bag export`` will write, at the same
 world model of a training run (``train --objective world-model`` or ``ramp``) predicts, from the
 cameras, the joint state and the next ``horizon`` commands, the value of the state the chunk
 leads to: that is the frame's value v_t. With the sparse reward 1 at the last frame of a
-successful episode (the detector's outcome, or the operator's label), the n-step TD advantage
+successful episode (the detector's outcome, or the operator's label) and each takeover a
+terminal failure of the policy's attempt before it, the n-step TD advantage
 A_t = sum_{k<n} gamma^k r_{t+k} + gamma^n v_{t+n} - v_t and the indicator I_t = 1(A_t > eps)
-follow (model/advantage.py). Frames where the operator had control are labelled I = 1 whatever
-their advantage: the correction is the behaviour the next policy should take (as RECAP labels
-interventions).
+follow (model/advantage.py). n defaults to 250 frames (5 s at 50 fps, about one grasp attempt):
+the world model's value carries frame-to-frame noise (about 0.05) far larger than its change
+over a few frames, so a short n labels noise; over an attempt the advantage is the attempt's
+outcome against the value of where it began. Frames where the operator had control are
+labelled I = 1 whatever their advantage: the correction is the behaviour the next policy
+should take (as RECAP labels interventions).
 
 The labels go next to the bag, ``advantage.npz`` (fps, value, advantage, indicator, the run
 they came from); ``bag export`` carries them into the dataset as ``value``, ``advantage`` and
@@ -23,7 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from gigabrain_runtime.hilr.label_store import EpisodeLabels
-from gigabrain_runtime.model.advantage import advantage_indicator, n_step_advantage
+from gigabrain_runtime.model.advantage import (
+    HILR_GAMMA,
+    HILR_N_STEP,
+    advantage_indicator,
+    hilr_advantage,
+)
 
 
 def episode_labels(
@@ -35,16 +44,14 @@ def episode_labels(
     gamma: float,
     eps: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(advantage [T], indicator [T]) from per-frame values: sparse reward 1 on the last frame
-    of a success, n-step TD, I = 1(A > eps) or the operator had control."""
+    """(advantage [T], indicator [T]) from per-frame values: n-step TD with reward 1 on the
+    last frame of a success and each takeover a terminal failure of the attempt before it
+    (model/advantage.py ``hilr_advantage``), I = 1(A > eps) or the operator had control."""
     v = np.asarray(values, dtype=np.float64)
-    rewards = np.zeros(len(v))
-    if success and len(v):
-        rewards[-1] = 1.0
-    adv = n_step_advantage(rewards, v, n=n_step, gamma=gamma, terminal=True)
     flags = np.asarray(intervention, dtype=bool)
     if flags.shape != v.shape:
         raise ValueError(f"intervention: shape {flags.shape} does not match values {v.shape}")
+    adv = hilr_advantage(v, success, flags, n=n_step, gamma=gamma)
     indicator = np.maximum(advantage_indicator(adv, eps), flags.astype(np.int8))
     return adv, indicator
 
@@ -133,8 +140,8 @@ def label_episodes(
     *,
     robot: str = "piper",
     fps: int = 50,
-    n_step: int = 10,
-    gamma: float = 0.998,
+    n_step: int = HILR_N_STEP,
+    gamma: float = HILR_GAMMA,
     eps: float = 0.0,
     progress: bool = True,
 ) -> list[tuple[str, float]]:

@@ -45,8 +45,9 @@ from tqdm import tqdm
 
 from gigabrain_runtime.hilr.episodes import episode_dirs, read_episode
 from gigabrain_runtime.hilr.label_store import read_labels
+from gigabrain_runtime.hilr.labels import episode_labels
 from gigabrain_runtime.hilr.recording import read_sidecar
-from gigabrain_runtime.model.advantage import advantage_indicator, n_step_advantage
+from gigabrain_runtime.model.advantage import HILR_GAMMA, HILR_N_STEP
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000
@@ -217,7 +218,7 @@ class _Episode:
 def episode_frames(ep: Path, fps: int) -> _Episode:
     """An episode's frames at ``fps`` as the export samples them (state, command, whether the
     operator had control, the cameras), without value columns: what ``bag label`` values."""
-    return _episode_frames(ep, fps, 10, 0.99, 0.0, with_values=False)
+    return _episode_frames(ep, fps, HILR_N_STEP, HILR_GAMMA, 0.0, with_values=False)
 
 
 def _episode_frames(
@@ -275,13 +276,12 @@ def _episode_frames(
         v_t = np.array([t for t, _ in values])
         v = np.array([float(m.data) for _, m in values])[_latest_before(v_t, frame_t)]
         success = (info.label or info.outcome) == "success"
-        rewards = np.zeros(len(frame_t))
-        if success:
-            rewards[-1] = 1.0
-        adv = n_step_advantage(rewards, v, n=n_step, gamma=gamma, terminal=True)
+        adv, indicator = episode_labels(
+            v, success, cols["intervention"], n_step=n_step, gamma=gamma, eps=eps
+        )
         cols["value"] = v.astype(np.float32)
         cols["advantage"] = adv.astype(np.float32)
-        cols["indicator"] = advantage_indicator(adv, eps).astype(np.int8)
+        cols["indicator"] = indicator.astype(np.int8)
     n = len(frame_t)
     cols["timestamp"] = (np.arange(n) / fps).astype(np.float32)
     cols["frame_index"] = np.arange(n, dtype=np.int64)
@@ -373,8 +373,8 @@ def export_lerobot(
     out: Path,
     *,
     fps: int = 50,
-    n_step: int = 10,
-    gamma: float = 0.99,
+    n_step: int = HILR_N_STEP,
+    gamma: float = HILR_GAMMA,
     eps: float = 0.0,
     image_size: tuple[int, int] | None = None,
     outcome: str | None = None,

@@ -5,11 +5,22 @@ A(s_t, a_t) = sum_{k<n} gamma^k r_{t+k} + gamma^n v_{t+n} - v_t,     I_t = 1(A_t
 Near the end of an episode the sum is truncated at the last step; past a terminal step the
 bootstrap value is 0, past a non-terminal end (a time-out, an aborted recording) it is the last
 value estimate.
+
+Human-in-the-loop episodes (:func:`value_targets`, :func:`hilr_advantage`): a takeover ends the
+policy's attempt as a failure. Nearly every HILR episode succeeds in the end (the operator
+rescues it), so an outcome-only reward says nothing about the policy's own actions; with the
+takeover as the policy's failure, the states it gets stuck in are worth little and the actions
+that led there get a negative advantage.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+# the labels' defaults for episodes recorded at 50 fps: 250 frames (5 s, about one grasp
+# attempt; hilr/labels.py says why so long) and 0.998 per frame (0.905 per second)
+HILR_N_STEP = 250
+HILR_GAMMA = 0.998
 
 
 def n_step_advantage(
@@ -60,3 +71,52 @@ def advantage_indicator(advantages: np.ndarray, eps: float = 0.0) -> np.ndarray:
     if not np.all(np.isfinite(a)):
         raise ValueError("advantages: contains NaN or inf")
     return (a > eps).astype(np.int8)
+
+
+def takeover_starts(intervention: np.ndarray) -> np.ndarray:
+    """Frames where the operator took control from the policy (policy -> operator), [K]."""
+    flags = np.asarray(intervention, dtype=bool)
+    if flags.ndim != 1:
+        raise ValueError(f"intervention: expected a 1-D array, got shape {flags.shape}")
+    return np.flatnonzero(flags[1:] & ~flags[:-1]) + 1
+
+
+def value_targets(success: bool, intervention: np.ndarray, gamma: float) -> np.ndarray:
+    """The value target [T] of each frame of a human-in-the-loop episode: the discounted
+    chance of finishing it with no further help. ``gamma`` ** (frames to the end) where the
+    episode succeeded and no takeover comes after the frame, else 0: a takeover ends the
+    policy's attempt as a failure (the operator judged it one; RLIF, Luo et al. 2023, reward
+    the intervention the same way), whatever the operator then achieved."""
+    flags = np.asarray(intervention, dtype=bool)
+    t_len = len(flags)
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma: must be in [0, 1], got {gamma!r}")
+    if not success or t_len == 0:
+        return np.zeros(t_len)
+    targets = gamma ** np.arange(t_len - 1, -1, -1, dtype=np.float64)
+    starts = takeover_starts(flags)
+    if len(starts):
+        targets[: starts[-1]] = 0.0
+    return targets
+
+
+def hilr_advantage(
+    values: np.ndarray, success: bool, intervention: np.ndarray, *, n: int, gamma: float
+) -> np.ndarray:
+    """n-step TD advantages [T] of a human-in-the-loop episode, with the rewards of
+    :func:`value_targets`: each takeover ends the policy's attempt before it (a terminal
+    state of value 0, no reward), and the last attempt ends the episode with reward 1 on its
+    last frame if it succeeded. The frames the operator drove get advantages too (the labels
+    give them I = 1 anyway)."""
+    v = np.asarray(values, dtype=np.float64)
+    flags = np.asarray(intervention, dtype=bool)
+    if flags.shape != v.shape:
+        raise ValueError(f"intervention: shape {flags.shape} does not match values {v.shape}")
+    bounds = [0, *takeover_starts(flags).tolist(), len(v)]
+    out = np.zeros(len(v))
+    for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        rewards = np.zeros(b - a)
+        if success and i == len(bounds) - 2 and b > a:
+            rewards[-1] = 1.0
+        out[a:b] = n_step_advantage(rewards, v[a:b], n=n, gamma=gamma, terminal=True)
+    return out

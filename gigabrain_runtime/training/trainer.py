@@ -37,6 +37,7 @@ from gigabrain_runtime.inference.manifest import EmbodimentEntry
 from gigabrain_runtime.inference.normalization import parse_norm_stats
 from gigabrain_runtime.inference.preprocessing import Preprocessor
 from gigabrain_runtime.inference.types import Mode, Observation
+from gigabrain_runtime.model.advantage import HILR_GAMMA, value_targets
 from gigabrain_runtime.model.config import ModelConfig
 from gigabrain_runtime.model.losses import (
     PolicyBatch,
@@ -92,9 +93,10 @@ class TrainConfig:
     # to find where the arm is going (the cube, then the bowl)
     trajectory: bool = False
     objective: str = "policy"
-    # the world model's value target: gamma ** (frames to the episode's end) after a success,
-    # 0 after anything else (sparse reward 1 at a detected success, discounted per frame)
-    gamma: float = 0.998
+    # the world model's value target: gamma ** (frames to the episode's end) after a success
+    # with no takeover after the frame, 0 after anything else (sparse reward 1 at a detected
+    # success, discounted per frame; a takeover is the policy's failure: model/advantage.py)
+    gamma: float = HILR_GAMMA
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -452,6 +454,7 @@ class Trainer:
         )
         self.step = 0
         self.history: list[tuple[int, float, float, float]] = []  # step, loss, lr, samples/s
+        self._targets: dict[int, np.ndarray] = {}  # episode -> its frames' value targets
 
     # ---- batches -------------------------------------------------------------------------------
     def _global_draw(self, step: int) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
@@ -513,7 +516,8 @@ class Trainer:
         """The world model's batch for update ``step`` (the same frames as :meth:`batch`):
         each frame, the chunk executed from it (the dataset's next ``horizon`` actions, as the
         engine's world graph takes them) and the frame ``horizon`` frames later with its value
-        target (``gamma`` ** frames to the end after a success, else 0)."""
+        target (model/advantage.py ``value_targets``: ``gamma`` ** frames to the end after a
+        success with no takeover after the frame, else 0)."""
         idx, _, _ = self._global_draw(step)
         mine = slice(self.dist.rank, None, self.dist.world)
         horizon = self.cfg.action_expert.horizon
@@ -535,11 +539,7 @@ class Trainer:
                 )[0]
                 for x in (s, f)
             )
-            value = (
-                self.config.gamma ** (f["length"] - 1 - f["frame"])
-                if f["outcome"] == "success"
-                else 0.0
-            )
+            value = self._value_targets(self.data.frame(int(i))[0])[f["frame"]]
             for key, v in (
                 ("images", now["images"][0]),
                 ("image_mask", now["image_mask"][0]),
@@ -553,6 +553,17 @@ class Trainer:
         t = {k: torch.from_numpy(np.stack(v)).to(self.device) for k, v in cols.items()}
         seed = int(np.random.default_rng([self.config.seed, step, 1]).integers(0, 2**62))
         return WorldBatch(**t, seed=seed)
+
+    def _value_targets(self, k: int) -> np.ndarray:
+        """Episode ``k``'s per-frame value targets (computed once)."""
+        cache = self._targets
+        if k not in cache:
+            ep = self.data.episodes[k]
+            flags = (
+                ep.intervention if ep.intervention is not None else np.zeros(len(ep.states), bool)
+            )
+            cache[k] = value_targets(ep.outcome == "success", flags, self.config.gamma)
+        return cache[k]
 
     def _trajectory(self, i: int) -> np.ndarray:
         """Sample ``i``'s target [points, 2]: the gripper in the image at evenly spaced points

@@ -127,8 +127,9 @@ def test_labels_reward_success_and_keep_every_correction():
     values = np.array([0.2, 0.3, 0.3, 0.2, 0.6, 0.9])
     taken_over = np.array([0, 0, 0, 1, 1, 0], bool)
     adv, ind = episode_labels(values, True, taken_over, n_step=1, gamma=1.0, eps=0.0)
-    # A_t = v_{t+1} - v_t, and the last frame earns the success reward 1 - v_T
-    np.testing.assert_allclose(adv, [0.1, 0.0, -0.1, 0.4, 0.3, 0.1])
+    # A_t = v_{t+1} - v_t; the takeover at frame 3 ends the policy's attempt as a failure
+    # (frame 2 bootstraps from 0: -0.3), and the last frame earns the success reward 1 - v_T
+    np.testing.assert_allclose(adv, [0.1, 0.0, -0.3, 0.4, 0.3, 0.1])
     np.testing.assert_array_equal(ind, [1, 0, 0, 1, 1, 1])  # frame 3: A < 0 but corrected
     adv_fail, _ = episode_labels(values, False, taken_over, n_step=1, gamma=1.0, eps=0.0)
     assert adv_fail[-1] == pytest.approx(-0.9)  # no reward: the value was wrong
