@@ -41,7 +41,7 @@ demo: venv sysdeps
 	$(BIN)/gigabrain-runtime demo
 
 test: venv sysdeps browser
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 # The pure tests, under a minute: no rclpy or DDS graph (marker ros), no engine export (marker
 # slow); tests/conftest.py sets both markers. sysdeps: the kinematics tests render the simulator.

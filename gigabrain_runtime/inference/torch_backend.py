@@ -36,14 +36,18 @@ class TorchBackend:
         device: str = "cpu",
         dtype: str = "float32",
         compile: bool | None = None,
+        fuse: bool = True,
         seed: int = 0,
     ) -> None:
         """``models``: an already built (policy, world model or None) pair, e.g. a checkpoint
         loaded in memory; otherwise they are built from ``weights`` (or the manifest's
-        random-init seed). ``directory``: the engine, for files the manifest names (tokenizer)."""
+        random-init seed). ``directory``: the engine, for files the manifest names (tokenizer).
+        ``fuse``: each attention's q/k/v and each GeGLU's gate/up projections as one matmul
+        (the same outputs to float rounding; model/layers.py ``fuse_projections``)."""
         import torch
 
         from gigabrain_runtime.model.build import build_models
+        from gigabrain_runtime.model.layers import fuse_projections
 
         self.manifest = manifest
         self._torch = torch
@@ -68,6 +72,8 @@ class TorchBackend:
             if world_model is not None
             else None
         )
+        if fuse:
+            fuse_projections(self.policy)
         self._sample = self.policy.sample_from_feeds
         self._predict = self.world_model.predict if self.world_model is not None else None
         use_compile = compile if compile is not None else self.device.type == "cuda"

@@ -29,10 +29,15 @@ class Linear(nn.Linear):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            return F.linear(x, self.weight, self.bias)
-        y = F.linear(x.reshape(-1, x.shape[-1]), self.weight, self.bias)
-        return y.reshape(*x.shape[:-1], y.shape[-1])
+        return linear(x, self.weight, self.bias)
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.linear`` on a 2D view of ``x`` (see :class:`Linear`)."""
+    if x.dim() == 2:
+        return F.linear(x, weight, bias)
+    y = F.linear(x.reshape(-1, x.shape[-1]), weight, bias)
+    return y.reshape(*x.shape[:-1], y.shape[-1])
 
 
 class RMSNorm(nn.Module):
@@ -126,6 +131,20 @@ def attention(
     return torch.matmul(probs, v)
 
 
+def _fuse(linears: list[nn.Linear]) -> torch.Tensor:
+    """One weight holding ``linears``' weights row after row, each linear's weight becoming a
+    view of its rows: one matmul then does the work of all, the parameters (and a state dict
+    loaded later, which copies into them) stay where they were, and no memory is added. Fuse
+    after moving the module to its device and dtype (``.to`` copies the views apart)."""
+    fused = torch.cat([m.weight.detach() for m in linears], dim=0)
+    start = 0
+    for m in linears:
+        rows = m.weight.shape[0]
+        m.weight = nn.Parameter(fused[start : start + rows], requires_grad=False)
+        start += rows
+    return fused
+
+
 class GeGLU(nn.Module):
     """Gemma MLP: ``down(gelu_tanh(gate(x)) * up(x))``."""
 
@@ -134,9 +153,18 @@ class GeGLU(nn.Module):
         self.gate_proj = Linear(width, hidden, bias=False)
         self.up_proj = Linear(width, hidden, bias=False)
         self.down_proj = Linear(hidden, width, bias=False)
+        self.register_buffer("gate_up", None, persistent=False)
+
+    def fuse(self) -> None:
+        """Inference: gate and up as one matmul (:func:`fuse_projections`)."""
+        self.gate_up = _fuse([self.gate_proj, self.up_proj])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.gelu(self.gate_proj(x), approximate="tanh") * self.up_proj(x))
+        if self.gate_up is not None:
+            gate, up = linear(x, self.gate_up).chunk(2, dim=-1)
+        else:
+            gate, up = self.gate_proj(x), self.up_proj(x)
+        return self.down_proj(F.gelu(gate, approximate="tanh") * up)
 
 
 class GQAProjection(nn.Module):
@@ -151,17 +179,39 @@ class GQAProjection(nn.Module):
         self.k_proj = Linear(width, num_kv_heads * head_dim, bias=False)
         self.v_proj = Linear(width, num_kv_heads * head_dim, bias=False)
         self.o_proj = Linear(num_heads * head_dim, width, bias=False)
+        self.register_buffer("fused_qkv", None, persistent=False)
+
+    def fuse(self) -> None:
+        """Inference: q, k and v as one matmul (:func:`fuse_projections`)."""
+        self.fused_qkv = _fuse([self.q_proj, self.k_proj, self.v_proj])
 
     def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, n, _ = x.shape
-        q = self.q_proj(x).view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(b, n, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(b, n, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        hq, hkv = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
+        if self.fused_qkv is not None:
+            q, k, v = linear(x, self.fused_qkv).split([hq, hkv, hkv], dim=-1)
+        else:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        q = q.reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+        k = k.reshape(b, n, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        v = v.reshape(b, n, self.num_kv_heads, self.head_dim).transpose(1, 2)
         return q, k, v
 
     def out(self, heads: torch.Tensor) -> torch.Tensor:
         b, _, n, _ = heads.shape
         return self.o_proj(heads.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dim))
+
+
+def fuse_projections(module: nn.Module) -> int:
+    """Fuse every grouped-query attention's q/k/v and every GeGLU's gate/up projections in
+    ``module`` into one matmul each (inference: the fused weights are not trained). Returns how
+    many were fused. The outputs agree with the unfused module to float rounding."""
+    n = 0
+    for m in module.modules():
+        if isinstance(m, (GQAProjection, GeGLU)):
+            m.fuse()
+            n += 1
+    return n
 
 
 class EmbodimentSpecificLinear(nn.Module):

@@ -1,0 +1,54 @@
+"""The torch backend's speed-ups against plain eager float32 on the CPU (issue 17): each must
+give the same chunk to a stated tolerance, so a GPU run measures speed, not a different model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from gigabrain_runtime.bench import synthetic_observation
+from gigabrain_runtime.inference.export import preset_manifest
+from gigabrain_runtime.inference.torch_backend import TorchBackend
+from gigabrain_runtime.inference.types import Mode
+from gigabrain_runtime.model.layers import GeGLU, GQAProjection, fuse_projections
+
+
+def _chunks(backend, obs, noise):
+    eff = backend.infer(obs, noise=noise).actions
+    world = backend.predict_world(obs, eff, noise=None)
+    std = backend.infer(dataclasses.replace(obs, world=world), mode=Mode.STANDARD, noise=noise)
+    return eff, std.actions
+
+
+def test_fused_projections_give_the_unfused_chunk_in_both_modes(tiny_cfg):
+    manifest = preset_manifest(tiny_cfg)
+    plain = TorchBackend(manifest, fuse=False, compile=False)
+    fused = TorchBackend(manifest, fuse=True, compile=False)
+    assert any(m.fused_qkv is not None for m in fused.policy.modules() if hasattr(m, "fused_qkv"))
+    obs = synthetic_observation(plain, "piper")
+    noise = np.random.default_rng(1).standard_normal((50, 32)).astype(np.float32)
+    for want, got in zip(_chunks(plain, obs, noise), _chunks(fused, obs, noise)):
+        # one matmul instead of three sums the same products in another order: float32 rounding
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_fusing_keeps_the_parameters_and_a_later_state_dict_reaches_the_fused_matmul():
+    torch.manual_seed(0)
+    attn, mlp = GQAProjection(16, 4, 2, 8), GeGLU(16, 32)
+    module = torch.nn.ModuleList([attn, mlp])
+    keys = sorted(module.state_dict())
+    x = torch.randn(2, 5, 16)
+    before = (attn.qkv(x), mlp(x))
+    assert fuse_projections(module) == 2
+    assert sorted(module.state_dict()) == keys  # the fused weights are not saved
+    for a, b in zip((*before[0], before[1]), (*attn.qkv(x), mlp(x))):
+        torch.testing.assert_close(b, a, atol=1e-6, rtol=0)
+    # weights loaded after fusing (a checkpoint) are what the fused matmul multiplies by
+    new = {k: torch.randn_like(v) for k, v in module.state_dict().items()}
+    module.load_state_dict(new)
+    fresh = torch.nn.ModuleList([GQAProjection(16, 4, 2, 8), GeGLU(16, 32)])
+    fresh.load_state_dict(new)
+    torch.testing.assert_close(attn.qkv(x)[1], fresh[0].qkv(x)[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(mlp(x), fresh[1](x), atol=1e-6, rtol=0)
