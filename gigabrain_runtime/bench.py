@@ -139,6 +139,23 @@ def run_benchmark(
     return {"results": results, "ratios_p50": ratios}
 
 
+def phase_breakdown(
+    backend: Any, obs: Observation, *, modes: list[Mode], runs: int, warmup: int
+) -> dict[str, dict[str, float]]:
+    """p50 ms of each phase of an eager chunk (``TorchBackend.phase_times``), per mode: where
+    a slow chunk's time goes (the vision encoder, the prefix, each flow step)."""
+    out: dict[str, dict[str, float]] = {}
+    for mode in modes:
+        samples: dict[str, list[float]] = {}
+        for i in range(warmup + runs):
+            times = backend.phase_times(obs, mode=mode)
+            if i >= warmup:
+                for name, ms in times.items():
+                    samples.setdefault(name, []).append(ms)
+        out[mode.value] = {k: float(np.percentile(v, 50)) for k, v in samples.items()}
+    return out
+
+
 def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "platform": platform.platform(),
@@ -177,6 +194,16 @@ def format_table(report: dict[str, Any]) -> str:
     for kind, pairs in report.get("ratios_p50", {}).items():
         for pair, value in pairs.items():
             lines.append(f"ratio p50 {kind:<12} {pair:<24} {value:6.2f}x")
+    for name, per_mode in report.get("phases_p50_ms", {}).items():
+        for mode, phases in per_mode.items():
+            flow = [v for k, v in phases.items() if k.startswith("flow ")]
+            parts = [f"{k} {v:.2f}" for k, v in phases.items() if not k.startswith("flow ")]
+            if flow:
+                parts.append(f"{len(flow)} flow steps {sum(flow):.2f} ({np.mean(flow):.2f} each)")
+            total = sum(phases.values())
+            lines.append(
+                f"phases {name} {mode} (eager, ms p50): {', '.join(parts)}; sum {total:.2f}"
+            )
     lines.append(f"peak RSS of the process: {report.get('peak_rss_mb', float('nan')):.0f} MB")
     return "\n".join(lines)
 

@@ -283,6 +283,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
         world_model=not args.no_world_model,
         load_memory_mb=memory,
     )
+    if args.phases:
+        from gigabrain_runtime.bench import phase_breakdown, synthetic_observation
+
+        report["phases_p50_ms"] = {
+            name: phase_breakdown(
+                b,
+                synthetic_observation(b, embodiment),
+                modes=[Mode.EFFICIENT],
+                runs=args.runs,
+                warmup=args.warmup,
+            )
+            for name, b in backends.items()
+            if hasattr(b, "phase_times")
+        }
     report.update(
         preset=args.checkpoint or cfg.name,  # type: ignore[union-attr]
         embodiment=embodiment,
@@ -992,6 +1006,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch backend device")
     p.add_argument("--dtype", default="float32", help="torch backend dtype")
     p.add_argument("--no-world-model", action="store_true", help="skip the world-model row")
+    p.add_argument(
+        "--phases",
+        action="store_true",
+        help="also time each phase of an eager efficient-mode chunk (vision+embeddings, prefix, "
+        "each flow step) for the torch backend",
+    )
     p.add_argument(
         "--spin",
         action="store_true",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,33 @@ class TorchBackend:
         return run_policy(
             self._pre, self._rng, observation, mode, noise, self._policy, trace=trace, guide=guide
         )
+
+    def phase_times(
+        self, observation: Observation, *, mode: Mode | str = Mode.EFFICIENT
+    ) -> dict[str, float]:
+        """One chunk, eager, timed phase by phase (ms, the device synchronised at each
+        boundary): "embed" (the vision encoder and the other prefix embeddings), "prefix" (the
+        decoder over the prefix, filling the KV cache), "flow 0" ... (each flow step)."""
+        times: dict[str, float] = {}
+
+        def run(mode: Mode, feeds: Feeds) -> tuple[np.ndarray, np.ndarray | None]:
+            x = self._tensors(feeds)
+            self._sync()
+            last = time.perf_counter()
+
+            def mark(name: str) -> None:
+                nonlocal last
+                self._sync()
+                now = time.perf_counter()
+                times[name] = (now - last) * 1e3
+                last = now
+
+            with self._torch.inference_mode():
+                actions, traj = self.policy.sample_from_feeds(x, mark=mark)
+            return actions.float().cpu().numpy(), None if traj is None else traj.float().cpu().numpy()
+
+        run_policy(self._pre, self._rng, observation, mode, None, run)
+        return times
 
     def predict_world(
         self, observation: Observation, actions: np.ndarray, *, noise: np.ndarray | None = None

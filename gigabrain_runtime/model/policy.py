@@ -21,7 +21,7 @@ u = eps - a, and sampling integrates tau from 1 to 0 in ``num_flow_steps`` Euler
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -287,10 +287,14 @@ class GigaBrainPolicy(nn.Module):
         wm_present: torch.Tensor | None = None,
         prefix_actions: torch.Tensor | None = None,
         prefix_weights: torch.Tensor | None = None,
+        mark: Callable[[str], None] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Denoise ``noise`` [B, H, A] into a normalised action chunk; also return the 2D
         trajectory [B, points, trajectory_dim] (None when the variant has no trajectory
-        tokens). The prefix is computed once and reused by every step.
+        tokens). The prefix is computed once and reused by every step. ``mark``, if given, is
+        called with each phase's name as it ends ("embed" - the vision encoder and the other
+        prefix embeddings -, "prefix", "flow 0" ...): ``bench --phases`` times them (eager
+        only: a compiled graph has no phases).
 
         Real-time chunking: ``prefix_actions`` [B, H, A] (normalised, this chunk's time grid)
         and ``prefix_weights`` [B, H, A] in [0, 1] guide every step toward the previous chunk where
@@ -314,7 +318,11 @@ class GigaBrainPolicy(nn.Module):
             value,
             wm_present,
         )
+        if mark is not None:
+            mark("embed")
         prefix = self.encode_prefix(x, valid)
+        if mark is not None:
+            mark("prefix")
         steps = self.cfg.action_expert.num_flow_steps
         dt = -1.0 / steps
         actions = noise
@@ -326,10 +334,12 @@ class GigaBrainPolicy(nn.Module):
             if prefix_actions is not None and prefix_weights is not None:
                 v = rtc_velocity(actions, v, t, prefix_actions, prefix_weights)
             actions = actions + dt * v
+            if mark is not None:
+                mark(f"flow {i}")
         return actions, prefix.trajectory
 
     def sample_from_feeds(
-        self, x: Mapping[str, torch.Tensor]
+        self, x: Mapping[str, torch.Tensor], mark: Callable[[str], None] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """:meth:`sample_actions` on named inputs, the graph-input names of an engine (images,
         image_mask, tokens, token_mask, embodiment_id, noise; state, wm_tokens, value where the
@@ -346,4 +356,5 @@ class GigaBrainPolicy(nn.Module):
             value=x.get("value"),
             prefix_actions=x.get("prefix_actions"),
             prefix_weights=x.get("prefix_weights"),
+            mark=mark,
         )

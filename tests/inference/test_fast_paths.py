@@ -52,3 +52,17 @@ def test_fusing_keeps_the_parameters_and_a_later_state_dict_reaches_the_fused_ma
     fresh.load_state_dict(new)
     torch.testing.assert_close(attn.qkv(x)[1], fresh[0].qkv(x)[1], atol=1e-6, rtol=0)
     torch.testing.assert_close(mlp(x), fresh[1](x), atol=1e-6, rtol=0)
+
+
+def test_the_phase_breakdown_names_every_phase_of_a_chunk(tiny_cfg):
+    """bench --phases: where a slow chunk's time goes (vision + embeddings, prefix, each step)."""
+    backend = TorchBackend(preset_manifest(tiny_cfg), compile=False)
+    obs = synthetic_observation(backend, "piper")
+    times = backend.phase_times(obs)
+    steps = tiny_cfg.action_expert.num_flow_steps
+    assert list(times) == ["embed", "prefix", *(f"flow {i}" for i in range(steps))]
+    assert all(ms > 0 for ms in times.values())
+    report = {"phases_p50_ms": {"torch": {"efficient": times}}, "results": []}
+    from gigabrain_runtime.bench import format_table
+
+    assert f"{steps} flow steps" in format_table(report)
