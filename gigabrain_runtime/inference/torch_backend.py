@@ -37,6 +37,7 @@ class TorchBackend:
         device: str = "cpu",
         dtype: str = "float32",
         compile: bool | None = None,
+        compile_mode: str | None = None,
         fuse: bool = True,
         seed: int = 0,
     ) -> None:
@@ -44,7 +45,11 @@ class TorchBackend:
         loaded in memory; otherwise they are built from ``weights`` (or the manifest's
         random-init seed). ``directory``: the engine, for files the manifest names (tokenizer).
         ``fuse``: each attention's q/k/v and each GeGLU's gate/up projections as one matmul
-        (the same outputs to float rounding; model/layers.py ``fuse_projections``)."""
+        (the same outputs to float rounding; model/layers.py ``fuse_projections``).
+        ``compile`` (default: on CUDA only) wraps the whole chunk - prefix and every flow step -
+        and the world model's step in ``torch.compile`` with ``compile_mode`` (default
+        "reduce-overhead" on CUDA: CUDA graphs capture the static-shape call; "default" on
+        the CPU: inductor's C++ kernels)."""
         import torch
 
         from gigabrain_runtime.model.build import build_models
@@ -80,7 +85,7 @@ class TorchBackend:
         use_compile = compile if compile is not None else self.device.type == "cuda"
         if use_compile:
             # CUDA graphs capture the whole static-shape call: prefix + every flow step.
-            mode = "reduce-overhead" if self.device.type == "cuda" else "default"
+            mode = compile_mode or ("reduce-overhead" if self.device.type == "cuda" else "default")
             self._sample = torch.compile(self.policy.sample_from_feeds, mode=mode)
             if self.world_model is not None:
                 self._predict = torch.compile(self.world_model.predict, mode=mode)
@@ -177,7 +182,10 @@ class TorchBackend:
 
             with self._torch.inference_mode():
                 actions, traj = self.policy.sample_from_feeds(x, mark=mark)
-            return actions.float().cpu().numpy(), None if traj is None else traj.float().cpu().numpy()
+            return (
+                actions.float().cpu().numpy(),
+                None if traj is None else traj.float().cpu().numpy(),
+            )
 
         run_policy(self._pre, self._rng, observation, mode, None, run)
         return times

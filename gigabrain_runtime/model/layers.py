@@ -156,8 +156,9 @@ class GeGLU(nn.Module):
         self.register_buffer("gate_up", None, persistent=False)
 
     def fuse(self) -> None:
-        """Inference: gate and up as one matmul (:func:`fuse_projections`)."""
-        self.gate_up = _fuse([self.gate_proj, self.up_proj])
+        """Inference: gate and up as one matmul (:func:`fuse_projections`); again: nothing."""
+        if self.gate_up is None:
+            self.gate_up = _fuse([self.gate_proj, self.up_proj])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gate_up is not None:
@@ -182,8 +183,9 @@ class GQAProjection(nn.Module):
         self.register_buffer("fused_qkv", None, persistent=False)
 
     def fuse(self) -> None:
-        """Inference: q, k and v as one matmul (:func:`fuse_projections`)."""
-        self.fused_qkv = _fuse([self.q_proj, self.k_proj, self.v_proj])
+        """Inference: q, k and v as one matmul (:func:`fuse_projections`); again: nothing."""
+        if self.fused_qkv is None:
+            self.fused_qkv = _fuse([self.q_proj, self.k_proj, self.v_proj])
 
     def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, n, _ = x.shape

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 from gigabrain_runtime.bench import synthetic_observation
@@ -66,3 +67,19 @@ def test_the_phase_breakdown_names_every_phase_of_a_chunk(tiny_cfg):
     from gigabrain_runtime.bench import format_table
 
     assert f"{steps} flow steps" in format_table(report)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_cuda_graph_chunk_is_the_eager_chunk(tiny_cfg):
+    """torch.compile "reduce-overhead" captures prefix + every flow step as one CUDA graph; the
+    chunk it gives is the eager chunk (float32, same weights and noise)."""
+    manifest = preset_manifest(tiny_cfg)
+    eager = TorchBackend(manifest, device="cuda", compile=False)
+    graphs = TorchBackend(manifest, models=(eager.policy, eager.world_model), device="cuda",
+                          compile=True, compile_mode="reduce-overhead")  # fmt: skip
+    obs = synthetic_observation(eager, "piper")
+    noise = np.random.default_rng(2).standard_normal((50, 32)).astype(np.float32)
+    want = eager.infer(obs, noise=noise).actions
+    for _ in range(3):  # the first call captures, later ones replay
+        np.testing.assert_allclose(graphs.infer(obs, noise=noise).actions, want, atol=1e-4)
