@@ -3,7 +3,7 @@ variants of the torch backend for the efficient mode, the standard mode and the 
 step, interleaved, with warm-up; JSON and a markdown table into OUT_DIR.
 
     python benchmarks/gpu/bench_gpu.py OUT_DIR [--device cuda] [--presets gigabrain-0,gigabrain-0.5]
-        [--dtype bfloat16] [--variants eager,compiled,cuda_graphs] [--runs 30] [--warmup 3]
+        [--dtype bfloat16] [--variants eager,cuda_graphs,compiled] [--runs 30] [--warmup 3]
         [--budget-s 420]
 
 Rehearsed on the CPU with ``--device cpu --presets tiny --dtype float32`` (the CUDA-graph
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--presets", default="gigabrain-0,gigabrain-0.5")
     ap.add_argument("--dtype", default="bfloat16")
-    ap.add_argument("--variants", default="eager,compiled,cuda_graphs")
+    ap.add_argument("--variants", default="eager,cuda_graphs,compiled")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--budget-s", type=float, default=420.0)

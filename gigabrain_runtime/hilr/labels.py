@@ -27,33 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from gigabrain_runtime.hilr.label_store import EpisodeLabels
-from gigabrain_runtime.model.advantage import (
-    HILR_GAMMA,
-    HILR_N_STEP,
-    advantage_indicator,
-    hilr_advantage,
-)
-
-
-def episode_labels(
-    values: np.ndarray,
-    success: bool,
-    intervention: np.ndarray,
-    *,
-    n_step: int,
-    gamma: float,
-    eps: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(advantage [T], indicator [T]) from per-frame values: n-step TD with reward 1 on the
-    last frame of a success and each takeover a terminal failure of the attempt before it
-    (model/advantage.py ``hilr_advantage``), I = 1(A > eps) or the operator had control."""
-    v = np.asarray(values, dtype=np.float64)
-    flags = np.asarray(intervention, dtype=bool)
-    if flags.shape != v.shape:
-        raise ValueError(f"intervention: shape {flags.shape} does not match values {v.shape}")
-    adv = hilr_advantage(v, success, flags, n=n_step, gamma=gamma)
-    indicator = np.maximum(advantage_indicator(adv, eps), flags.astype(np.int8))
-    return adv, indicator
+from gigabrain_runtime.model.advantage import HILR_GAMMA, HILR_N_STEP, episode_labels
 
 
 class WorldModelValuer:

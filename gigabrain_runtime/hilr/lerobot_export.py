@@ -45,9 +45,8 @@ from tqdm import tqdm
 
 from gigabrain_runtime.hilr.episodes import episode_dirs, read_episode
 from gigabrain_runtime.hilr.label_store import read_labels
-from gigabrain_runtime.hilr.labels import episode_labels
 from gigabrain_runtime.hilr.recording import read_sidecar
-from gigabrain_runtime.model.advantage import HILR_GAMMA, HILR_N_STEP
+from gigabrain_runtime.model.advantage import HILR_GAMMA, HILR_N_STEP, episode_labels
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000

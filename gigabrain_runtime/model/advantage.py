@@ -120,3 +120,23 @@ def hilr_advantage(
             rewards[-1] = 1.0
         out[a:b] = n_step_advantage(rewards, v[a:b], n=n, gamma=gamma, terminal=True)
     return out
+
+
+def episode_labels(
+    values: np.ndarray,
+    success: bool,
+    intervention: np.ndarray,
+    *,
+    n_step: int,
+    gamma: float,
+    eps: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(advantage [T], indicator [T]) of a recorded episode from its per-frame values:
+    :func:`hilr_advantage`, then I = 1(A > eps) or the operator had control (the correction
+    is the behaviour the next policy should take, as RECAP labels interventions)."""
+    v = np.asarray(values, dtype=np.float64)
+    flags = np.asarray(intervention, dtype=bool)
+    if flags.shape != v.shape:
+        raise ValueError(f"intervention: shape {flags.shape} does not match values {v.shape}")
+    adv = hilr_advantage(v, success, flags, n=n_step, gamma=gamma)
+    return adv, np.maximum(advantage_indicator(adv, eps), flags.astype(np.int8))

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from gigabrain_runtime.cli import main
 from gigabrain_runtime.hilr.label_store import read_labels
-from gigabrain_runtime.hilr.labels import episode_labels
+from gigabrain_runtime.model.advantage import episode_labels
 from gigabrain_runtime.model.presets import get_preset
 from gigabrain_runtime.training.trainer import TrainConfig, Trainer
 
