@@ -95,7 +95,7 @@ def bench_preset(preset: str, args: argparse.Namespace, deadline: float) -> dict
     import numpy as np
     import torch
 
-    from gigabrain_runtime.bench import synthetic_observation
+    from gigabrain_runtime.bench import phase_breakdown, synthetic_observation
     from gigabrain_runtime.inference.export import preset_manifest
     from gigabrain_runtime.inference.torch_backend import TorchBackend
     from gigabrain_runtime.inference.types import Mode
@@ -188,13 +188,13 @@ def bench_preset(preset: str, args: argparse.Namespace, deadline: float) -> dict
                 samples[(name, kind)].append((time.perf_counter() - t) * 1e3)
     out["latency"] = [{"variant": n, "kind": k, **_pct(v)} for (n, k), v in samples.items() if v]
     if "eager" in backends and time.monotonic() < deadline:
-        phases: dict[str, list[float]] = {}
-        for _ in range(max(3, min(10, args.runs))):
-            for k, ms in backends["eager"].phase_times(obs).items():
-                phases.setdefault(k, []).append(ms)
-        out["phases_eager_efficient_p50_ms"] = {
-            k: float(np.percentile(v, 50)) for k, v in phases.items()
-        }
+        out["phases_eager_efficient_p50_ms"] = phase_breakdown(
+            backends["eager"],
+            obs,
+            modes=[Mode.EFFICIENT],
+            runs=max(3, min(10, args.runs)),
+            warmup=0,
+        )[Mode.EFFICIENT.value]
     del backends, models
     if args.device == "cuda":
         out["peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)

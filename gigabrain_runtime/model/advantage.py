@@ -134,9 +134,6 @@ def episode_labels(
     """(advantage [T], indicator [T]) of a recorded episode from its per-frame values:
     :func:`hilr_advantage`, then I = 1(A > eps) or the operator had control (the correction
     is the behaviour the next policy should take, as RECAP labels interventions)."""
-    v = np.asarray(values, dtype=np.float64)
-    flags = np.asarray(intervention, dtype=bool)
-    if flags.shape != v.shape:
-        raise ValueError(f"intervention: shape {flags.shape} does not match values {v.shape}")
-    adv = hilr_advantage(v, success, flags, n=n_step, gamma=gamma)
-    return adv, np.maximum(advantage_indicator(adv, eps), flags.astype(np.int8))
+    adv = hilr_advantage(values, success, intervention, n=n_step, gamma=gamma)
+    operator = np.asarray(intervention, dtype=bool).astype(np.int8)
+    return adv, np.maximum(advantage_indicator(adv, eps), operator)

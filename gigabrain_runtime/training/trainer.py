@@ -556,14 +556,13 @@ class Trainer:
 
     def _value_targets(self, k: int) -> np.ndarray:
         """Episode ``k``'s per-frame value targets (computed once)."""
-        cache = self._targets
-        if k not in cache:
+        if k not in self._targets:
             ep = self.data.episodes[k]
             flags = (
                 ep.intervention if ep.intervention is not None else np.zeros(len(ep.states), bool)
             )
-            cache[k] = value_targets(ep.outcome == "success", flags, self.config.gamma)
-        return cache[k]
+            self._targets[k] = value_targets(ep.outcome == "success", flags, self.config.gamma)
+        return self._targets[k]
 
     def _trajectory(self, i: int) -> np.ndarray:
         """Sample ``i``'s target [points, 2]: the gripper in the image at evenly spaced points
