@@ -2,9 +2,9 @@
 
 While ``intervention/active`` is true it publishes ``teleop/joint_command`` at ``rate_hz``: the
 expert's pick-and-place motion, started from the arm's measured pose at the moment of takeover
-and planned for where the objects are then (``task/objects`` from the sim node; the scene's
-nominal places until it has heard them). Scenes without an expert task get an operator that
-holds the arm where it was taken over.
+(its first move paced by how far it has to go, as from home) and planned for where the objects
+are then (``task/objects`` from the sim node; the scene's nominal places until it has heard
+them). Scenes without an expert task get an operator that holds the arm where it was taken over.
 """
 
 from __future__ import annotations
@@ -85,7 +85,10 @@ class OperatorNode(Node):
                 now = time.monotonic()
                 waypoints = self._plan(self._measured)
                 if waypoints:
-                    self._expert = ExpertOperator(self.embodiment, waypoints)
+                    # paced from home: a takeover next to the cube goes on at once
+                    self._expert = ExpertOperator(
+                        self.embodiment, waypoints, pace_from=self._sim.home
+                    )
                     self._expert.start(now, self._measured)
                 self._hold = self._measured.copy()
                 self.get_logger().info("operator: taking over")

@@ -111,16 +111,51 @@ def pick_and_place(sim: Simulator) -> list[Waypoint]:
 
 
 class ExpertOperator:
-    """Plays the waypoints from the pose the arm is in at ``start``."""
+    """Plays the waypoints from the pose the arm is in at ``start``.
 
-    def __init__(self, embodiment: Embodiment, waypoints: list[Waypoint]) -> None:
+    ``pace_from``: the pose the first waypoint's duration was written for (the arm's home).
+    Given it, the first move lasts in proportion to how far the arm has to go from where it was
+    taken over - the largest joint move against the one from ``pace_from`` - at least
+    ``min_move_s`` and at most the written duration: an operator who takes over next to the cube
+    goes straight on to it, at the demonstrations' pace, instead of creeping there for the time
+    a move from home takes (corrections that hover where the policy hovered teach it to hover).
+    Without it every waypoint keeps its written duration (the demonstrations, from home)."""
+
+    def __init__(
+        self,
+        embodiment: Embodiment,
+        waypoints: list[Waypoint],
+        *,
+        pace_from: np.ndarray | None = None,
+        min_move_s: float = 0.4,
+    ) -> None:
+        if not waypoints:
+            raise ValueError("waypoints: the operator needs at least one")
+        if not min_move_s > 0:
+            raise ValueError(f"min_move_s: must be > 0, got {min_move_s}")
         self.embodiment = embodiment
-        self.waypoints = waypoints
+        self.waypoints = list(waypoints)
+        self._written = list(waypoints)
+        self._pace_from = None if pace_from is None else np.asarray(pace_from, float).copy()
+        self._min_move_s = float(min_move_s)
         self._t0: float | None = None
         self._from: np.ndarray | None = None
 
     def start(self, t: float, measured: np.ndarray) -> None:
         self._t0, self._from = t, np.asarray(measured, float).copy()
+        self.waypoints = list(self._written)
+        if self._pace_from is not None:
+            first = self._written[0]
+            reference = float(np.max(np.abs(first.joints - self._pace_from)))
+            distance = float(np.max(np.abs(first.joints - self._from)))
+            scale = min(1.0, distance / reference) if reference > 0 else 1.0
+            duration = min(first.duration_s, max(self._min_move_s, first.duration_s * scale))
+            self.waypoints[0] = Waypoint(first.name, first.joints, duration)
+
+    @property
+    def first_move_s(self) -> float:
+        """How long the move to the first waypoint takes (after :meth:`start`)."""
+        return self.waypoints[0].duration_s
 
     @property
     def started(self) -> bool:

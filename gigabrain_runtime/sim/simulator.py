@@ -276,6 +276,11 @@ class Simulator:
         self.task = TaskSpec.from_scene(self.scene) if "task" in self.scene else None
         self._home = start
 
+    @property
+    def home(self) -> np.ndarray:
+        """The arm's home pose (embodiment order): where an episode's start jitters around."""
+        return self._home.copy()
+
     # ---- episodes ----------------------------------------------------------------------------
     def start_episode(self, seed: int) -> EpisodeStart:
         """Reset to the start of task episode ``seed`` (ValueError if the scene has no task)."""

@@ -82,6 +82,40 @@ def test_the_detector_says_success_only_when_the_cube_rests_in_the_bowl(sim, see
     assert done.reason == "cube in bowl"
 
 
+def test_a_takeover_next_to_the_cube_goes_on_at_once_and_still_finishes_the_task(sim):
+    """The scripted operator paced from home: taken over where a failing policy hovers (a
+    few cm beside the approach point) its first move is short, so its correction does not
+    creep at the hover for the time a move from home takes; from home it keeps the written
+    pace; either way the task is done."""
+    sim.start_episode(11)
+    plan = pick_and_place(sim)
+    from_home = ExpertOperator(PIPER, plan, pace_from=sim.home, min_move_s=0.4)
+    from_home.start(0.0, sim.home)
+    assert from_home.first_move_s == pytest.approx(plan[0].duration_s)
+    # the arm parked 2 cm beside the approach point, gripper open, as a hovering policy leaves it
+    task = sim.scene["expert"]
+    beside = sim.body_position("cube") + np.array([0.02, 0.0, float(task["approach_height"])])
+    from gigabrain_runtime.sim.expert import solve_ik
+
+    hover = solve_ik(sim, task["body"], np.asarray(task["point"], float), beside, plan[0].joints)
+    start = sim.start_episode(11)
+    sim.reset(type(start)(seed=start.seed, objects=start.objects, arm=hover))
+    sim.step(0.5)
+    near = ExpertOperator(PIPER, pick_and_place(sim), pace_from=sim.home, min_move_s=0.4)
+    near.start(0.0, sim.joint_positions())
+    assert 0.4 <= near.first_move_s < 0.5 * plan[0].duration_s
+    unpaced = ExpertOperator(PIPER, pick_and_place(sim))
+    unpaced.start(0.0, sim.joint_positions())
+    assert unpaced.first_move_s == pytest.approx(plan[0].duration_s)
+    dt = 0.02
+    for k in range(int(7.0 / dt)):
+        sim.set_target(near.command(k * dt))
+        sim.step(dt)
+    assert sim.verdict().success, sim.verdict().reason
+    with pytest.raises(ValueError, match="min_move_s"):
+        ExpertOperator(PIPER, plan, min_move_s=0)
+
+
 def test_a_task_section_with_a_missing_field_is_refused_naming_it():
     scene = load_scene(PIPER)
     del scene["task"]["time_limit_s"]
