@@ -59,12 +59,6 @@ def _timed(fn, runs: int, sync) -> list[float]:  # noqa: ANN001
     return out
 
 
-def _pct(xs: list[float]) -> dict[str, float]:
-    import numpy as np
-
-    return {"p50_ms": float(np.percentile(xs, 50)), "p99_ms": float(np.percentile(xs, 99))}
-
-
 def main() -> int:
     out_dir = Path(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else ".")
     budget = float(sys.argv[sys.argv.index("--budget-s") + 1]) if "--budget-s" in sys.argv else 420
@@ -91,6 +85,7 @@ def main() -> int:
 
     # ---- 1. the fixture checkpoint on the GPU, against the official chunk -------------------
     try:
+        from gigabrain_runtime.bench import latency_summary
         from gigabrain_runtime.inference.export import checkpoint_source
         from gigabrain_runtime.inference.torch_backend import TorchBackend
         from gigabrain_runtime.inference.types import Observation
@@ -116,7 +111,7 @@ def main() -> int:
             err = float(np.abs(chunk.actions - final).max())
             lat = _timed(lambda b=backend: b.infer(obs, noise=noise), 30, sync)
             rows[name] = {"max_abs_err": err, "within_1e-4": err < TOL, "first_call_s": first_s}
-            rows[name].update(_pct(lat))
+            rows[name].update(latency_summary(lat))
             print(f"fixture {name}: max |chunk - official| {err:.2e}, {rows[name]}", flush=True)
         report["fixture_parity"] = rows
     except Exception:  # noqa: BLE001
@@ -125,7 +120,7 @@ def main() -> int:
     save()
 
     # ---- 2. presets, eager vs CUDA graphs -------------------------------------------------------
-    from gigabrain_runtime.bench import synthetic_observation
+    from gigabrain_runtime.bench import latency_summary, synthetic_observation
     from gigabrain_runtime.inference.export import preset_manifest
     from gigabrain_runtime.model.presets import get_preset
 
@@ -145,7 +140,7 @@ def main() -> int:
                 backend.infer(obs)
                 first_s = time.monotonic() - t0
                 lat = _timed(lambda b=backend, o=obs: b.infer(o), runs, sync)
-                rows[name] = {"first_call_s": first_s, **_pct(lat)}
+                rows[name] = {"first_call_s": first_s, **latency_summary(lat)}
                 print(f"{preset} {dtype} {name}: {rows[name]}", flush=True)
                 del backend
                 torch.cuda.empty_cache() if device == "cuda" else None

@@ -59,6 +59,21 @@ def synthetic_observation(backend: Backend, embodiment: str, seed: int = 0) -> O
     )
 
 
+def latency_summary(samples_ms: Any) -> dict[str, float]:
+    """Percentiles of latency samples (ms): p50, p90, p99, max, mean and the count."""
+    a = np.asarray(samples_ms, dtype=float)
+    if a.size == 0:
+        raise ValueError("latency_summary: no samples")
+    return {
+        "runs": int(a.size),
+        "p50_ms": float(np.percentile(a, 50)),
+        "p90_ms": float(np.percentile(a, 90)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "max_ms": float(a.max()),
+        "mean_ms": float(a.mean()),
+    }
+
+
 @dataclass
 class Row:
     backend: str
@@ -67,17 +82,12 @@ class Row:
     memory_mb: float
 
     def stats(self) -> dict[str, Any]:
-        a = np.asarray(self.samples_ms)
+        latency = latency_summary(self.samples_ms)
         return {
             "backend": self.backend,
             "mode": self.mode,
-            "runs": int(a.size),
-            "p50_ms": float(np.percentile(a, 50)),
-            "p90_ms": float(np.percentile(a, 90)),
-            "p99_ms": float(np.percentile(a, 99)),
-            "max_ms": float(a.max()),
-            "mean_ms": float(a.mean()),
-            "chunks_per_s": float(1000.0 / a.mean()),
+            **latency,
+            "chunks_per_s": 1000.0 / latency["mean_ms"],
             "memory_mb": self.memory_mb,
         }
 

@@ -285,6 +285,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     if args.phases:
         from gigabrain_runtime.bench import phase_breakdown, synthetic_observation
+        from gigabrain_runtime.inference.base import PhaseTimed
 
         report["phases_p50_ms"] = {
             name: phase_breakdown(
@@ -295,7 +296,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 warmup=args.warmup,
             )
             for name, b in backends.items()
-            if hasattr(b, "phase_times")
+            if isinstance(b, PhaseTimed)
         }
     report.update(
         preset=args.checkpoint or cfg.name,  # type: ignore[union-attr]

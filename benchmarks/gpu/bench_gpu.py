@@ -73,16 +73,6 @@ def _gpu_info(device: str) -> dict[str, object]:
     return info
 
 
-def _pct(xs: list[float]) -> dict[str, float]:
-    import numpy as np
-
-    return {
-        "p50_ms": float(np.percentile(xs, 50)),
-        "p99_ms": float(np.percentile(xs, 99)),
-        "runs": len(xs),
-    }
-
-
 VARIANTS = {
     # name: (torch.compile on?, its mode)
     "eager": (False, None),
@@ -95,7 +85,7 @@ def bench_preset(preset: str, args: argparse.Namespace, deadline: float) -> dict
     import numpy as np
     import torch
 
-    from gigabrain_runtime.bench import phase_breakdown, synthetic_observation
+    from gigabrain_runtime.bench import latency_summary, phase_breakdown, synthetic_observation
     from gigabrain_runtime.inference.export import preset_manifest
     from gigabrain_runtime.inference.torch_backend import TorchBackend
     from gigabrain_runtime.inference.types import Mode
@@ -186,7 +176,9 @@ def bench_preset(preset: str, args: argparse.Namespace, deadline: float) -> dict
                 call(backend, kind)
                 sync()
                 samples[(name, kind)].append((time.perf_counter() - t) * 1e3)
-    out["latency"] = [{"variant": n, "kind": k, **_pct(v)} for (n, k), v in samples.items() if v]
+    out["latency"] = [
+        {"variant": n, "kind": k, **latency_summary(v)} for (n, k), v in samples.items() if v
+    ]
     if "eager" in backends and time.monotonic() < deadline:
         out["phases_eager_efficient_p50_ms"] = phase_breakdown(
             backends["eager"],

@@ -53,3 +53,15 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PhaseTimed(Protocol):
+    """A backend that can time one chunk phase by phase (the eager torch backend; compiled
+    engines run as one graph and cannot): ``bench --phases``."""
+
+    def phase_times(
+        self, observation: Observation, *, mode: Mode | str = Mode.EFFICIENT
+    ) -> dict[str, float]:
+        """ms per phase: "embed", "prefix", "flow 0" ... (the device synchronised at each)."""
+        ...

@@ -227,8 +227,8 @@ class LeRobotDataset:
 
     def future(self, i: int, frames_ahead: int) -> dict[str, Any]:
         """What sample ``i``'s episode looks like ``frames_ahead`` frames later (the nearest
-        sampled frame at or before it, the last one past the episode's end): images, state, the
-        frame index, and the episode's length and outcome (for value targets)."""
+        sampled frame at or before it, the last one past the episode's end): images, state and
+        its frame index (where the value target is read)."""
         k, j = self._index[i]
         ep = self.episodes[k]
         target = int(ep.sample_frames[j]) + frames_ahead
@@ -239,8 +239,6 @@ class LeRobotDataset:
             "images": {cam: ep.frames[cam][jf] for cam in self.cameras},
             "state": ep.states[t],
             "frame": t,
-            "length": len(ep.states),
-            "outcome": ep.outcome,
         }
 
     def indicator(self, i: int) -> int:
