@@ -206,16 +206,19 @@ def format_table(report: dict[str, Any]) -> str:
             lines.append(f"ratio p50 {kind:<12} {pair:<24} {value:6.2f}x")
     for name, per_mode in report.get("phases_p50_ms", {}).items():
         for mode, phases in per_mode.items():
-            flow = [v for k, v in phases.items() if k.startswith("flow ")]
-            parts = [f"{k} {v:.2f}" for k, v in phases.items() if not k.startswith("flow ")]
-            if flow:
-                parts.append(f"{len(flow)} flow steps {sum(flow):.2f} ({np.mean(flow):.2f} each)")
-            total = sum(phases.values())
-            lines.append(
-                f"phases {name} {mode} (eager, ms p50): {', '.join(parts)}; sum {total:.2f}"
-            )
+            lines.append(f"phases {name} {mode} (eager, ms p50): {format_phases(phases)}")
     lines.append(f"peak RSS of the process: {report.get('peak_rss_mb', float('nan')):.0f} MB")
     return "\n".join(lines)
+
+
+def format_phases(phases: dict[str, float]) -> str:
+    """One line for :func:`phase_breakdown`'s ms per phase: each phase, the flow steps summed
+    (and each), and the total."""
+    flow = [v for k, v in phases.items() if k.startswith("flow ")]
+    parts = [f"{k} {v:.2f}" for k, v in phases.items() if not k.startswith("flow ")]
+    if flow:
+        parts.append(f"{len(flow)} flow steps {sum(flow):.2f} ({np.mean(flow):.2f} each)")
+    return f"{', '.join(parts)}; sum {sum(phases.values()):.2f}"
 
 
 def write_json(report: dict[str, Any], path: str | Path) -> None:

@@ -196,6 +196,8 @@ def bench_preset(preset: str, args: argparse.Namespace, deadline: float) -> dict
 
 
 def markdown(report: dict[str, object]) -> str:
+    from gigabrain_runtime.bench import format_phases
+
     info = report["machine"]
     lines = [
         f"# GPU chunk latency ({info.get('gpu', info['device'])})",
@@ -224,12 +226,8 @@ def markdown(report: dict[str, object]) -> str:
             lines.append(f"| {p['preset']} | | {name} | skipped: {why.splitlines()[0]} | | | | |")
         phases = p.get("phases_eager_efficient_p50_ms")
         if phases:
-            flow = [v for k, v in phases.items() if k.startswith("flow ")]
             lines.append("")
-            lines.append(
-                f"{p['preset']} eager efficient phases (p50 ms): embed {phases['embed']:.2f}, "
-                f"prefix {phases['prefix']:.2f}, {len(flow)} flow steps {sum(flow):.2f}"
-            )
+            lines.append(f"{p['preset']} eager efficient phases (p50 ms): {format_phases(phases)}")
             lines.append("")
     lines += ["", f"Target: efficient-mode p50 <= {TARGET_MS} ms. Published, for comparison:", ""]
     lines += [f"- {what}: {ms} ms" for what, ms in PUBLISHED]
