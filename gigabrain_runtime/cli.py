@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gigabrain_runtime import entries
-from gigabrain_runtime.model.advantage import HILR_GAMMA, HILR_N_STEP
+from gigabrain_runtime.model.advantage import HILR_GAMMA, HILR_N_STEP, SAMPLE_FRAMES
 
 DEFAULT_ENGINE_ROOT = Path("engines")
 
@@ -611,6 +611,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         trajectory=args.trajectory,
         objective=args.objective,
         gamma=args.gamma,
+        frames=args.frames,
     )
     start = None
     if args.checkpoint:
@@ -1131,6 +1132,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DATASET",
         help="demonstration datasets trained with --dataset, every frame an expert's (I = 1 "
         "under ramp, as the operator's corrections): continual training keeps the earlier data",
+    )
+    p.add_argument(
+        "--frames",
+        choices=SAMPLE_FRAMES,
+        default="all",
+        help="which --dataset frames are samples (--demos: all): all; operator, only those the "
+        "operator controlled (HG-DAgger: the corrections alone); indicator, only those "
+        "labelled I = 1",
     )
     p.add_argument("--preset", default="tiny", help="model preset to train")
     _add_checkpoint_files(

@@ -21,6 +21,9 @@ import numpy as np
 # attempt; hilr/labels.py says why so long) and 0.998 per frame (0.905 per second)
 HILR_N_STEP = 250
 HILR_GAMMA = 0.998
+# which of a recorded dataset's frames train a policy (train --frames): all; those the
+# operator controlled (HG-DAgger, Kelly et al. 2019: the corrections alone); those labelled I = 1
+SAMPLE_FRAMES = ("all", "operator", "indicator")
 
 
 def n_step_advantage(

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from gigabrain_runtime.model.advantage import SAMPLE_FRAMES
 from gigabrain_runtime.perception.images import resize_with_pad
 
 
@@ -67,11 +68,17 @@ class LeRobotDataset:
         resize: str = "area",
         progress: bool = True,
         expert: str | Path | Sequence[str | Path] = (),
+        frames: str = "all",
     ) -> None:
         """``root``: one dataset or several (their episodes together, in order; the same frame
         rate). ``expert``: more datasets whose every frame is an expert's - demonstrations, as
         the paper treats them and the operator's corrections: indicator I = 1 and operator
-        control on every frame, whatever the dataset says (the RAMP loop's earlier data)."""
+        control on every frame, whatever the dataset says (the RAMP loop's earlier data).
+        ``frames``: which of ``root``'s frames are samples (the expert datasets' all are):
+        "all"; "operator", only those the operator controlled (HG-DAgger's data: the
+        corrections alone); "indicator", only those labelled I = 1."""
+        if frames not in SAMPLE_FRAMES:
+            raise ValueError(f"frames: expected one of {SAMPLE_FRAMES}, got {frames!r}")
         roots = [Path(r) for r in ([root] if isinstance(root, (str, Path)) else root)]
         experts = [Path(r) for r in ([expert] if isinstance(expert, (str, Path)) else expert)]
         if not roots and not experts:
@@ -85,11 +92,29 @@ class LeRobotDataset:
         self.cameras = tuple(cameras)
         self.fps = 0
         self.episodes: list[EpisodeData] = []
+        recorded = 0  # the episodes of ``root`` come first, the expert datasets' after them
         for n, r in enumerate(self.roots):
             self._load(r, resize=resize, progress=progress, expert=n >= len(roots))
+            recorded = len(self.episodes) if n < len(roots) else recorded
         self._index = [
-            (k, j) for k, ep in enumerate(self.episodes) for j in range(len(ep.sample_frames))
+            (k, j)
+            for k, ep in enumerate(self.episodes)
+            for j in range(len(ep.sample_frames))
+            if frames == "all" or k >= recorded or self._selected(ep, j, frames)
         ]
+        if not self._index:
+            raise ValueError(f"dataset: no sample is left with frames={frames!r}")
+
+    @staticmethod
+    def _selected(ep: EpisodeData, j: int, frames: str) -> bool:
+        column = ep.intervention if frames == "operator" else ep.indicator
+        if column is None:
+            feature = "intervention" if frames == "operator" else "indicator"
+            raise ValueError(
+                f"frames={frames!r}: {ep.source} has no {feature!r} feature (bag export of "
+                "recorded episodes has it; the indicator after bag label --advantage)"
+            )
+        return bool(column[int(ep.sample_frames[j])])
 
     def _load(self, root: Path, *, resize: str, progress: bool, expert: bool) -> None:
         """Append ``root``'s episodes."""

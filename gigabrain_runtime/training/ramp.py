@@ -18,8 +18,9 @@ stopped, and ``--baselines`` added later trains only the baselines. The rollout 
 same every round (interventions per episode compare like with like) and disjoint from the
 evaluation seeds. After the last round, one more rollout measures the interventions the last
 policy needs. ``--baselines`` adds, on round 0's data and seeds, plain fine-tuning on the HILR
-data (every action, no labels) and advantage conditioning without the world model (RECAP-like),
-and evaluates RAMP in standard mode too. The table (``results.md``, ``results.json``): per
+data (every action, no labels), the operator's corrections alone (HG-DAgger-like: ``train
+--frames operator``) and advantage conditioning without the world model (RECAP-like), and
+evaluates RAMP in standard mode too. The table (``results.md``, ``results.json``): per
 policy, success with its 95% Wilson interval, time to success, and the interventions per episode
 of its rollout.
 """
@@ -387,8 +388,10 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
                     (
                         "baseline",
                         "eval-plain",
+                        "eval-corrections",
                         "eval-recap",
                         "export-plain",
+                        "export-corrections",
                         "export-recap",
                         "eval-ramp-st",
                     )
@@ -432,6 +435,27 @@ def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, star
         "--out",
         base / "plain",
     )
+    # the corrections alone (HG-DAgger, Kelly et al. 2019): the operator's frames, no labels
+    run(
+        "baseline-corrections",
+        "train",
+        "--dataset",
+        here / "raw",
+        *demos,
+        *train_common,
+        "--frames",
+        "operator",
+        "--weights",
+        with_world,
+        "--norm-stats",
+        start.norm_stats,
+        "--objective",
+        "policy",
+        "--steps",
+        c.steps,
+        "--out",
+        base / "corrections",
+    )
     # advantage conditioning without world-model tokens (RECAP-like)
     run(
         "baseline-recap",
@@ -455,6 +479,7 @@ def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, star
     )
     for name, method in (
         ("plain", "plain fine-tuning"),
+        ("corrections", "the corrections alone (HG-DAgger-like)"),
         ("recap", "advantage-conditioned (RECAP-like)"),
     ):
         p = trained(base / name, start)

@@ -37,7 +37,7 @@ from gigabrain_runtime.inference.manifest import EmbodimentEntry
 from gigabrain_runtime.inference.normalization import parse_norm_stats
 from gigabrain_runtime.inference.preprocessing import Preprocessor
 from gigabrain_runtime.inference.types import Mode, Observation
-from gigabrain_runtime.model.advantage import HILR_GAMMA, value_targets
+from gigabrain_runtime.model.advantage import HILR_GAMMA, SAMPLE_FRAMES, value_targets
 from gigabrain_runtime.model.config import ModelConfig
 from gigabrain_runtime.model.losses import (
     PolicyBatch,
@@ -97,8 +97,12 @@ class TrainConfig:
     # with no takeover after the frame, 0 after anything else (sparse reward 1 at a detected
     # success, discounted per frame; a takeover is the policy's failure: model/advantage.py)
     gamma: float = HILR_GAMMA
+    # which of the --dataset frames are samples (data.SAMPLE_FRAMES; the demos': all)
+    frames: str = "all"
 
     def __post_init__(self) -> None:
+        if self.frames not in SAMPLE_FRAMES:
+            raise ValueError(f"frames: expected one of {SAMPLE_FRAMES}, got {self.frames!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective: expected one of {OBJECTIVES}, got {self.objective!r}")
         if not 0.0 < self.gamma <= 1.0:
@@ -317,6 +321,7 @@ class Trainer:
             resize=cfg.variant.image_resize,
             progress=self.progress,
             expert=list(demos),
+            frames=config.frames,
         )
         if len(self.data) < config.batch_size:
             raise ValueError(

@@ -94,6 +94,24 @@ def test_advantage_labels_reach_the_dataset_and_drive_the_ramp_objective(episode
     first = [i for i, e in enumerate(data["episode_index"]) if e == 0]
     np.testing.assert_allclose(np.asarray(data["value"])[first], labels.value, rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(data["indicator"])[first], labels.indicator)
+    # train --frames indicator: only the frames labelled I = 1 are samples
+    from gigabrain_runtime.robots.embodiment import get_embodiment
+    from gigabrain_runtime.training.data import LeRobotDataset
+
+    kw = dict(
+        joint_names=get_embodiment("piper").joint_names,
+        cameras=("cam_high",),
+        image_size=32,
+        horizon=4,
+        stride=1,
+        progress=False,
+    )
+    every = LeRobotDataset(tmp_path / "labelled", **kw)
+    good = LeRobotDataset(tmp_path / "labelled", frames="indicator", **kw)
+    positive = [i for i in range(len(every)) if every.indicator(i) == 1]
+    assert 0 < len(positive) < len(every)  # the labels split the frames
+    assert len(good) == len(positive)
+    assert all(good.indicator(i) == 1 for i in range(len(good)))
     # RAMP: policy and world model trained together, resumed exactly
     config = TrainConfig(**CONFIG, objective="ramp")
     cfg = get_preset("tiny")
@@ -121,6 +139,35 @@ def test_advantage_labels_reach_the_dataset_and_drive_the_ramp_objective(episode
     p1, w1 = _split(tmp_path / "a/weights.safetensors")
     assert any(not (p0[k] == p1[k]).all() for k in p0)  # the policy learned
     assert any(not (w0[k] == w1[k]).all() for k in w0)  # so did the world model
+
+
+def test_frames_operator_trains_on_the_corrections_alone(episodes):
+    """train --frames operator (HG-DAgger): of the recorded episodes only the frames the
+    operator controlled are samples, the demonstrations' frames all are; a dataset left with
+    nothing, or without the column the choice reads, is refused naming it."""
+    from gigabrain_runtime.robots.embodiment import get_embodiment
+    from gigabrain_runtime.training.data import LeRobotDataset
+
+    raw = episodes / "raw"  # sim collect: the expert alone, no takeover recorded
+    kw = dict(
+        joint_names=get_embodiment("piper").joint_names,
+        cameras=("cam_high",),
+        image_size=32,
+        horizon=4,
+        stride=8,
+        progress=False,
+    )
+    plain = LeRobotDataset(raw, **kw)
+    with_demos = LeRobotDataset(raw, expert=[raw], frames="operator", **kw)
+    # no frame of the rollout dataset is the operator's: only the demonstrations' remain
+    assert len(with_demos) == len(plain)
+    assert {with_demos.frame(i)[0] for i in range(len(with_demos))} == {2, 3}
+    with pytest.raises(ValueError, match="no sample is left with frames='operator'"):
+        LeRobotDataset(raw, frames="operator", **kw)
+    with pytest.raises(ValueError, match="'indicator'"):
+        LeRobotDataset(raw, frames="indicator", **kw)
+    with pytest.raises(ValueError, match="frames: expected one of"):
+        TrainConfig(**CONFIG, frames="policy")
 
 
 def test_labels_reward_success_and_keep_every_correction():
