@@ -35,6 +35,29 @@ def test_fused_projections_give_the_unfused_chunk_in_both_modes(tiny_cfg):
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
 
 
+def test_the_compiled_chunk_is_the_eager_chunk_on_the_cpu(tiny_cfg):
+    """torch.compile's inductor builds on the CPU the graph it builds for CUDA (there it is
+    captured as one CUDA graph): the compiled efficient chunk is the eager one, to float32
+    rounding (the tolerance 1e-4). One layer each and two flow steps: the same operations in a
+    graph small enough to compile within CI's budget from a cold cache."""
+    one = dataclasses.replace(
+        tiny_cfg,
+        vision=dataclasses.replace(tiny_cfg.vision, depth=1),
+        decoder=dataclasses.replace(tiny_cfg.decoder, depth=1),
+        action_expert=dataclasses.replace(tiny_cfg.action_expert, num_flow_steps=2),
+    )
+    manifest = preset_manifest(one)
+    eager = TorchBackend(manifest, compile=False)
+    compiled = TorchBackend(manifest, compile=True, compile_mode="default")
+    assert compiled._sample is not compiled.policy.sample_from_feeds  # a compiled callable
+    obs = synthetic_observation(eager, "piper")
+    noise = np.random.default_rng(2).standard_normal((50, 32)).astype(np.float32)
+    want = eager.infer(obs, noise=noise).actions
+    for _ in range(2):  # the first call compiles; the second runs the cached graph
+        got = compiled.infer(obs, noise=noise).actions
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+
+
 def test_fusing_keeps_the_parameters_and_a_later_state_dict_reaches_the_fused_matmul():
     torch.manual_seed(0)
     attn, mlp = GQAProjection(16, 4, 2, 8), GeGLU(16, 32)
