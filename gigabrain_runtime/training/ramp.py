@@ -409,74 +409,40 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
 
 
 def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, start, demos) -> list:  # noqa: ANN001
-    """Round 0's data, other objectives, the same seeds (the paper's comparison). Both start
+    """Round 0's data, other objectives, the same seeds (the paper's comparison). Each starts
     from round 0's policy with the world model trained on that round's episodes (the policy
     part is round 0's; neither objective trains the world model), so each also runs in
     standard mode - on world-model tokens it was never trained with."""
     rows = []
     base = nxt / "baselines"
     with_world = here / "world_model" / "weights.safetensors"
-    # plain fine-tuning: every recorded action, no labels
-    run(
-        "baseline-plain",
-        "train",
-        "--dataset",
-        here / "raw",
-        *demos,
-        *train_common,
-        "--weights",
-        with_world,
-        "--norm-stats",
-        start.norm_stats,
-        "--objective",
-        "policy",
-        "--steps",
-        c.steps,
-        "--out",
-        base / "plain",
-    )
-    # the corrections alone (HG-DAgger, Kelly et al. 2019): the operator's frames, no labels
-    run(
-        "baseline-corrections",
-        "train",
-        "--dataset",
-        here / "raw",
-        *demos,
-        *train_common,
-        "--frames",
-        "operator",
-        "--weights",
-        with_world,
-        "--norm-stats",
-        start.norm_stats,
-        "--objective",
-        "policy",
-        "--steps",
-        c.steps,
-        "--out",
-        base / "corrections",
-    )
-    # advantage conditioning without world-model tokens (RECAP-like)
-    run(
-        "baseline-recap",
-        "train",
-        "--dataset",
-        here / "labelled",
-        *demos,
-        *train_common,
-        "--weights",
-        with_world,
-        "--norm-stats",
-        start.norm_stats,
-        "--objective",
-        "ramp",
-        "--wm-drop-prob",
-        "1",
-        "--steps",
-        c.steps,
-        "--out",
-        base / "recap",
-    )
+    for name, dataset, frames, objective in (
+        # plain fine-tuning: every recorded action, no labels
+        ("plain", here / "raw", (), ("policy",)),
+        # the corrections alone (HG-DAgger, Kelly et al. 2019): the operator's frames, no labels
+        ("corrections", here / "raw", ("--frames", "operator"), ("policy",)),
+        # advantage conditioning without world-model tokens (RECAP-like)
+        ("recap", here / "labelled", (), ("ramp", "--wm-drop-prob", "1")),
+    ):
+        run(
+            f"baseline-{name}",
+            "train",
+            "--dataset",
+            dataset,
+            *demos,
+            *train_common,
+            *frames,
+            "--weights",
+            with_world,
+            "--norm-stats",
+            start.norm_stats,
+            "--objective",
+            *objective,
+            "--steps",
+            c.steps,
+            "--out",
+            base / name,
+        )
     for name, method in (
         ("plain", "plain fine-tuning"),
         ("corrections", "the corrections alone (HG-DAgger-like)"),

@@ -26,6 +26,23 @@ def episodes(tmp_path_factory):
     return base
 
 
+def _dataset(root, stride=8, **kw):
+    """The piper joints and one small camera of ``root`` (LeRobotDataset's other options in kw)."""
+    from gigabrain_runtime.robots.embodiment import get_embodiment
+    from gigabrain_runtime.training.data import LeRobotDataset
+
+    return LeRobotDataset(
+        root,
+        joint_names=get_embodiment("piper").joint_names,
+        cameras=("cam_high",),
+        image_size=32,
+        horizon=4,
+        stride=stride,
+        progress=False,
+        **kw,
+    )
+
+
 def _split(path):
     t = load_file(str(path))
     return (
@@ -95,19 +112,8 @@ def test_advantage_labels_reach_the_dataset_and_drive_the_ramp_objective(episode
     np.testing.assert_allclose(np.asarray(data["value"])[first], labels.value, rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(data["indicator"])[first], labels.indicator)
     # train --frames indicator: only the frames labelled I = 1 are samples
-    from gigabrain_runtime.robots.embodiment import get_embodiment
-    from gigabrain_runtime.training.data import LeRobotDataset
-
-    kw = dict(
-        joint_names=get_embodiment("piper").joint_names,
-        cameras=("cam_high",),
-        image_size=32,
-        horizon=4,
-        stride=1,
-        progress=False,
-    )
-    every = LeRobotDataset(tmp_path / "labelled", **kw)
-    good = LeRobotDataset(tmp_path / "labelled", frames="indicator", **kw)
+    every = _dataset(tmp_path / "labelled", stride=1)
+    good = _dataset(tmp_path / "labelled", stride=1, frames="indicator")
     positive = [i for i in range(len(every)) if every.indicator(i) == 1]
     assert 0 < len(positive) < len(every)  # the labels split the frames
     assert len(good) == len(positive)
@@ -145,27 +151,16 @@ def test_frames_operator_trains_on_the_corrections_alone(episodes):
     """train --frames operator (HG-DAgger): of the recorded episodes only the frames the
     operator controlled are samples, the demonstrations' frames all are; a dataset left with
     nothing, or without the column the choice reads, is refused naming it."""
-    from gigabrain_runtime.robots.embodiment import get_embodiment
-    from gigabrain_runtime.training.data import LeRobotDataset
-
     raw = episodes / "raw"  # sim collect: the expert alone, no takeover recorded
-    kw = dict(
-        joint_names=get_embodiment("piper").joint_names,
-        cameras=("cam_high",),
-        image_size=32,
-        horizon=4,
-        stride=8,
-        progress=False,
-    )
-    plain = LeRobotDataset(raw, **kw)
-    with_demos = LeRobotDataset(raw, expert=[raw], frames="operator", **kw)
+    plain = _dataset(raw)
+    with_demos = _dataset(raw, expert=[raw], frames="operator")
     # no frame of the rollout dataset is the operator's: only the demonstrations' remain
     assert len(with_demos) == len(plain)
     assert {with_demos.frame(i)[0] for i in range(len(with_demos))} == {2, 3}
     with pytest.raises(ValueError, match="no sample is left with frames='operator'"):
-        LeRobotDataset(raw, frames="operator", **kw)
+        _dataset(raw, frames="operator")
     with pytest.raises(ValueError, match="'indicator'"):
-        LeRobotDataset(raw, frames="indicator", **kw)
+        _dataset(raw, frames="indicator")
     with pytest.raises(ValueError, match="frames: expected one of"):
         TrainConfig(**CONFIG, frames="policy")
 
@@ -188,20 +183,8 @@ def test_demonstrations_train_beside_the_hilr_data_with_every_frame_an_experts(e
     """Continual training keeps the earlier data: ``--demos`` datasets join ``--dataset``'s
     episodes, and every demonstration frame counts as an expert's (I = 1, operator control),
     as the operator's corrections do; an unlabelled rollout dataset is still refused by ramp."""
-    from gigabrain_runtime.robots.embodiment import get_embodiment
-    from gigabrain_runtime.training.data import LeRobotDataset
-
     raw = episodes / "raw"
-    ds = LeRobotDataset(
-        [raw, raw],
-        expert=[raw],
-        joint_names=get_embodiment("piper").joint_names,
-        cameras=("cam_high",),
-        image_size=32,
-        horizon=4,
-        stride=8,
-        progress=False,
-    )
+    ds = _dataset([raw, raw], expert=[raw])
     assert len(ds.episodes) == 6 and ds.roots == [raw, raw, raw]
     assert all(ep.indicator is None for ep in ds.episodes[:4])
     for ep in ds.episodes[4:]:
