@@ -162,7 +162,6 @@ class PolicyLoop:
         self._input_errors: dict[str, str] = {}
         self._rates = {name: RateMeter() for name in (*self.cameras, "joint_states")}
         self._world: _World | None = None
-        self._last_actions: np.ndarray | None = None
         self._effective_mode = Mode.EFFICIENT
         self._refusal = "starting"
         self._prompt: tuple[str, int] = ("", 0)
@@ -380,7 +379,6 @@ class PolicyLoop:
             return None
         self._refusal = ""
         self._effective_mode = effective
-        self._last_actions = chunk.actions
         self._prev = (np.asarray(chunk.actions, dtype=np.float64), assembled.stamp_s)
         self.guided_chunks += guide is not None
         if self.config.execution == "sync":
@@ -418,16 +416,16 @@ class PolicyLoop:
 
     # ---- the world-model tick ------------------------------------------------------------------
     def world_step(self) -> bool:
-        """In standard mode, predict the future after the last chunk (holding still before the
-        first one) and keep it for the next steps. True when a prediction was made."""
+        """In standard mode, predict the future from the current observation with the arm
+        holding still, as the policy was trained (never from its own last chunk: that would
+        hand the policy its previous plan back through z), and keep it for the next steps.
+        True when a prediction was made."""
         if self._mode is not Mode.STANDARD or not self.has_world_model:
             return False
         assembled = self.sync.assemble(self.clock.now_s())
         if not isinstance(assembled, Assembled):
             return False
-        actions = self._last_actions
-        if actions is None:
-            actions = np.tile(assembled.state, (self.horizon, 1))
+        actions = np.tile(assembled.state, (self.horizon, 1))
         obs = Observation(
             images=assembled.images,
             state=assembled.state,

@@ -303,16 +303,31 @@ class Preprocessor:
             raise ValueError(f"world model: this engine ({self.variant.name}) has none")
         entry = self.manifest.embodiment(obs.embodiment)
         images, image_mask = self._images(obs, entry)
-        a, wm = self.cfg.action_expert, self.cfg.world_model
-        dof = len(entry.joint_names)
+        wm = self.cfg.world_model
+        padded = self.world_actions(actions, entry)
+        state = self.model_state(obs.state, entry)
+        padded_state = np.zeros((1, self.cfg.state_dim), dtype=np.float32)
+        padded_state[0, : len(state)] = entry.state_norm.normalize(state)
+        shape = (1, self.cfg.num_wm_tokens, wm.state_channels * wm.patch_size**2)
+        return {
+            "images": images,
+            "image_mask": image_mask,
+            "state": padded_state,
+            "actions": padded,
+            "noise": self._noise(noise, shape, "noise", rng),
+        }, entry
+
+    def world_actions(self, actions: np.ndarray, entry: EmbodimentEntry) -> np.ndarray:
+        """A chunk [H, dof] in embodiment units -> the world graph's ``actions`` [1, H, A]:
+        absolute targets in model order, normalised, padded (ValueError naming ``actions`` on a
+        wrong shape or a non-finite value)."""
+        a = self.cfg.action_expert
         acts = np.asarray(actions, dtype=np.float64)
+        dof = len(entry.joint_names)
         if acts.shape != (a.horizon, dof):
             raise ValueError(f"actions: expected shape ({a.horizon}, {dof}), got {acts.shape}")
         if not np.all(np.isfinite(acts)):
             raise ValueError("actions: contains NaN or inf")
-        state = self.model_state(obs.state, entry)
-        padded_state = np.zeros((1, self.cfg.state_dim), dtype=np.float32)
-        padded_state[0, : len(state)] = entry.state_norm.normalize(state)
         index = {j: i for i, j in enumerate(entry.joint_names)}
         model_actions = np.stack(
             [
@@ -323,14 +338,7 @@ class Preprocessor:
         )
         padded = np.zeros((1, a.horizon, a.action_dim), dtype=np.float32)
         padded[0, :, : len(entry.dims)] = entry.action_norm.normalize(model_actions)
-        shape = (1, self.cfg.num_wm_tokens, wm.state_channels * wm.patch_size**2)
-        return {
-            "images": images,
-            "image_mask": image_mask,
-            "state": padded_state,
-            "actions": padded,
-            "noise": self._noise(noise, shape, "noise", rng),
-        }, entry
+        return padded
 
     # ---- outputs -------------------------------------------------------------------------------
     def chunk(

@@ -133,12 +133,14 @@ class TrainConfig:
 class WorldBatch:
     """The world model's inputs and targets for one batch (shapes as in world_model_loss):
     the observation, the chunk executed from it, and the frame ``horizon`` frames later with
-    its value target and normalised state."""
+    its value target and normalised state; ``hold_actions``, the arm holding still, is what
+    the prediction that conditions the policy is made from (as the runtime makes it)."""
 
     images: torch.Tensor
     image_mask: torch.Tensor
     state: torch.Tensor
     actions: torch.Tensor
+    hold_actions: torch.Tensor
     future_images: torch.Tensor
     future_value: torch.Tensor
     future_proprio: torch.Tensor
@@ -182,14 +184,18 @@ class _Loss(nn.Module):
             # the world model is never seen: advantage conditioning alone (RECAP-like)
             return ramp_loss(self.policy, batch, generator=masks)[0]
         wm = self.world_model
-        with torch.no_grad():  # the prediction the policy is conditioned on, as at run time
+        # the prediction the policy is conditioned on, made as at run time: from the arm
+        # holding still, never from the chunk being learnt (a prediction from the target
+        # actions hands them to the policy through z - it learns to read its answer off the
+        # world model, and at run time, fed its previous chunk, to repeat itself)
+        with torch.no_grad():
             gen = torch.Generator(device=world.images.device).manual_seed(world.seed + 1)
             shape = wm.future_state_tokens(
                 world.future_images, world.future_value, world.future_proprio
             ).shape
             noise = torch.randn(shape, generator=gen, device=world.images.device)
             z, value, _ = wm.predict(
-                world.images, world.image_mask, world.state, world.actions, noise
+                world.images, world.image_mask, world.state, world.hold_actions, noise
             )
         batch = dataclasses.replace(batch, wm_tokens=z, value=value)
         return ramp_loss(self.policy, batch, generator=masks)[0] + self._world_loss(world)
@@ -520,9 +526,10 @@ class Trainer:
     def world_batch(self, step: int) -> WorldBatch:
         """The world model's batch for update ``step`` (the same frames as :meth:`batch`):
         each frame, the chunk executed from it (the dataset's next ``horizon`` actions, as the
-        engine's world graph takes them) and the frame ``horizon`` frames later with its value
-        target (model/advantage.py ``value_targets``: ``gamma`` ** frames to the end after a
-        success with no takeover after the frame, else 0)."""
+        engine's world graph takes them), the arm holding still there, and the frame
+        ``horizon`` frames later with its value target (model/advantage.py ``value_targets``:
+        ``gamma`` ** frames to the end after a success with no takeover after the frame,
+        else 0)."""
         idx, _, _ = self._global_draw(step)
         mine = slice(self.dist.rank, None, self.dist.world)
         horizon = self.cfg.action_expert.horizon
@@ -545,11 +552,13 @@ class Trainer:
                 for x in (s, f)
             )
             value = self._value_targets(self.data.frame(int(i))[0])[f["frame"]]
+            hold = self.pre.world_actions(np.tile(s["state"], (horizon, 1)), self.entry)
             for key, v in (
                 ("images", now["images"][0]),
                 ("image_mask", now["image_mask"][0]),
                 ("state", now["state"][0]),
                 ("actions", now["actions"][0]),
+                ("hold_actions", hold[0]),
                 ("future_images", later["images"][0][:, None]),  # one future latent frame
                 ("future_value", np.float32(value)),
                 ("future_proprio", later["state"][0]),

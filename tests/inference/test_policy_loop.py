@@ -46,6 +46,7 @@ class FakeBackend:
         self.cost_s = 0.01
         self.calls: list = []
         self.guides: list = []
+        self.world_calls: list = []
 
     def infer(self, observation, *, mode=Mode.EFFICIENT, noise=None, trace=False, guide=None):  # noqa: ANN001
         self.calls.append((Mode.parse(mode), observation))
@@ -67,6 +68,7 @@ class FakeBackend:
     def predict_world(self, observation, actions, *, noise=None):  # noqa: ANN001
         if self.fail is not None:
             raise self.fail
+        self.world_calls.append((observation, np.asarray(actions)))
         cfg = self.manifest.config
         return WorldPrediction(
             z_tokens=np.zeros((cfg.num_wm_tokens, cfg.world_model.z_token_dim), np.float32),
@@ -200,6 +202,11 @@ def test_standard_mode_uses_the_world_model_only_while_it_is_fresh(setup):
     feed(loop, clock)
     assert loop.step().chunk.mode is Mode.STANDARD
     assert backend.calls[-1][1].world is not None
+    # after a chunk, the prediction is still made from the arm holding still, as the policy was
+    # trained - never from its own last chunk
+    assert loop.world_step()
+    obs, actions = backend.world_calls[-1]
+    np.testing.assert_array_equal(actions, np.tile(obs.state, (len(actions), 1)))
     assert status(loop, "inference").level == Level.OK
     clock.advance(1.05)  # older than max_world_model_age_s (1 s)
     feed(loop, clock)

@@ -125,7 +125,22 @@ def test_advantage_labels_reach_the_dataset_and_drive_the_ramp_objective(episode
     straight = Trainer(
         cfg, tmp_path / "labelled", tmp_path / "a", config, init_weights=start, progress=False
     )
+    # the world model's prediction that conditions the policy comes from the arm holding still
+    # (as the runtime asks for it), never from the chunk the policy is learning
+    seen = []
+    predict = straight.world_model.predict
+
+    def spy(images, image_mask, state, actions, noise):
+        seen.append(actions.detach().clone())
+        return predict(images, image_mask, state, actions, noise)
+
+    straight.world_model.predict = spy
     straight.run()
+    del straight.world_model.predict
+    assert len(seen) == CONFIG["steps"]
+    target = straight.world_batch(0).actions
+    assert (seen[0] == seen[0][:, :1]).all()  # every step of the chunk the same: still
+    assert not (target == target[:, :1]).all()  # the recorded chunk moves
     broken = Trainer(
         cfg, tmp_path / "labelled", tmp_path / "b", config, init_weights=start, progress=False
     )
