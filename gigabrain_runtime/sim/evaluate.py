@@ -224,7 +224,6 @@ def run_direct(
             sim.start_episode(seed)
             t, chunks, settle = 0.0, 0, _Settle()
             verdict = sim.verdict()
-            last: np.ndarray | None = None  # the chunk being executed
             while t < task.time_limit_s and settle.settled is None:
                 images = {c: resize_with_pad(sim.render(c), size, method) for c in emb.cameras}
                 obs = Observation(
@@ -234,12 +233,11 @@ def run_direct(
                     embodiment=emb.name,
                 )
                 if standard:
-                    # as the vla's policy loop: the future after the chunk being executed
-                    # (holding still before the first), predicted from this observation
-                    ahead = last if last is not None else np.tile(obs.state, (horizon, 1))
-                    obs = replace(obs, world=be.predict_world(obs, ahead))
+                    # as the vla's policy loop: the future of this observation with the arm
+                    # holding still (as the policy was trained), never from its last chunk
+                    still = np.tile(obs.state, (horizon, 1))
+                    obs = replace(obs, world=be.predict_world(obs, still))
                 chunk = be.infer(obs, mode=Mode.parse(mode))
-                last = chunk.actions
                 chunks += 1
                 for i in range(per_chunk):
                     sim.set_target(chunk.actions[min(i, len(chunk.actions) - 1)])

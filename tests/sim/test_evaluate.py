@@ -82,3 +82,42 @@ def test_the_delay_benchmark_runs_each_execution_mode_at_the_injected_delay(
     assert rows[2].startswith("| sync | 200 | 0/1") and rows[3].startswith("| crossfade | 200 |")
     assert main(["eval", "--engine", str(tiny_engine), "--timed", "--execution", "async"]) == 2
     assert "--execution: unknown 'async' (known: sync, crossfade" in capsys.readouterr().err
+
+
+class _Enough(Exception):
+    pass
+
+
+def test_direct_eval_in_standard_mode_asks_the_world_model_about_a_still_arm(
+    tiny_engine, monkeypatch
+):
+    """As the vla's policy loop and as the policy was trained: the world model's prediction is
+    made from the observation with the arm holding still, never from the last chunk."""
+    import numpy as np
+
+    import gigabrain_runtime.inference.factory as factory
+    from gigabrain_runtime.sim.evaluate import run_direct
+
+    opened = factory.open_backend
+    asked: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def spying(engine, backend=None):  # noqa: ANN001, ANN202
+        be = opened(engine, backend)
+        predict = be.predict_world
+
+        def predict_world(obs, actions, **kw):  # noqa: ANN001, ANN202
+            asked.append((np.asarray(obs.state), np.asarray(actions)))
+            if len(asked) > 3:  # three chunks into the episode: enough, stop it
+                raise _Enough
+            return predict(obs, actions, **kw)
+
+        be.predict_world = predict_world
+        return be
+
+    monkeypatch.setattr(factory, "open_backend", spying)
+    with pytest.raises(_Enough):
+        run_direct(tiny_engine, "piper", [0], mode="standard", progress=False)
+    assert len(asked) == 4
+    assert not np.array_equal(asked[0][0], asked[-1][0])  # the arm had moved meanwhile
+    for state, actions in asked:
+        np.testing.assert_array_equal(actions, np.tile(state, (len(actions), 1)))
