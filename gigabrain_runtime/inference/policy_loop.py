@@ -44,7 +44,7 @@ import numpy as np
 
 from gigabrain_runtime.diagnostics.stats import LatencyStats, Level, RateMeter, Status
 from gigabrain_runtime.inference.base import Backend
-from gigabrain_runtime.inference.preprocessing import InputError
+from gigabrain_runtime.inference.preprocessing import InputError, still_chunk
 from gigabrain_runtime.inference.types import (
     ActionChunk,
     ActionGuide,
@@ -417,15 +417,14 @@ class PolicyLoop:
     # ---- the world-model tick ------------------------------------------------------------------
     def world_step(self) -> bool:
         """In standard mode, predict the future from the current observation with the arm
-        holding still, as the policy was trained (never from its own last chunk: that would
-        hand the policy its previous plan back through z), and keep it for the next steps.
-        True when a prediction was made."""
+        holding still (:func:`still_chunk`, as the policy was trained) and keep it for the next
+        steps. True when a prediction was made."""
         if self._mode is not Mode.STANDARD or not self.has_world_model:
             return False
         assembled = self.sync.assemble(self.clock.now_s())
         if not isinstance(assembled, Assembled):
             return False
-        actions = np.tile(assembled.state, (self.horizon, 1))
+        actions = still_chunk(assembled.state, self.horizon)
         obs = Observation(
             images=assembled.images,
             state=assembled.state,

@@ -414,6 +414,14 @@ class Preprocessor:
         )
 
 
+def still_chunk(state: np.ndarray, horizon: int) -> np.ndarray:
+    """The arm holding still for a chunk: ``state`` repeated, [horizon, dof]. What the world
+    model is asked about when its prediction conditions the policy - in training, in the vla's
+    loop and in the direct evaluation alike (a planned chunk would hand the policy its own
+    actions back through z)."""
+    return np.tile(np.asarray(state, dtype=np.float64), (horizon, 1))
+
+
 def _trajectory_points(trajectory: np.ndarray | None) -> np.ndarray:
     """Trajectory head output [.., steps, 2 or 4] -> float32 [points, 2] (u, v) points; a 4-dim
     head (left and right gripper) gives the left track, then the right one."""

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from gigabrain_runtime.inference.policy_loop import PolicyLoopConfig
+from gigabrain_runtime.inference.preprocessing import still_chunk
 from gigabrain_runtime.inference.types import Mode, Observation
 from gigabrain_runtime.perception.images import resize_with_pad
 from gigabrain_runtime.robots.embodiment import Embodiment, get_embodiment
@@ -233,9 +234,7 @@ def run_direct(
                     embodiment=emb.name,
                 )
                 if standard:
-                    # as the vla's policy loop: the future of this observation with the arm
-                    # holding still (as the policy was trained), never from its last chunk
-                    still = np.tile(obs.state, (horizon, 1))
+                    still = still_chunk(obs.state, horizon)  # as the vla's policy loop
                     obs = replace(obs, world=be.predict_world(obs, still))
                 chunk = be.infer(obs, mode=Mode.parse(mode))
                 chunks += 1

@@ -35,7 +35,7 @@ from torch import nn
 
 from gigabrain_runtime.inference.manifest import EmbodimentEntry
 from gigabrain_runtime.inference.normalization import parse_norm_stats
-from gigabrain_runtime.inference.preprocessing import Preprocessor
+from gigabrain_runtime.inference.preprocessing import Preprocessor, still_chunk
 from gigabrain_runtime.inference.types import Mode, Observation
 from gigabrain_runtime.model.advantage import HILR_GAMMA, SAMPLE_FRAMES, value_targets
 from gigabrain_runtime.model.config import ModelConfig
@@ -552,7 +552,7 @@ class Trainer:
                 for x in (s, f)
             )
             value = self._value_targets(self.data.frame(int(i))[0])[f["frame"]]
-            hold = self.pre.world_actions(np.tile(s["state"], (horizon, 1)), self.entry)
+            hold = self.pre.world_actions(still_chunk(s["state"], horizon), self.entry)
             for key, v in (
                 ("images", now["images"][0]),
                 ("image_mask", now["image_mask"][0]),
