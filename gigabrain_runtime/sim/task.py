@@ -139,6 +139,10 @@ class SuccessDetector:
         self, pick: np.ndarray, pick_velocity: np.ndarray, place: np.ndarray, gripper: float
     ) -> Verdict:
         rule, s = self.spec.success, self.spec
+        values = np.concatenate([np.ravel(pick), np.ravel(pick_velocity), np.ravel(place)])
+        if not (np.all(np.isfinite(values)) and np.isfinite(gripper)):
+            # every comparison below is False for NaN: without this a diverged state "succeeds"
+            return Verdict(False, "simulator state not finite")
         off = float(np.hypot(pick[0] - place[0], pick[1] - place[1]))
         if off > rule.radius:
             return Verdict(False, f"{s.pick} {off * 100:.1f} cm from the {s.place}'s centre")

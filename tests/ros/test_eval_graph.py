@@ -42,12 +42,20 @@ def test_one_graph_episode_is_reset_judged_recorded_and_within_the_limits(tiny_e
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     report = json.loads((tmp_path / "eval.json").read_text())
     (episode,) = report["per_episode"]
-    assert episode["seed"] == 7 and episode["success"] is False  # random weights
-    assert 14.5 <= episode["duration_s"] <= 16.0  # the task's 15 s limit
-    assert episode["chunks"] >= 20  # the default 2 Hz for 15 s (30), with room for a busy machine
+    assert episode["seed"] == 7
     assert episode["max_accel_ratio"] <= 1.0 + 1e-6  # never harder than the joint limits
-    assert "cube" in episode["reason"]
+    # random weights almost always fail, but a random arm can knock the cube into the bowl (CI saw
+    # it once on another CPU): either verdict is right if the episode ended as that verdict says
+    if episode["success"]:
+        assert episode["reason"] == "cube in bowl"
+        assert episode["duration_s"] <= 16.0  # ended on success, at the latest by the limit
+        assert episode["chunks"] >= 1
+    else:
+        assert "cube" in episode["reason"] and "cm from" in episode["reason"]
+        assert 14.5 <= episode["duration_s"] <= 16.0  # the task's 15 s limit
+        assert episode["chunks"] >= 20  # the default 2 Hz for 15 s (30), room for a busy machine
     from gigabrain_runtime.hilr.recording import read_sidecar
 
     recorded = [d for d in (tmp_path / "rec").iterdir() if d.is_dir()]
-    assert [read_sidecar(d).outcome for d in recorded] == ["failure"]
+    expected = "success" if episode["success"] else "failure"
+    assert [read_sidecar(d).outcome for d in recorded] == [expected]

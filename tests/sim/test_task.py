@@ -9,7 +9,7 @@ import pytest
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.sim.expert import ExpertOperator, pick_and_place
 from gigabrain_runtime.sim.simulator import Simulator, load_scene
-from gigabrain_runtime.sim.task import TaskSpec
+from gigabrain_runtime.sim.task import SuccessDetector, TaskSpec, Verdict
 
 PIPER = get_embodiment("piper")
 
@@ -80,6 +80,22 @@ def test_the_detector_says_success_only_when_the_cube_rests_in_the_bowl(sim, see
     done = sim.verdict()
     assert done.success, done.reason
     assert done.reason == "cube in bowl"
+
+
+def test_a_diverged_state_is_never_judged_a_success():
+    spec = TaskSpec.from_scene(load_scene(PIPER))
+    detector = SuccessDetector(spec)
+    at_rest_in_bowl = dict(
+        pick=np.array([0.3, -0.15, 0.02]),
+        pick_velocity=np.zeros(3),
+        place=np.array([0.3, -0.15, 0.005]),
+        gripper=1.0,
+    )
+    assert detector.check(**at_rest_in_bowl).success
+    for field in ("pick", "pick_velocity", "place"):
+        bad = dict(at_rest_in_bowl, **{field: np.full(3, np.nan)})
+        assert detector.check(**bad) == Verdict(False, "simulator state not finite"), field
+    assert not detector.check(**dict(at_rest_in_bowl, gripper=float("nan"))).success
 
 
 def test_a_takeover_next_to_the_cube_goes_on_at_once_and_still_finishes_the_task(sim):
