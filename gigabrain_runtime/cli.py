@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from gigabrain_runtime import entries
-from gigabrain_runtime.model.advantage import HILR_GAMMA, HILR_N_STEP, SAMPLE_FRAMES
+from gigabrain_runtime.model.advantage import (
+    HILR_GAMMA,
+    HILR_N_STEP,
+    SAMPLE_FRAMES,
+    UNCONDITIONED,
+)
 
 DEFAULT_ENGINE_ROOT = Path("engines")
 
@@ -612,6 +617,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         objective=args.objective,
         gamma=args.gamma,
         frames=args.frames,
+        unconditioned=args.unconditioned,
     )
     start = None
     if args.checkpoint:
@@ -1141,6 +1147,14 @@ def build_parser() -> argparse.ArgumentParser:
         "operator controlled (HG-DAgger: the corrections alone); indicator, only those "
         "labelled I = 1",
     )
+    p.add_argument(
+        "--unconditioned",
+        choices=UNCONDITIONED,
+        default="all",
+        help="ramp objective: which samples its unconditioned term (no indicator) learns from: "
+        "all (the paper's); expert, the --demos' and the operator's frames only (the policy's "
+        "own actions are then learnt only under their indicator I)",
+    )
     p.add_argument("--preset", default="tiny", help="model preset to train")
     _add_checkpoint_files(
         p.add_argument_group(
@@ -1355,6 +1369,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DATASET",
         help="the start policy's demonstration datasets (bag export), trained with every "
         "round's HILR data and by the baselines (continual training; see the README)",
+    )
+    p.add_argument(
+        "--unconditioned",
+        choices=UNCONDITIONED,
+        help="which samples the ramp objective's unconditioned term learns from, in RAMP and "
+        "the RECAP-like baseline (train --unconditioned; all)",
     )
     p.set_defaults(func=cmd_ramp)
 

@@ -24,6 +24,10 @@ HILR_GAMMA = 0.998
 # which of a recorded dataset's frames train a policy (train --frames): all; those the
 # operator controlled (HG-DAgger, Kelly et al. 2019: the corrections alone); those labelled I = 1
 SAMPLE_FRAMES = ("all", "operator", "indicator")
+# which samples the unconditioned term of ramp_loss learns from: "all" (the paper's objective),
+# or "expert" (demonstrations and the operator's corrections; the policy's own actions are then
+# learnt only under their indicator, so a weak policy's failures are not cloned unconditioned)
+UNCONDITIONED = ("all", "expert")
 
 
 def n_step_advantage(

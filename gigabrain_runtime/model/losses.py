@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from gigabrain_runtime.model.advantage import UNCONDITIONED
 from gigabrain_runtime.model.policy import INDICATOR_ABSENT, GigaBrainPolicy
 from gigabrain_runtime.model.world_model import LatentWorldModel
 
@@ -48,6 +49,9 @@ class PolicyBatch:
     wm_tokens: torch.Tensor | None = None
     value: torch.Tensor | None = None
     indicator: torch.Tensor | None = None
+    # bool [B]: the sample's actions are an expert's (a demonstration, or the operator's
+    # correction in a HILR episode) rather than the policy's own (ramp_loss unconditioned="expert")
+    expert: torch.Tensor | None = None
     # the flow's noise [B, H, A] and time [B], drawn by the caller (a distributed trainer draws
     # them for the global batch, so every sample sees the same draw on any number of
     # processes); None: drawn here from ``generator``
@@ -67,17 +71,30 @@ def flow_matching_mse(
     noise: torch.Tensor,
     actions: torch.Tensor,
     action_mask: torch.Tensor | None = None,
+    samples: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """|| (eps - a) - f(a_tau, tau) ||^2 averaged over real action dimensions."""
+    """|| (eps - a) - f(a_tau, tau) ||^2 averaged over real action dimensions (of the
+    ``samples`` [B] bool only, where given; 0 where none is)."""
     err = (noise - actions - velocity.float()).pow(2)  # [B, H, A]
-    if action_mask is None:
+    if action_mask is None and samples is None:
         return err.mean()
-    m = action_mask.float()[:, None, :].expand_as(err)
+    m = torch.ones_like(err)
+    if action_mask is not None:
+        m = m * action_mask.float()[:, None, :]
+    if samples is not None:
+        m = m * samples.float()[:, None, None]
     return (err * m).sum() / m.sum().clamp(min=1.0)
 
 
-def trajectory_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.mse_loss(pred.float(), target.float())
+def trajectory_mse(
+    pred: torch.Tensor, target: torch.Tensor, samples: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean squared error over the path's points (of the ``samples`` [B] bool only)."""
+    err = (pred.float() - target.float()).pow(2)
+    if samples is None:
+        return err.mean()
+    m = samples.float().reshape(-1, *([1] * (err.dim() - 1))).expand_as(err)
+    return (err * m).sum() / m.sum().clamp(min=1.0)
 
 
 def sample_flow_time(
@@ -96,7 +113,10 @@ def _action_flow_loss(
     wm_present: torch.Tensor | None,
     generator: torch.Generator | None,
     with_cot: bool,
+    samples: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The flow (and CoT, trajectory) loss under ``indicator``, on every sample or on
+    ``samples`` (bool [B]) alone."""
     cfg = policy.cfg
     x, valid = policy.embed_prefix(
         batch.images,
@@ -129,7 +149,7 @@ def _action_flow_loss(
     )
     noisy = tau[:, None, None] * noise + (1.0 - tau[:, None, None]) * actions
     velocity = policy.velocity(noisy.to(x.dtype), tau, prefix, batch.embodiment_id)
-    parts = {"flow": flow_matching_mse(velocity, noise, actions, batch.action_mask)}
+    parts = {"flow": flow_matching_mse(velocity, noise, actions, batch.action_mask, samples)}
     if with_cot and batch.cot_tokens is not None:
         if batch.cot_targets is None or batch.cot_mask is None:
             raise ValueError("cot_targets/cot_mask: required with cot_tokens")
@@ -140,19 +160,20 @@ def _action_flow_loss(
             if batch.cot_is_action is not None
             else torch.zeros_like(batch.cot_mask, dtype=torch.bool)
         )
+        cot_mask = batch.cot_mask if samples is None else batch.cot_mask & samples[:, None]
         lang = cot_token_nll(
             policy.decoder.logits(hidden),
             torch.where(is_action, torch.zeros_like(batch.cot_targets), batch.cot_targets),
-            batch.cot_mask & ~is_action,
+            cot_mask & ~is_action,
         )
         act = cot_token_nll(
             policy.action_token_head(hidden),
             torch.where(is_action, batch.cot_targets, torch.zeros_like(batch.cot_targets)),
-            batch.cot_mask & is_action,
+            cot_mask & is_action,
         )
         parts["cot"] = lang + act
     if batch.trajectory is not None:
-        parts["trajectory"] = trajectory_mse(prefix.trajectory, batch.trajectory)
+        parts["trajectory"] = trajectory_mse(prefix.trajectory, batch.trajectory, samples)
     total = (
         parts["flow"]
         + parts.get("cot", 0.0)
@@ -189,21 +210,37 @@ def policy_loss(
 
 
 def ramp_loss(
-    policy: GigaBrainPolicy, batch: PolicyBatch, *, generator: torch.Generator | None = None
+    policy: GigaBrainPolicy,
+    batch: PolicyBatch,
+    *,
+    generator: torch.Generator | None = None,
+    unconditioned: str = "all",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """RAMP: flow loss without the indicator + alpha x flow loss with the indicator I.
 
-    ``batch.indicator`` (int64 [B], 0 or 1, from :func:`advantage_indicator`) is required.
-    The CoT and trajectory terms are added once, on the unconditioned pass.
+    ``batch.indicator`` (int64 [B], 0 or 1, from :func:`advantage_indicator`) is required, and
+    ``batch.expert`` with ``unconditioned="expert"``. The CoT and trajectory terms are added
+    once, on the unconditioned pass (on the samples it learns from).
     """
+    if unconditioned not in UNCONDITIONED:
+        raise ValueError(f"unconditioned: expected one of {UNCONDITIONED}, got {unconditioned!r}")
     if batch.indicator is None:
         raise ValueError("indicator: ramp_loss needs the advantage indicator I per sample")
     if bool(((batch.indicator != 0) & (batch.indicator != 1)).any()):
         raise ValueError("indicator: values must be 0 or 1")
+    samples = None
+    if unconditioned == "expert":
+        if batch.expert is None:
+            raise ValueError(
+                "expert: ramp_loss with unconditioned='expert' needs each sample's expert flag"
+            )
+        samples = batch.expert.bool()
     b = batch.actions.shape[0]
     absent = torch.full((b,), INDICATOR_ABSENT, dtype=torch.long, device=batch.actions.device)
     wm_present = _stochastic_wm_mask(policy, batch, generator)
-    uncond, parts = _action_flow_loss(policy, batch, absent, wm_present, generator, with_cot=True)
+    uncond, parts = _action_flow_loss(
+        policy, batch, absent, wm_present, generator, with_cot=True, samples=samples
+    )
     cond, cond_parts = _action_flow_loss(
         policy, batch, batch.indicator, wm_present, generator, with_cot=False
     )

@@ -277,6 +277,18 @@ class LeRobotDataset:
             )
         return int(ep.indicator[int(ep.sample_frames[j])])
 
+    def expert(self, i: int) -> bool:
+        """Whether sample ``i``'s actions are an expert's: every frame of an expert dataset, the
+        operator's frames of a HILR one (ValueError where the dataset does not say)."""
+        k, j = self._index[i]
+        ep = self.episodes[k]
+        if ep.intervention is None:
+            raise ValueError(
+                f"dataset: {ep.source} has no 'intervention' feature (bag export writes it), so "
+                "whose actions its frames are is unknown"
+            )
+        return bool(ep.intervention[int(ep.sample_frames[j])])
+
     def frame(self, i: int) -> tuple[int, int]:
         """Sample ``i`` as (episode number in ``episodes``, frame index in that episode)."""
         k, j = self._index[i]

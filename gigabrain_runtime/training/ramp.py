@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from gigabrain_runtime.model.advantage import UNCONDITIONED
 from gigabrain_runtime.sim.evaluate import wilson_interval
 
 
@@ -58,8 +59,15 @@ class RampConfig:
     # demonstration datasets (LeRobot, bag export): trained with every round's HILR data,
     # every frame an expert's - continual training keeps the data the start policy learned from
     demos: tuple[str, ...] = ()
+    # which samples the ramp objective's unconditioned term learns from (train --unconditioned;
+    # model/advantage.py UNCONDITIONED), for RAMP and the RECAP-like baseline alike
+    unconditioned: str = "all"
 
     def __post_init__(self) -> None:
+        if self.unconditioned not in UNCONDITIONED:
+            raise ValueError(
+                f"unconditioned: expected one of {UNCONDITIONED}, got {self.unconditioned!r}"
+            )
         for name in (
             "rounds",
             "episodes_per_round",
@@ -318,6 +326,8 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             policy.norm_stats,
             "--objective",
             "ramp",
+            "--unconditioned",
+            c.unconditioned,
             "--steps",
             c.steps,
             "--out",
@@ -422,7 +432,12 @@ def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, star
         # the corrections alone (HG-DAgger, Kelly et al. 2019): the operator's frames, no labels
         ("corrections", here / "raw", ("--frames", "operator"), ("policy",)),
         # advantage conditioning without world-model tokens (RECAP-like)
-        ("recap", here / "labelled", (), ("ramp", "--wm-drop-prob", "1")),
+        (
+            "recap",
+            here / "labelled",
+            (),
+            ("ramp", "--unconditioned", c.unconditioned, "--wm-drop-prob", "1"),
+        ),
     ):
         run(
             f"baseline-{name}",

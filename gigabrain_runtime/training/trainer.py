@@ -37,7 +37,12 @@ from gigabrain_runtime.inference.manifest import EmbodimentEntry
 from gigabrain_runtime.inference.normalization import parse_norm_stats
 from gigabrain_runtime.inference.preprocessing import Preprocessor, still_chunk
 from gigabrain_runtime.inference.types import Mode, Observation
-from gigabrain_runtime.model.advantage import HILR_GAMMA, SAMPLE_FRAMES, value_targets
+from gigabrain_runtime.model.advantage import (
+    HILR_GAMMA,
+    SAMPLE_FRAMES,
+    UNCONDITIONED,
+    value_targets,
+)
 from gigabrain_runtime.model.config import ModelConfig
 from gigabrain_runtime.model.losses import (
     PolicyBatch,
@@ -99,12 +104,24 @@ class TrainConfig:
     gamma: float = HILR_GAMMA
     # which of the --dataset frames are samples (data.SAMPLE_FRAMES; the demos': all)
     frames: str = "all"
+    # which samples the ramp objective's unconditioned term learns from (losses.UNCONDITIONED):
+    # "all", the paper's; "expert", the demonstrations' and the operator's frames only
+    unconditioned: str = "all"
 
     def __post_init__(self) -> None:
         if self.frames not in SAMPLE_FRAMES:
             raise ValueError(f"frames: expected one of {SAMPLE_FRAMES}, got {self.frames!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective: expected one of {OBJECTIVES}, got {self.objective!r}")
+        if self.unconditioned not in UNCONDITIONED:
+            raise ValueError(
+                f"unconditioned: expected one of {UNCONDITIONED}, got {self.unconditioned!r}"
+            )
+        if self.unconditioned != "all" and self.objective != "ramp":
+            raise ValueError(
+                f"unconditioned: {self.unconditioned!r} is a choice of the ramp objective, not "
+                f"of {self.objective!r}"
+            )
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma: must be in (0, 1], got {self.gamma}")
         if self.parallel not in PARALLEL:
@@ -151,12 +168,17 @@ class _Loss(nn.Module):
     """The objective as a module, so DistributedDataParallel sees the forward it syncs."""
 
     def __init__(
-        self, policy: GigaBrainPolicy, world_model: nn.Module | None, objective: str
+        self,
+        policy: GigaBrainPolicy,
+        world_model: nn.Module | None,
+        objective: str,
+        unconditioned: str = "all",
     ) -> None:
         super().__init__()
         self.policy = policy
         self.world_model = world_model
         self.objective = objective
+        self.unconditioned = unconditioned
 
     def _world_loss(self, w: WorldBatch) -> torch.Tensor:
         return world_model_loss(
@@ -182,7 +204,9 @@ class _Loss(nn.Module):
         masks = torch.Generator(device=world.images.device).manual_seed(world.seed + 2)
         if self.policy.cfg.ramp.world_model_drop_prob >= 1.0:
             # the world model is never seen: advantage conditioning alone (RECAP-like)
-            return ramp_loss(self.policy, batch, generator=masks)[0]
+            return ramp_loss(self.policy, batch, generator=masks, unconditioned=self.unconditioned)[
+                0
+            ]
         wm = self.world_model
         # the prediction the policy is conditioned on, made as at run time: from the arm
         # holding still, never from the chunk being learnt (a prediction from the target
@@ -198,7 +222,8 @@ class _Loss(nn.Module):
                 world.images, world.image_mask, world.state, world.hold_actions, noise
             )
         batch = dataclasses.replace(batch, wm_tokens=z, value=value)
-        return ramp_loss(self.policy, batch, generator=masks)[0] + self._world_loss(world)
+        policy = ramp_loss(self.policy, batch, generator=masks, unconditioned=self.unconditioned)
+        return policy[0] + self._world_loss(world)
 
 
 @dataclass
@@ -423,10 +448,19 @@ class Trainer:
                     f"dataset: episodes {unlabelled[:5]} have no 'indicator' feature; the ramp "
                     "objective needs advantage labels (bag label --advantage, then bag export)"
                 )
+        if config.unconditioned == "expert":
+            unflagged = [
+                f"{ep.source}:{ep.index}" for ep in self.data.episodes if ep.intervention is None
+            ]
+            if unflagged:
+                raise ValueError(
+                    f"dataset: episodes {unflagged[:5]} have no 'intervention' feature; "
+                    "unconditioned='expert' needs to know whose actions each frame holds"
+                )
         if uses_world:
             self.world_model = self.world_model.to(self.device).train()
         self.loss_module: nn.Module = _Loss(
-            self.policy, self.world_model if uses_world else None, objective
+            self.policy, self.world_model if uses_world else None, objective, config.unconditioned
         )
         if self.dist.world > 1 and config.parallel == "fsdp":
             _shard_blocks(self.loss_module)  # the policy's parameters become shards
@@ -519,6 +553,11 @@ class Trainer:
             indicator=(
                 torch.tensor([self.data.indicator(int(i)) for i in idx[mine]], device=self.device)
                 if self.config.objective == "ramp"
+                else None
+            ),
+            expert=(
+                torch.tensor([self.data.expert(int(i)) for i in idx[mine]], device=self.device)
+                if self.config.unconditioned == "expert"
                 else None
             ),
         )

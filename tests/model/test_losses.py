@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -130,6 +132,42 @@ def test_ramp_loss_adds_the_indicator_conditioned_term_weighted_by_alpha(tiny_cf
     )
     expected = uncond + tiny_cfg.ramp.alpha * parts["flow_conditioned"]
     torch.testing.assert_close(total, expected)
+
+
+def test_ramp_loss_can_learn_the_policys_own_actions_only_under_their_indicator(tiny_cfg):
+    """unconditioned="expert": the unconditioned term (flow, CoT, trajectory) sees only the
+    samples flagged expert; a policy sample's actions reach the loss only through the
+    indicator-conditioned term. Every sample an expert's is the paper's objective."""
+    torch.manual_seed(0)
+    policy = GigaBrainPolicy(tiny_cfg)
+    flags = dict(indicator=torch.tensor([1, 0]), expert=torch.tensor([True, False]))
+    batch = _batch(tiny_cfg, **flags)
+    g = torch.Generator().manual_seed(7)
+    other = _batch(tiny_cfg, seed=1)  # sample 1's targets replaced by others
+    moved = dataclasses.replace(
+        batch,
+        **{
+            name: torch.cat([getattr(batch, name)[:1], getattr(other, name)[1:]])
+            for name in ("actions", "cot_targets", "trajectory")
+        },
+    )
+
+    def parts(b, unconditioned):
+        g.manual_seed(7)
+        return ramp_loss(policy, b, generator=g, unconditioned=unconditioned)[1]
+
+    kept, changed = parts(batch, "expert"), parts(moved, "expert")
+    for term in ("flow", "cot", "trajectory"):
+        torch.testing.assert_close(kept[term], changed[term])
+    assert not torch.isclose(kept["flow_conditioned"], changed["flow_conditioned"])
+    assert not torch.isclose(parts(batch, "all")["flow"], parts(moved, "all")["flow"])
+    every = dataclasses.replace(batch, expert=torch.tensor([True, True]))
+    for term, value in parts(batch, "all").items():
+        torch.testing.assert_close(parts(every, "expert")[term], value)
+    with pytest.raises(ValueError, match="expert: ramp_loss with unconditioned='expert'"):
+        ramp_loss(policy, _batch(tiny_cfg, indicator=flags["indicator"]), unconditioned="expert")
+    with pytest.raises(ValueError, match="unconditioned: expected one of"):
+        ramp_loss(policy, batch, unconditioned="operator")
 
 
 def test_world_model_loss_trains(tiny_cfg):

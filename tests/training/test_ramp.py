@@ -141,6 +141,23 @@ def test_advantage_labels_reach_the_dataset_and_drive_the_ramp_objective(episode
     target = straight.world_batch(0).actions
     assert (seen[0] == seen[0][:, :1]).all()  # every step of the chunk the same: still
     assert not (target == target[:, :1]).all()  # the recorded chunk moves
+    # --unconditioned expert: each sample says whether its actions are an expert's - here the
+    # demonstrations' frames (episodes 2 and 3), never the rollout's (no takeover in it)
+    experts = Trainer(
+        cfg,
+        tmp_path / "labelled",
+        tmp_path / "e",
+        TrainConfig(**CONFIG, objective="ramp", unconditioned="expert"),
+        init_weights=start,
+        progress=False,
+        demos=[episodes / "raw"],
+    )
+    flags, truth = [], []
+    for step in range(CONFIG["steps"]):
+        flags += experts.batch(step).expert.tolist()
+        truth += [experts.data.frame(int(i))[0] >= 2 for i in experts._global_draw(step)[0]]
+    assert flags == truth and set(flags) == {True, False}
+    experts.run(stop_after=1)
     broken = Trainer(
         cfg, tmp_path / "labelled", tmp_path / "b", config, init_weights=start, progress=False
     )
@@ -178,6 +195,10 @@ def test_frames_operator_trains_on_the_corrections_alone(episodes):
         _dataset(raw, frames="indicator")
     with pytest.raises(ValueError, match="frames: expected one of"):
         TrainConfig(**CONFIG, frames="policy")
+    with pytest.raises(ValueError, match="unconditioned: 'expert' is a choice of the ramp"):
+        TrainConfig(**CONFIG, unconditioned="expert")
+    with pytest.raises(ValueError, match="unconditioned: expected one of"):
+        TrainConfig(**CONFIG, objective="ramp", unconditioned="operator")
 
 
 def test_labels_reward_success_and_keep_every_correction():

@@ -69,3 +69,45 @@ def test_a_demonstration_path_that_is_no_dataset_is_refused_before_any_rollout(t
     with pytest.raises(ValueError, match=r"demos: .*nowhere is not a LeRobot dataset"):
         run_ramp(RampConfig(demos=(str(tmp_path / "nowhere"),)), tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing started
+
+
+def test_the_loops_choice_of_unconditioned_samples_reaches_ramp_and_the_recap_baseline(
+    tmp_path, monkeypatch
+):
+    """``ramp --unconditioned expert``: the RAMP fine-tuning and the RECAP-like baseline (the
+    same objective without the world model) both train with it; plain fine-tuning and the
+    corrections baseline (the policy objective) do not take it. The steps are recorded, not
+    run: each writes the summary its ``--json`` names."""
+    import json
+
+    from gigabrain_runtime.training import ramp
+
+    steps: dict[str, list[str]] = {}
+
+    class Recorded:
+        def __init__(self, out):
+            self.timings = []
+
+        def __call__(self, name, *args):
+            argv = [str(a) for a in args]
+            steps[name] = argv
+            self.timings.append((name, 1.0))
+            if "--json" in argv:
+                path = tmp_path / argv[argv.index("--json") + 1]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                summary = {"success_rate": 0.1, "successes": 10, "episodes": 100}
+                summary.update(ci95=[0.05, 0.17], time_to_success_s_median=6.0)
+                path.write_text(json.dumps({**summary, "interventions_per_episode": 1.0}))
+
+    monkeypatch.setattr(ramp, "Runner", Recorded)
+    ramp.run_ramp(RampConfig(baselines=True, unconditioned="expert"), tmp_path / "out")
+
+    def flag(name):
+        argv = steps[name]
+        return argv[argv.index("--unconditioned") + 1] if "--unconditioned" in argv else None
+
+    assert flag("ramp-0") == "expert" and flag("baseline-recap") == "expert"
+    assert flag("baseline-plain") is None and flag("baseline-corrections") is None
+    assert "--objective" in steps["ramp-0"] and flag("world-model-0") is None
+    with pytest.raises(ValueError, match="unconditioned: expected one of"):
+        RampConfig(unconditioned="policy")
