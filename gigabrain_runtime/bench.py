@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from gigabrain_runtime.inference.base import Backend
+from gigabrain_runtime.inference.preprocessing import still_chunk
 from gigabrain_runtime.inference.types import Mode, Observation
 
 WORLD_MODEL_ROW = "world_model"
@@ -114,24 +115,24 @@ def run_benchmark(
             )
         world_model = False
     obs: dict[str, Observation] = {}
+    still: dict[str, np.ndarray] = {}  # what the vla's loop asks the world model about
     for name, backend in backends.items():
         base = synthetic_observation(backend, embodiment)
-        chunk = backend.infer(base)
+        still[name] = still_chunk(base.state, len(backend.infer(base).actions))
         if has_wm:
-            base = dataclasses.replace(base, world=backend.predict_world(base, chunk.actions))
+            base = dataclasses.replace(base, world=backend.predict_world(base, still[name]))
         obs[name] = base
     rows: dict[tuple[str, str], Row] = {}
     kinds = [m.value for m in modes] + ([WORLD_MODEL_ROW] if world_model else [])
     for name in backends:
         for kind in kinds:
             rows[(name, kind)] = Row(name, kind, [], load_memory_mb.get(name, float("nan")))
-    last_actions = {n: backends[n].infer(obs[n]).actions for n in backends}
     for i in range(warmup + runs):
         for name, backend in backends.items():
             for kind in kinds:
                 start = time.perf_counter()
                 if kind == WORLD_MODEL_ROW:
-                    backend.predict_world(obs[name], last_actions[name])
+                    backend.predict_world(obs[name], still[name])
                 else:
                     backend.infer(obs[name], mode=kind)
                 elapsed = (time.perf_counter() - start) * 1e3
