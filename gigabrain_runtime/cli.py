@@ -127,6 +127,15 @@ def _info_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_indicator_condition(cfg: Any, on: bool) -> Any:
+    """``cfg`` with the indicator also conditioning the action expert's blocks (``--indicator-
+    condition``: training and export must agree, as for ``--delta-joints``)."""
+    if not on:
+        return cfg
+    expert = dataclasses.replace(cfg.action_expert, indicator_condition=True)
+    return dataclasses.replace(cfg, action_expert=expert)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from gigabrain_runtime.inference.export import export_source, preset_source
     from gigabrain_runtime.model.presets import get_preset
@@ -142,7 +151,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
             robots = [get_embodiment(r) for r in args.robot]
         source = preset_source(
-            get_preset(args.preset),
+            _with_indicator_condition(get_preset(args.preset), args.indicator_condition),
             weights=args.weights,
             seed=args.seed,
             embodiments=robots,
@@ -642,6 +651,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.checkpoint:
             raise ValueError("--alpha/--wm-drop-prob: only with --preset")
         cfg = dataclasses.replace(cfg, ramp=dataclasses.replace(cfg.ramp, **ramp))
+    if args.indicator_condition and args.checkpoint:
+        raise ValueError("--indicator-condition: only with --preset")
+    cfg = _with_indicator_condition(cfg, args.indicator_condition)
     trainer = Trainer(
         cfg,
         [Path(d) for d in args.dataset],
@@ -977,6 +989,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="engine directory to write")
     p.add_argument("--layout", choices=["fused", "split"], default="fused")
+    p.add_argument(
+        "--indicator-condition",
+        action="store_true",
+        help="weights trained with train --indicator-condition (the indicator in the action "
+        "expert's adaRMS condition)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random-init seed when no --weights")
     p.add_argument("--opset", type=int, default=20)
     p.add_argument(
@@ -1230,6 +1248,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="ramp: probability of masking the world-model tokens (1: never seen - advantage "
         "conditioning alone, RECAP-like; preset default 0.2)",
     )
+    p.add_argument(
+        "--indicator-condition",
+        action="store_true",
+        help="the advantage indicator also conditions every action-expert block (added to the "
+        "flow-time adaRMS condition; starts at zero, so --weights without it load); export "
+        "with the same flag",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="task success of a policy on the simulated task")
@@ -1375,6 +1400,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=UNCONDITIONED,
         help="which samples the ramp objective's unconditioned term learns from, in RAMP and "
         "the RECAP-like baseline (train --unconditioned; all)",
+    )
+    p.add_argument(
+        "--indicator-condition",
+        action="store_true",
+        default=None,
+        help="train every policy of the loop with train --indicator-condition",
     )
     p.set_defaults(func=cmd_ramp)
 

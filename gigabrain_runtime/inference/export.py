@@ -157,7 +157,9 @@ class FlowStepGraph(nn.Module):
         prefix = Prefix(
             cache=cache, valid=prefix_valid, hidden=x, trajectory=None, num_valid=num_valid
         )
-        v = self.policy.velocity(x, time, prefix, embodiment_id)
+        # inference fixes the indicator to positive (as sample_actions): a constant of the graph
+        indicator = torch.full((x.shape[0],), INDICATOR_POSITIVE, dtype=torch.long, device=x.device)
+        v = self.policy.velocity(x, time, prefix, embodiment_id, indicator)
         return x + self.dt * rtc_velocity(x, v, time, prefix_actions, prefix_weights)
 
 

@@ -82,6 +82,9 @@ class ActionExpert(nn.Module):
         self.time_mlp_out = Linear(cfg.width, cfg.width)
         self.layers = nn.ModuleList(ActionExpertLayer(cfg, dec) for _ in range(dec.depth))
         self.norm = AdaRMSNorm(cfg.width, cfg.width)
+        if cfg.indicator_condition:  # absent, negative, positive (policy.INDICATOR_*)
+            self.indicator_embedding = nn.Embedding(3, cfg.width)
+            nn.init.zeros_(self.indicator_embedding.weight)
 
     def time_condition(
         self, time: torch.Tensor | float, dtype: torch.dtype, device: torch.device
@@ -102,11 +105,17 @@ class ActionExpert(nn.Module):
         prefix_allowed: torch.Tensor,
         positions: torch.Tensor,
         embodiment_id: torch.Tensor,
+        indicator: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """noisy_actions [B, H, A], time [B] in [0, 1], prefix_allowed bool [B, Lp] (valid prefix
-        keys), positions int [B, H] (RoPE positions after the prefix) -> velocity [B, H, A]."""
+        keys), positions int [B, H] (RoPE positions after the prefix), indicator int64 [B]
+        (with ``indicator_condition``) -> velocity [B, H, A]."""
         b, h, _ = noisy_actions.shape
         cond = self.time_condition(time, noisy_actions.dtype, noisy_actions.device)
+        if self.cfg.indicator_condition:
+            if indicator is None:
+                raise ValueError("indicator: this expert is conditioned on it; pass one per sample")
+            cond = cond + self.indicator_embedding(indicator).to(cond.dtype)
         x = self.action_in_proj(noisy_actions, embodiment_id)
         cos, sin = rope_cos_sin(positions, self.dec.head_dim, self.dec.rope_theta)
         # every action token sees every valid prefix key and every action token

@@ -129,6 +129,10 @@ class ActionExpertConfig:
     trajectory_points: int = 10
     trajectory_gru_hidden: int = 256
     action_vocab_size: int = 1024  # discrete action tokens (training-only CoT head)
+    # the advantage indicator also conditions every expert block (added to the flow-time
+    # condition of the adaRMS norms), beside its prefix token that the expert reaches only
+    # through attention; its embedding starts at zero, so weights without it load unchanged
+    indicator_condition: bool = False
 
     def __post_init__(self) -> None:
         _positive(
@@ -393,6 +397,11 @@ class ModelConfig:
             raise ValueError(
                 f"latent grid {latent} (image_size / spatial_compression) is not a multiple of "
                 f"world_model.patch_size={self.world_model.patch_size}"
+            )
+        if self.action_expert.indicator_condition and not self.variant.has("indicator"):
+            raise ValueError(
+                "action_expert.indicator_condition: variant "
+                f"{self.variant.name!r} has no indicator segment"
             )
         if self.world_model.proprio_dim != self.action_expert.action_dim:
             raise ValueError(

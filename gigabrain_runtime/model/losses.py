@@ -148,7 +148,7 @@ def _action_flow_loss(
         else sample_flow_time(actions.shape[0], actions.device, generator)
     )
     noisy = tau[:, None, None] * noise + (1.0 - tau[:, None, None]) * actions
-    velocity = policy.velocity(noisy.to(x.dtype), tau, prefix, batch.embodiment_id)
+    velocity = policy.velocity(noisy.to(x.dtype), tau, prefix, batch.embodiment_id, indicator)
     parts = {"flow": flow_matching_mse(velocity, noise, actions, batch.action_mask, samples)}
     if with_cot and batch.cot_tokens is not None:
         if batch.cot_targets is None or batch.cot_mask is None:

@@ -259,6 +259,15 @@ class GigaBrainPolicy(nn.Module):
             num_valid=valid.long().sum(dim=1),
         )
 
+    def optional_keys(self) -> tuple[str, ...]:
+        """Parameters a weights file may lack: they start at zero and then change nothing (the
+        expert's indicator condition, added to weights trained without it)."""
+        return (
+            ("expert.indicator_embedding.weight",)
+            if self.cfg.action_expert.indicator_condition
+            else ()
+        )
+
     # ---- flow --------------------------------------------------------------------------------
     def velocity(
         self,
@@ -266,11 +275,14 @@ class GigaBrainPolicy(nn.Module):
         time: torch.Tensor | float,
         prefix: Prefix,
         embodiment_id: torch.Tensor,
+        indicator: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """The flow velocity; ``indicator`` [B] reaches the expert's blocks directly where the
+        config says (``action_expert.indicator_condition``), and is ignored otherwise."""
         h = noisy_actions.shape[1]
         positions = prefix.num_valid[:, None] + torch.arange(h, device=noisy_actions.device)[None]
         return self.expert(
-            noisy_actions, time, prefix.cache, prefix.valid, positions, embodiment_id
+            noisy_actions, time, prefix.cache, prefix.valid, positions, embodiment_id, indicator
         )
 
     def sample_actions(
@@ -330,7 +342,7 @@ class GigaBrainPolicy(nn.Module):
             # the schedule of GigaBrain-0: float32 times 1, 0.9, ... (torch.arange's values),
             # each step's time embedding a constant (see sinusoidal_embedding)
             t = 1.0 + i * dt
-            v = self.velocity(actions, t, prefix, embodiment_id).to(actions.dtype)
+            v = self.velocity(actions, t, prefix, embodiment_id, indicator).to(actions.dtype)
             if prefix_actions is not None and prefix_weights is not None:
                 v = rtc_velocity(actions, v, t, prefix_actions, prefix_weights)
             actions = actions + dt * v

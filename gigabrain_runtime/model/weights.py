@@ -31,6 +31,9 @@ class LoadReport:
     mismatched: list[str] = field(default_factory=list)  # "key: file shape vs model shape"
     partial: list[str] = field(default_factory=list)  # embodiment tables copied into some slots
     tied: list[str] = field(default_factory=list)  # file keys that are another key's tensor
+    # model keys the file did not provide that the model may start without (zero-initialised
+    # conditioning added after the file was written: the model computes what it did)
+    defaulted: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -43,6 +46,7 @@ class LoadReport:
             ("unexpected", self.unexpected),
             ("shape mismatch", self.mismatched),
             ("partially filled", self.partial),
+            ("started at zero", self.defaulted),
         ):
             if items:
                 lines.append(f"{title} ({len(items)}): " + ", ".join(items))
@@ -168,6 +172,9 @@ def load_weights(
     with torch.no_grad():
         sub = LoadReport()
         assign(policy, groups["policy"], sub)
+        optional = set(getattr(policy, "optional_keys", lambda: ())())
+        sub.defaulted = [k for k in sub.missing if k in optional]
+        sub.missing = [k for k in sub.missing if k not in optional]
         _merge(report, sub, "policy.")
         if world_model is not None:
             sub = LoadReport()
@@ -181,7 +188,7 @@ def load_weights(
 
 
 def _merge(into: LoadReport, sub: LoadReport, prefix: str) -> None:
-    for name in ("loaded", "missing", "unexpected", "mismatched", "partial"):
+    for name in ("loaded", "missing", "unexpected", "mismatched", "partial", "defaulted"):
         getattr(into, name).extend(prefix + item for item in getattr(sub, name))
 
 

@@ -62,6 +62,9 @@ class RampConfig:
     # which samples the ramp objective's unconditioned term learns from (train --unconditioned;
     # model/advantage.py UNCONDITIONED), for RAMP and the RECAP-like baseline alike
     unconditioned: str = "all"
+    # every training of the loop with train --indicator-condition (the indicator also in the
+    # action expert's adaRMS condition), the engines exported to match
+    indicator_condition: bool = False
 
     def __post_init__(self) -> None:
         if self.unconditioned not in UNCONDITIONED:
@@ -99,18 +102,21 @@ class Policy:
     weights: Path
     norm_stats: Path
     delta_joints: tuple[str, ...]
+    indicator_condition: bool = False  # trained with train --indicator-condition
 
 
 def _start_policy(start: str) -> Policy:
     run = Path(start)
     if (run / "train_config.json").is_file():
         trained = json.loads((run / "train_config.json").read_text())
+        model = trained.get("model", {})
         return Policy(
             run.name,
             str(trained["preset"]),
             run / "weights.safetensors",
             run / "norm_stats.json",
             tuple(trained.get("delta_joints", ())),
+            bool(model.get("action_expert", {}).get("indicator_condition", False)),
         )
     from gigabrain_runtime.policies import ShippedPolicy
 
@@ -205,6 +211,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
         500,
         "--trajectory",
         *(["--delta-joints", *policy.delta_joints] if policy.delta_joints else []),
+        *(["--indicator-condition"] if c.indicator_condition else []),
     ]
     rollout_args = [
         "--robot",
@@ -237,6 +244,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             "--robot",
             c.robot,
             *(["--delta-joints", *p.delta_joints] if p.delta_joints else []),
+            *(["--indicator-condition"] if p.indicator_condition else []),
             "--out",
             engine,
         )
@@ -248,6 +256,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             directory / "weights.safetensors",
             directory / "norm_stats.json",
             like.delta_joints,
+            c.indicator_condition,
         )
 
     demos = ["--demos", *c.demos] if c.demos else []

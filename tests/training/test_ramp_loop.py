@@ -71,13 +71,13 @@ def test_a_demonstration_path_that_is_no_dataset_is_refused_before_any_rollout(t
     assert not (tmp_path / "out").exists()  # nothing started
 
 
-def test_the_loops_choice_of_unconditioned_samples_reaches_ramp_and_the_recap_baseline(
-    tmp_path, monkeypatch
-):
+def test_the_loops_objective_choices_reach_the_steps_that_take_them(tmp_path, monkeypatch):
     """``ramp --unconditioned expert``: the RAMP fine-tuning and the RECAP-like baseline (the
     same objective without the world model) both train with it; plain fine-tuning and the
-    corrections baseline (the policy objective) do not take it. The steps are recorded, not
-    run: each writes the summary its ``--json`` names."""
+    corrections baseline (the policy objective) do not take it. ``--indicator-condition``:
+    every training has the architecture, and every engine exported from one of them, but not
+    round 0's (the start policy was trained without it). The steps are recorded, not run: each
+    writes the summary its ``--json`` names."""
     import json
 
     from gigabrain_runtime.training import ramp
@@ -100,7 +100,8 @@ def test_the_loops_choice_of_unconditioned_samples_reaches_ramp_and_the_recap_ba
                 path.write_text(json.dumps({**summary, "interventions_per_episode": 1.0}))
 
     monkeypatch.setattr(ramp, "Runner", Recorded)
-    ramp.run_ramp(RampConfig(baselines=True, unconditioned="expert"), tmp_path / "out")
+    config = RampConfig(baselines=True, unconditioned="expert", indicator_condition=True)
+    ramp.run_ramp(config, tmp_path / "out")
 
     def flag(name):
         argv = steps[name]
@@ -109,5 +110,12 @@ def test_the_loops_choice_of_unconditioned_samples_reaches_ramp_and_the_recap_ba
     assert flag("ramp-0") == "expert" and flag("baseline-recap") == "expert"
     assert flag("baseline-plain") is None and flag("baseline-corrections") is None
     assert "--objective" in steps["ramp-0"] and flag("world-model-0") is None
+    trainings = [n for n, argv in steps.items() if argv[0] == "train"]
+    assert len(trainings) == 5  # the world model, RAMP, three baselines
+    assert all("--indicator-condition" in steps[n] for n in trainings)
+    exports = {
+        n: "--indicator-condition" in argv for n, argv in steps.items() if argv[0] == "export"
+    }
+    assert exports.pop("export-round-0") is False and exports and all(exports.values())
     with pytest.raises(ValueError, match="unconditioned: expected one of"):
         RampConfig(unconditioned="policy")
