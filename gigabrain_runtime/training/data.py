@@ -266,28 +266,26 @@ class LeRobotDataset:
             "frame": t,
         }
 
-    def indicator(self, i: int) -> int:
-        """Sample ``i``'s advantage indicator I (ValueError where the dataset has none)."""
+    def _per_frame(self, i: int, feature: str, missing: str) -> Any:
+        """Sample ``i``'s value of the per-frame ``feature`` (ValueError, with ``missing`` as
+        the remedy, where its dataset has none)."""
         k, j = self._index[i]
         ep = self.episodes[k]
-        if ep.indicator is None:
-            raise ValueError(
-                f"dataset: {ep.source} has no 'indicator' feature (label the episodes with "
-                "bag label --advantage, then bag export)"
-            )
-        return int(ep.indicator[int(ep.sample_frames[j])])
+        column = getattr(ep, feature)
+        if column is None:
+            raise ValueError(f"dataset: {ep.source} has no {feature!r} feature ({missing})")
+        return column[int(ep.sample_frames[j])]
+
+    def indicator(self, i: int) -> int:
+        """Sample ``i``'s advantage indicator I (ValueError where the dataset has none)."""
+        remedy = "label the episodes with bag label --advantage, then bag export"
+        return int(self._per_frame(i, "indicator", remedy))
 
     def expert(self, i: int) -> bool:
         """Whether sample ``i``'s actions are an expert's: every frame of an expert dataset, the
         operator's frames of a HILR one (ValueError where the dataset does not say)."""
-        k, j = self._index[i]
-        ep = self.episodes[k]
-        if ep.intervention is None:
-            raise ValueError(
-                f"dataset: {ep.source} has no 'intervention' feature (bag export writes it), so "
-                "whose actions its frames are is unknown"
-            )
-        return bool(ep.intervention[int(ep.sample_frames[j])])
+        remedy = "bag export writes it; without it whose actions its frames are is unknown"
+        return bool(self._per_frame(i, "intervention", remedy))
 
     def frame(self, i: int) -> tuple[int, int]:
         """Sample ``i`` as (episode number in ``episodes``, frame index in that episode)."""

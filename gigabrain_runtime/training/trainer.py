@@ -439,23 +439,22 @@ class Trainer:
         )
         if uses_world and self.world_model is None:
             raise ValueError(f"objective {objective}: model {cfg.name} has no world model")
-        if objective == "ramp":
-            unlabelled = [
-                f"{ep.source}:{ep.index}" for ep in self.data.episodes if ep.indicator is None
+        needed = {
+            "indicator": objective == "ramp"
+            and "the ramp objective needs advantage labels (bag label --advantage, then bag "
+            "export)",
+            "intervention": config.unconditioned == "expert"
+            and "unconditioned='expert' needs to know whose actions each frame holds",
+        }
+        for feature, why in needed.items():
+            lacking = [
+                f"{ep.source}:{ep.index}"
+                for ep in self.data.episodes
+                if why and getattr(ep, feature) is None
             ]
-            if unlabelled:
+            if lacking:
                 raise ValueError(
-                    f"dataset: episodes {unlabelled[:5]} have no 'indicator' feature; the ramp "
-                    "objective needs advantage labels (bag label --advantage, then bag export)"
-                )
-        if config.unconditioned == "expert":
-            unflagged = [
-                f"{ep.source}:{ep.index}" for ep in self.data.episodes if ep.intervention is None
-            ]
-            if unflagged:
-                raise ValueError(
-                    f"dataset: episodes {unflagged[:5]} have no 'intervention' feature; "
-                    "unconditioned='expert' needs to know whose actions each frame holds"
+                    f"dataset: episodes {lacking[:5]} have no {feature!r} feature; {why}"
                 )
         if uses_world:
             self.world_model = self.world_model.to(self.device).train()
