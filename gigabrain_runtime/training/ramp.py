@@ -12,9 +12,10 @@ A round k, from policy k (round 0: ``--start``, by default the shipped deliberat
 5. ``export`` and ``eval --direct`` on the held-out seeds.
 
 Every step is the user-facing command, run as its own process and written to ``commands.sh``
-(re-runnable), with its output in ``logs/``; a step that finished (``done/``, the same command)
-is kept when the loop runs again in the same ``--out``: an interrupted loop continues where it
-stopped, and ``--baselines`` added later trains only the baselines. The rollout seeds are the
+(re-runnable), with its output in ``logs/``; a step that finished (``done/``, the same command
+after the same step) is kept when the loop runs again in the same ``--out``: an interrupted loop
+continues where it stopped, ``--baselines`` added later trains only the baselines, and a step
+that runs again (a changed option) runs every step after it again. The rollout seeds are the
 same every round (interventions per episode compare like with like) and disjoint from the
 evaluation seeds. After the last round, one more rollout measures the interventions the last
 policy needs. ``--baselines`` adds, on round 0's data and seeds, plain fine-tuning on the HILR
@@ -127,7 +128,13 @@ def _start_policy(start: str) -> Policy:
 
 
 class Runner:
-    """Runs each step as ``python -m gigabrain_runtime ...``, logged and written down."""
+    """Runs each step as ``python -m gigabrain_runtime ...``, logged and written down.
+
+    A step that finished in an earlier run is kept when its command is the same *and* the step
+    before it is the one it followed then: a step that runs again (its command changed, or it
+    had not finished) gives every later step a new predecessor, so they run again too - an
+    export after a re-trained policy never keeps the old engine (the paths in the commands are
+    the same; what they hold is not)."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
@@ -137,13 +144,22 @@ class Runner:
             self.script.write_text("#!/bin/sh\nset -e\n")
         self.n = len(list((out / "logs").glob("*.log")))  # a re-run's logs follow the first's
         self.timings: list[tuple[str, float]] = []
+        self.previous = ""  # the stamp of the step before the next one ("" before the first)
+
+    def _kept(self, name: str, argv: list[str]) -> bool:
+        marker = self.out / "done" / name
+        files = {k: marker.with_suffix(f".{k}") for k in ("seconds", "after", "stamp")}
+        if not (marker.is_file() and all(f.is_file() for f in files.values())):
+            return False
+        if marker.read_text() != shlex.join(argv) or files["after"].read_text() != self.previous:
+            return False
+        self.timings.append((name, float(files["seconds"].read_text())))
+        self.previous = files["stamp"].read_text()
+        return True
 
     def __call__(self, name: str, *args: Any) -> None:
         argv = [str(a) for a in args]
-        marker = self.out / "done" / name
-        seconds = marker.with_suffix(".seconds")
-        if marker.is_file() and marker.read_text() == shlex.join(argv) and seconds.is_file():
-            self.timings.append((name, float(seconds.read_text())))
+        if self._kept(name, argv):
             print(f"[ramp] {name}: done in an earlier run, kept", flush=True)
             return
         with self.script.open("a") as f:
@@ -163,9 +179,14 @@ class Runner:
         if done.returncode != 0:
             tail = log.read_text()[-2000:]
             raise RuntimeError(f"ramp: step {name} failed (exit {done.returncode}; {log}):\n{tail}")
+        marker = self.out / "done" / name
         marker.parent.mkdir(exist_ok=True)
-        marker.write_text(shlex.join(argv))
-        seconds.write_text(f"{elapsed:.1f}")
+        stamp = f"{name}@{time.time_ns()}"
+        marker.with_suffix(".seconds").write_text(f"{elapsed:.1f}")
+        marker.with_suffix(".after").write_text(self.previous)
+        marker.with_suffix(".stamp").write_text(stamp)
+        marker.write_text(shlex.join(argv))  # last: a marker without the others is not done
+        self.previous = stamp
         print(f"[ramp] {name}: done in {elapsed / 60:.1f} min", flush=True)
 
 

@@ -119,3 +119,25 @@ def test_the_loops_objective_choices_reach_the_steps_that_take_them(tmp_path, mo
     assert exports.pop("export-round-0") is False and exports and all(exports.values())
     with pytest.raises(ValueError, match="unconditioned: expected one of"):
         RampConfig(unconditioned="policy")
+
+
+def test_a_step_that_runs_again_runs_every_step_after_it_again(tmp_path, capsys):
+    """An interrupted or changed loop continues where it can: a finished step with the same
+    command after the same predecessor is kept; once one step runs again (here its command
+    changed), the steps after it run again too, though their commands are the same (they read
+    what it rewrote at the same paths)."""
+    from gigabrain_runtime.training.ramp import Runner
+
+    def invocation(first_preset):
+        run = Runner(tmp_path)
+        run("first", "info", "--preset", first_preset)
+        run("second", "info", "--preset", "tiny")
+        run("third", "info", "--preset", "tiny-2cam")
+        out = capsys.readouterr().out
+        return [n for n in ("first", "second", "third") if f"[ramp] {n}: done in an earlier" in out]
+
+    assert invocation("tiny") == []  # all run
+    assert invocation("tiny") == ["first", "second", "third"]  # all kept
+    assert invocation("tiny-2cam") == []  # the first changed: every later one runs again
+    assert invocation("tiny-2cam") == ["first", "second", "third"]
+    assert len(list((tmp_path / "logs").glob("*.log"))) == 6
