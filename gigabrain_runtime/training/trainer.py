@@ -204,9 +204,7 @@ class _Loss(nn.Module):
         masks = torch.Generator(device=world.images.device).manual_seed(world.seed + 2)
         if self.policy.cfg.ramp.world_model_drop_prob >= 1.0:
             # the world model is never seen: advantage conditioning alone (RECAP-like)
-            return ramp_loss(self.policy, batch, generator=masks, unconditioned=self.unconditioned)[
-                0
-            ]
+            return self._ramp(batch, masks)
         wm = self.world_model
         # the prediction the policy is conditioned on, made as at run time: from the arm
         # holding still, never from the chunk being learnt (a prediction from the target
@@ -222,8 +220,10 @@ class _Loss(nn.Module):
                 world.images, world.image_mask, world.state, world.hold_actions, noise
             )
         batch = dataclasses.replace(batch, wm_tokens=z, value=value)
-        policy = ramp_loss(self.policy, batch, generator=masks, unconditioned=self.unconditioned)
-        return policy[0] + self._world_loss(world)
+        return self._ramp(batch, masks) + self._world_loss(world)
+
+    def _ramp(self, batch: PolicyBatch, masks: torch.Generator) -> torch.Tensor:
+        return ramp_loss(self.policy, batch, generator=masks, unconditioned=self.unconditioned)[0]
 
 
 @dataclass
@@ -439,18 +439,20 @@ class Trainer:
         )
         if uses_world and self.world_model is None:
             raise ValueError(f"objective {objective}: model {cfg.name} has no world model")
-        needed = {
-            "indicator": objective == "ramp"
-            and "the ramp objective needs advantage labels (bag label --advantage, then bag "
-            "export)",
-            "intervention": config.unconditioned == "expert"
-            and "unconditioned='expert' needs to know whose actions each frame holds",
-        }
-        for feature, why in needed.items():
+        needed = []  # (per-frame feature, why this run needs it)
+        if objective == "ramp":
+            why = (
+                "the ramp objective needs advantage labels (bag label --advantage, then bag export)"
+            )
+            needed.append(("indicator", why))
+        if config.unconditioned == "expert":
+            why = "unconditioned='expert' needs to know whose actions each frame holds"
+            needed.append(("intervention", why))
+        for feature, why in needed:
             lacking = [
                 f"{ep.source}:{ep.index}"
                 for ep in self.data.episodes
-                if why and getattr(ep, feature) is None
+                if getattr(ep, feature) is None
             ]
             if lacking:
                 raise ValueError(
