@@ -654,6 +654,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.indicator_condition and args.checkpoint:
         raise ValueError("--indicator-condition: only with --preset")
     cfg = _with_indicator_condition(cfg, args.indicator_condition)
+    if not args.dataset and not args.demos:
+        raise ValueError("--dataset: required unless --demos is given")
     trainer = Trainer(
         cfg,
         [Path(d) for d in args.dataset],
@@ -1145,9 +1147,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--dataset",
-        required=True,
         nargs="+",
-        help="LeRobot v3.0 dataset directory (several: their episodes together)",
+        default=[],
+        help="LeRobot v3.0 dataset directory (several: their episodes together); may be left "
+        "out with --demos (RAMP's stage 2: the world-model-conditioned policy trained on "
+        "demonstrations alone)",
     )
     p.add_argument(
         "--demos",

@@ -74,7 +74,9 @@ def test_world_model_objective_trains_the_world_model_and_leaves_the_policy(epis
     assert w.future_images.shape[2] == 1  # one future latent frame
 
 
-def test_advantage_labels_reach_the_dataset_and_drive_the_ramp_objective(episodes, tmp_path):
+def test_advantage_labels_reach_the_dataset_and_drive_the_ramp_objective(
+    episodes, tmp_path, capsys
+):
     wm = tmp_path / "wm"
     common = [
         "--dataset",
@@ -89,6 +91,14 @@ def test_advantage_labels_reach_the_dataset_and_drive_the_ramp_objective(episode
         "8",
     ]
     assert main(["train", *common, "--objective", "world-model", "--out", str(wm)]) == 0
+    # RAMP's stage 2 from the command line: the world-model-conditioned policy on the
+    # demonstrations alone (no --dataset); neither given is refused, naming the option
+    stage2 = [*common[2:], "--objective", "ramp", "--weights", str(wm / "weights.safetensors")]
+    demos = ["--demos", str(episodes / "raw")]
+    assert main(["train", *demos, *stage2, "--out", str(tmp_path / "stage2")]) == 0
+    assert (tmp_path / "stage2/weights.safetensors").is_file()
+    assert main(["train", *stage2, "--out", str(tmp_path / "neither")]) == 2
+    assert "--dataset: required unless --demos is given" in capsys.readouterr().err
     # a ramp run on an unlabelled dataset is refused, naming what is missing
     with pytest.raises(ValueError, match="indicator"):
         Trainer(
