@@ -1406,6 +1406,20 @@ def build_parser() -> argparse.ArgumentParser:
         "the RECAP-like baseline (train --unconditioned; all)",
     )
     p.add_argument(
+        "--frames",
+        choices=SAMPLE_FRAMES,
+        help="which HILR frames RAMP and the RECAP-like baseline train on (train --frames; "
+        "all, the paper's; operator: the corrections alone)",
+    )
+    p.add_argument(
+        "--stage2-steps",
+        type=int,
+        metavar="N",
+        help="the paper's stage 2 before round 0's RAMP step: N updates of the ramp objective "
+        "on the --demos alone, conditioned on round 0's world model; RAMP continues from it "
+        "(0, the default: RAMP starts from the start policy)",
+    )
+    p.add_argument(
         "--indicator-condition",
         action="store_true",
         default=None,

@@ -8,7 +8,10 @@ A round k, from policy k (round 0: ``--start``, by default the shipped deliberat
 2. ``bag export``, then ``train --objective world-model``: the world model learns the future
    latent state and value from those episodes;
 3. ``bag label --advantage``, ``bag export``: value, n-step TD advantage and I per frame;
-4. ``train --objective ramp`` from policy k and that world model: policy k + 1;
+4. ``train --objective ramp`` from policy k and that world model: policy k + 1 (with
+   ``--stage2-steps``, round 0 first takes the paper's stage 2: the start fine-tuned on the
+   demonstrations alone, conditioned on that world model, evaluated, and RAMP goes on from it;
+   ``--frames operator``: RAMP learns from the corrections of the HILR episodes alone);
 5. ``export`` and ``eval --direct`` on the held-out seeds.
 
 Every step is the user-facing command, run as its own process and written to ``commands.sh``
@@ -37,7 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gigabrain_runtime.model.advantage import UNCONDITIONED
+from gigabrain_runtime.model.advantage import SAMPLE_FRAMES, UNCONDITIONED
 from gigabrain_runtime.sim.evaluate import wilson_interval
 
 
@@ -63,11 +66,26 @@ class RampConfig:
     # which samples the ramp objective's unconditioned term learns from (train --unconditioned;
     # model/advantage.py UNCONDITIONED), for RAMP and the RECAP-like baseline alike
     unconditioned: str = "all"
+    # which HILR frames RAMP and the RECAP-like baseline train on (train --frames;
+    # model/advantage.py SAMPLE_FRAMES): all, the paper's; operator, the corrections alone
+    frames: str = "all"
+    # the paper's stage 2, once, before round 0's RAMP step: the start fine-tuned by the ramp
+    # objective on the demonstrations alone, conditioned on round 0's world model; RAMP goes on
+    # from it. 0: RAMP starts from the start policy beside the world model
+    stage2_steps: int = 0
     # every training of the loop with train --indicator-condition (the indicator also in the
     # action expert's adaRMS condition), the engines exported to match
     indicator_condition: bool = False
 
     def __post_init__(self) -> None:
+        if self.frames not in SAMPLE_FRAMES:
+            raise ValueError(f"frames: expected one of {SAMPLE_FRAMES}, got {self.frames!r}")
+        if self.stage2_steps < 0:
+            raise ValueError(f"stage2_steps: must be >= 0, got {self.stage2_steps}")
+        if self.stage2_steps and not self.demos:
+            raise ValueError(
+                f"stage2_steps: {self.stage2_steps} needs demos (stage 2 trains on them alone)"
+            )
         if self.unconditioned not in UNCONDITIONED:
             raise ValueError(
                 f"unconditioned: expected one of {UNCONDITIONED}, got {self.unconditioned!r}"
@@ -342,6 +360,10 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             c.robot,
         )
         run(f"export-labelled-{k}", "bag", "export", here / "hilr", "--out", here / "labelled")
+        start_weights = here / "world_model" / "weights.safetensors"
+        if k == 0 and c.stage2_steps:
+            rows += _stage2(run, c, here, train_common, eval_args, export, trained, policy, demos)
+            start_weights = here / "stage2" / "weights.safetensors"
         run(
             f"ramp-{k}",
             "train",
@@ -350,8 +372,10 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             *(out / f"round-{j}" / "labelled" for j in range(k + 1)),
             *demos,
             *train_common,
+            "--frames",
+            c.frames,
             "--weights",
-            here / "world_model" / "weights.safetensors",
+            start_weights,
             "--norm-stats",
             policy.norm_stats,
             "--objective",
@@ -448,6 +472,53 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
     return results
 
 
+def _stage2(run, c, here, train_common, eval_args, export, trained, start, demos) -> list:  # noqa: ANN001
+    """The paper's stage 2: the start policy fine-tuned by the ramp objective on the
+    demonstrations alone (every frame I = 1), conditioned on round 0's world model, which
+    trains along; exported and evaluated in both modes as the world-model-conditioned round 0
+    that RAMP then continues from."""
+    run(
+        "stage-2",
+        "train",
+        *demos,
+        *train_common,
+        "--weights",
+        here / "world_model" / "weights.safetensors",
+        "--norm-stats",
+        start.norm_stats,
+        "--objective",
+        "ramp",
+        "--steps",
+        c.stage2_steps,
+        "--out",
+        here / "stage2",
+    )
+    export(trained(here / "stage2", start), here / "stage2" / "engine")
+    rows = []
+    for mode, suffix in (("efficient", ""), ("standard", "_standard")):
+        path = here / "stage2" / f"eval{suffix}.json"
+        mode_args = ["--mode", mode] if suffix else []
+        run(
+            f"eval-stage-2{suffix.replace('_', '-')}",
+            "eval",
+            "--engine",
+            here / "stage2" / "engine",
+            *eval_args,
+            *mode_args,
+            "--json",
+            path,
+        )
+        rows.append(
+            {
+                "policy": "round 0",
+                "method": "world-model-conditioned (stage 2)",
+                "mode": mode,
+                **_summary(path),
+            }
+        )
+    return rows
+
+
 def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, start, demos) -> list:  # noqa: ANN001
     """Round 0's data, other objectives, the same seeds (the paper's comparison). Each starts
     from round 0's policy with the world model trained on that round's episodes (the policy
@@ -466,7 +537,15 @@ def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, star
             "recap",
             here / "labelled",
             (),
-            ("ramp", "--unconditioned", c.unconditioned, "--wm-drop-prob", "1"),
+            (
+                "ramp",
+                "--unconditioned",
+                c.unconditioned,
+                "--wm-drop-prob",
+                "1",
+                "--frames",
+                c.frames,
+            ),
         ),
     ):
         run(

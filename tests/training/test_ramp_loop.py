@@ -71,13 +71,9 @@ def test_a_demonstration_path_that_is_no_dataset_is_refused_before_any_rollout(t
     assert not (tmp_path / "out").exists()  # nothing started
 
 
-def test_the_loops_objective_choices_reach_the_steps_that_take_them(tmp_path, monkeypatch):
-    """``ramp --unconditioned expert``: the RAMP fine-tuning and the RECAP-like baseline (the
-    same objective without the world model) both train with it; plain fine-tuning and the
-    corrections baseline (the policy objective) do not take it. ``--indicator-condition``:
-    every training has the architecture, and every engine exported from one of them, but not
-    round 0's (the start policy was trained without it). The steps are recorded, not run: each
-    writes the summary its ``--json`` names."""
+def _record_steps(tmp_path, monkeypatch) -> dict[str, list[str]]:
+    """The loop's steps by name, recorded instead of run: each writes the summary its
+    ``--json`` names, so the loop goes on to the next."""
     import json
 
     from gigabrain_runtime.training import ramp
@@ -100,6 +96,20 @@ def test_the_loops_objective_choices_reach_the_steps_that_take_them(tmp_path, mo
                 path.write_text(json.dumps({**summary, "interventions_per_episode": 1.0}))
 
     monkeypatch.setattr(ramp, "Runner", Recorded)
+    return steps
+
+
+def test_the_loops_objective_choices_reach_the_steps_that_take_them(tmp_path, monkeypatch):
+    """``ramp --unconditioned expert``: the RAMP fine-tuning and the RECAP-like baseline (the
+    same objective without the world model) both train with it; plain fine-tuning and the
+    corrections baseline (the policy objective) do not take it. ``--indicator-condition``:
+    every training has the architecture, and every engine exported from one of them, but not
+    round 0's (the start policy was trained without it). The steps are recorded, not run: each
+    writes the summary its ``--json`` names."""
+
+    from gigabrain_runtime.training import ramp
+
+    steps = _record_steps(tmp_path, monkeypatch)
     config = RampConfig(baselines=True, unconditioned="expert", indicator_condition=True)
     ramp.run_ramp(config, tmp_path / "out")
 
@@ -151,3 +161,49 @@ def test_a_step_that_runs_again_runs_every_step_after_it_again(tmp_path, monkeyp
     assert invocation("train") == ["train", "info", "bag"]  # the first changed: all after it too
     assert invocation("train") == []
     assert len(list((tmp_path / "logs").glob("*.log"))) == 6
+
+
+def test_stage_2_conditions_the_start_on_the_world_model_before_ramp_goes_on_from_it(
+    tmp_path, monkeypatch
+):
+    """``ramp --stage2-steps N --frames operator``: after round 0's world model, the start is
+    fine-tuned by the ramp objective on the demonstrations alone (no HILR dataset) from the
+    world model's weights, exported and evaluated in both modes (rows of the table); round 0's
+    RAMP step continues from those weights on the corrections alone, as does the RECAP-like
+    baseline. Stage 2 without demonstrations, or a frame choice no trainer knows, is refused."""
+
+    from gigabrain_runtime.training import ramp
+
+    steps = _record_steps(tmp_path, monkeypatch)
+    demos = tmp_path / "demos"
+    (demos / "meta").mkdir(parents=True)
+    (demos / "meta/info.json").write_text("{}")
+    out = tmp_path / "out"
+    config = RampConfig(baselines=True, demos=(str(demos),), stage2_steps=700, frames="operator")
+    results = ramp.run_ramp(config, out)
+
+    def value(name, option):
+        argv = steps[name]
+        return argv[argv.index(option) + 1] if option in argv else None
+
+    stage2 = steps["stage-2"]
+    assert "--dataset" not in stage2 and value("stage-2", "--demos") == str(demos)
+    assert value("stage-2", "--objective") == "ramp" and value("stage-2", "--steps") == "700"
+    assert value("stage-2", "--weights") == str(out / "round-0/world_model/weights.safetensors")
+    assert value("ramp-0", "--weights") == str(out / "round-0/stage2/weights.safetensors")
+    assert value("ramp-0", "--frames") == "operator"
+    assert value("baseline-recap", "--frames") == "operator"
+    assert value("baseline-corrections", "--frames") == "operator"  # its rule: unchanged
+    assert value("baseline-plain", "--frames") is None
+    order = list(steps)
+    assert order.index("world-model-0") < order.index("stage-2") < order.index("ramp-0")
+    assert value("export-stage2", "--weights") == str(out / "round-0/stage2/weights.safetensors")
+    modes = [
+        r["mode"] for r in results["rows"] if r["method"] == "world-model-conditioned (stage 2)"
+    ]
+    assert modes == ["efficient", "standard"]
+    assert value("eval-stage-2-standard", "--mode") == "standard"
+    with pytest.raises(ValueError, match="stage2_steps: 700 needs demos"):
+        RampConfig(stage2_steps=700)
+    with pytest.raises(ValueError, match="frames: expected one of"):
+        RampConfig(frames="policy")
