@@ -494,28 +494,27 @@ def _stage2(run, c, here, train_common, eval_args, export, trained, start, demos
         here / "stage2",
     )
     export(trained(here / "stage2", start), here / "stage2" / "engine")
+    method = "world-model-conditioned (stage 2)"
+    return _both_modes(run, "stage-2", here / "stage2", eval_args, "round 0", method)
+
+
+def _both_modes(run, name, directory, eval_args, policy, method) -> list:  # noqa: ANN001
+    """``eval-NAME`` and ``eval-NAME-standard`` of ``directory``'s engine (``eval.json``,
+    ``eval_standard.json`` there): the table's two rows for it."""
     rows = []
     for mode, suffix in (("efficient", ""), ("standard", "_standard")):
-        path = here / "stage2" / f"eval{suffix}.json"
-        mode_args = ["--mode", mode] if suffix else []
+        path = directory / f"eval{suffix}.json"
         run(
-            f"eval-stage-2{suffix.replace('_', '-')}",
+            f"eval-{name}{suffix.replace('_', '-')}",
             "eval",
             "--engine",
-            here / "stage2" / "engine",
+            directory / "engine",
             *eval_args,
-            *mode_args,
+            *(["--mode", mode] if suffix else []),
             "--json",
             path,
         )
-        rows.append(
-            {
-                "policy": "round 0",
-                "method": "world-model-conditioned (stage 2)",
-                "mode": mode,
-                **_summary(path),
-            }
-        )
+        rows.append({"policy": policy, "method": method, "mode": mode, **_summary(path)})
     return rows
 
 
@@ -572,44 +571,8 @@ def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, star
         ("corrections", "the corrections alone (HG-DAgger-like)"),
         ("recap", "advantage-conditioned (RECAP-like)"),
     ):
-        p = trained(base / name, start)
-        export(p, base / name / "engine")
-        run(
-            f"eval-{name}",
-            "eval",
-            "--engine",
-            base / name / "engine",
-            *eval_args,
-            "--json",
-            base / name / "eval.json",
-        )
-        rows.append(
-            {
-                "policy": "round 1",
-                "method": method,
-                "mode": "efficient",
-                **_summary(base / name / "eval.json"),
-            }
-        )
-        run(
-            f"eval-{name}-standard",
-            "eval",
-            "--engine",
-            base / name / "engine",
-            *eval_args,
-            "--mode",
-            "standard",
-            "--json",
-            base / name / "eval_standard.json",
-        )
-        rows.append(
-            {
-                "policy": "round 1",
-                "method": method,
-                "mode": "standard",
-                **_summary(base / name / "eval_standard.json"),
-            }
-        )
+        export(trained(base / name, start), base / name / "engine")
+        rows += _both_modes(run, name, base / name, eval_args, "round 1", method)
     run(
         "eval-ramp-standard",
         "eval",
