@@ -644,12 +644,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = get_preset(args.preset)
     ramp = {
         k: v
-        for k, v in (("alpha", args.alpha), ("world_model_drop_prob", args.wm_drop_prob))
+        for k, v in (
+            ("alpha", args.alpha),
+            ("world_model_drop_prob", args.wm_drop_prob),
+            ("world_model_still_prob", args.wm_still_prob),
+        )
         if v is not None
     }
     if ramp:
         if args.checkpoint:
-            raise ValueError("--alpha/--wm-drop-prob: only with --preset")
+            raise ValueError("--alpha/--wm-drop-prob/--wm-still-prob: only with --preset")
         cfg = dataclasses.replace(cfg, ramp=dataclasses.replace(cfg.ramp, **ramp))
     if args.indicator_condition and args.checkpoint:
         raise ValueError("--indicator-condition: only with --preset")
@@ -1253,6 +1257,14 @@ def build_parser() -> argparse.ArgumentParser:
         "conditioning alone, RECAP-like; preset default 0.2)",
     )
     p.add_argument(
+        "--wm-still-prob",
+        type=float,
+        help="world model: fraction of its training samples asked about the arm holding still "
+        "instead of the recorded chunk, the target still the recorded future (the still-arm "
+        "prediction that conditions the policy then learns the likely future, not the present; "
+        "default 0)",
+    )
+    p.add_argument(
         "--indicator-condition",
         action="store_true",
         help="the advantage indicator also conditions every action-expert block (added to the "
@@ -1418,6 +1430,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the paper's stage 2 before round 0's RAMP step: N updates of the ramp objective "
         "on the --demos alone, conditioned on round 0's world model; RAMP continues from it "
         "(0, the default: RAMP starts from the start policy)",
+    )
+    p.add_argument(
+        "--wm-still-prob",
+        type=float,
+        help="train the loop's world model with train --wm-still-prob (its still-arm "
+        "prediction, which conditions the policy, learns the likely future; default 0)",
     )
     p.add_argument(
         "--indicator-condition",

@@ -218,6 +218,10 @@ class RampConfig:
     """Training-time RAMP settings (inference fixes the indicator to 1)."""
 
     world_model_drop_prob: float = 0.2
+    # fraction of the world model's training samples asked about the arm holding still in place
+    # of the recorded chunk (the target still the recorded future): the prediction from a still
+    # arm, which conditions the policy, then learns the data's likely future, not the present
+    world_model_still_prob: float = 0.0
     alpha: float = 1.0
     trajectory_loss_weight: float = 0.1
     knowledge_insulation: bool = True
@@ -226,6 +230,10 @@ class RampConfig:
         if not 0.0 <= self.world_model_drop_prob <= 1.0:
             raise ValueError(
                 f"ramp.world_model_drop_prob must be in [0, 1], got {self.world_model_drop_prob}"
+            )
+        if not 0.0 <= self.world_model_still_prob <= 1.0:
+            raise ValueError(
+                f"ramp.world_model_still_prob must be in [0, 1], got {self.world_model_still_prob}"
             )
         if self.alpha < 0:
             raise ValueError(f"ramp.alpha must be >= 0, got {self.alpha}")

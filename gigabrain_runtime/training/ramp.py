@@ -73,6 +73,10 @@ class RampConfig:
     # objective on the demonstrations alone, conditioned on round 0's world model; RAMP goes on
     # from it. 0: RAMP starts from the start policy beside the world model
     stage2_steps: int = 0
+    # every training of the loop with train --wm-still-prob: this fraction of the world
+    # model's samples asked about a still arm (as the policy's conditioning asks), answered
+    # with the recorded future. 0: the world model always sees the recorded chunk
+    wm_still_prob: float = 0.0
     # every training of the loop with train --indicator-condition (the indicator also in the
     # action expert's adaRMS condition), the engines exported to match
     indicator_condition: bool = False
@@ -80,6 +84,8 @@ class RampConfig:
     def __post_init__(self) -> None:
         if self.frames not in SAMPLE_FRAMES:
             raise ValueError(f"frames: expected one of {SAMPLE_FRAMES}, got {self.frames!r}")
+        if not 0.0 <= self.wm_still_prob <= 1.0:
+            raise ValueError(f"wm_still_prob: must be in [0, 1], got {self.wm_still_prob}")
         if self.stage2_steps < 0:
             raise ValueError(f"stage2_steps: must be >= 0, got {self.stage2_steps}")
         if self.stage2_steps and not self.demos:
@@ -251,6 +257,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
         "--trajectory",
         *(["--delta-joints", *policy.delta_joints] if policy.delta_joints else []),
         *(["--indicator-condition"] if c.indicator_condition else []),
+        *(["--wm-still-prob", c.wm_still_prob] if c.wm_still_prob else []),
     ]
     rollout_args = [
         "--robot",

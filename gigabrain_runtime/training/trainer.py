@@ -181,12 +181,20 @@ class _Loss(nn.Module):
         self.unconditioned = unconditioned
 
     def _world_loss(self, w: WorldBatch) -> torch.Tensor:
+        actions = w.actions
+        still = self.policy.cfg.ramp.world_model_still_prob
+        if still > 0.0:
+            # some samples asked about a still arm, answered with the recorded future: what
+            # the policy is conditioned on (a still-arm query) becomes the likely future
+            gen = torch.Generator(device=w.images.device).manual_seed(w.seed + 3)
+            pick = torch.rand(actions.shape[0], generator=gen, device=w.images.device) < still
+            actions = torch.where(pick[:, None, None], w.hold_actions, w.actions)
         return world_model_loss(
             self.world_model,
             w.images,
             w.image_mask,
             w.state,
-            w.actions,
+            actions,
             w.future_images,
             w.future_value,
             w.future_proprio,

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from gigabrain_runtime.cli import main
 from gigabrain_runtime.hilr.label_store import read_labels
 from gigabrain_runtime.model.advantage import episode_labels
+from gigabrain_runtime.model.config import RampConfig
 from gigabrain_runtime.model.presets import get_preset
 from gigabrain_runtime.training.trainer import TrainConfig, Trainer
 
@@ -72,6 +74,39 @@ def test_world_model_objective_trains_the_world_model_and_leaves_the_policy(epis
     w = run.world_batch(0)
     assert ((w.future_value > 0) & (w.future_value <= 1)).all()
     assert w.future_images.shape[2] == 1  # one future latent frame
+
+
+def test_world_model_learns_the_likely_future_from_a_still_arm_when_asked(episodes, tmp_path):
+    """``train --wm-still-prob P``: that fraction of the world model's samples is asked about
+    the arm holding still (what the policy's conditioning asks at run time) and answered with
+    the recorded future; by default every sample sees the chunk that was executed."""
+    import dataclasses
+
+    def chunks_seen(prob):
+        cfg = get_preset("tiny")
+        cfg = dataclasses.replace(
+            cfg, ramp=dataclasses.replace(cfg.ramp, world_model_still_prob=prob)
+        )
+        config = TrainConfig(**{**CONFIG, "steps": 2}, objective="world-model")
+        run = Trainer(cfg, episodes / "raw", tmp_path / f"wm{prob}", config, progress=False)
+        seen, velocity = [], run.world_model.velocity
+
+        def spy(noisy, tau, current, actions, image_mask):
+            seen.append(actions.detach().clone())
+            return velocity(noisy, tau, current, actions, image_mask)
+
+        run.world_model.velocity = spy
+        run.run()
+        return seen[0], run.world_batch(0)
+
+    seen, batch = chunks_seen(1.0)
+    torch.testing.assert_close(seen, batch.hold_actions)
+    assert (seen == seen[:, :1]).all()  # every step of each chunk the same: still
+    assert not (batch.actions == batch.actions[:, :1]).all()  # the recorded chunks move
+    seen, batch = chunks_seen(0.0)
+    torch.testing.assert_close(seen, batch.actions)
+    with pytest.raises(ValueError, match=r"world_model_still_prob must be in \[0, 1\], got -0.1"):
+        RampConfig(world_model_still_prob=-0.1)
 
 
 def test_advantage_labels_reach_the_dataset_and_drive_the_ramp_objective(

@@ -131,6 +131,29 @@ def test_the_loops_objective_choices_reach_the_steps_that_take_them(tmp_path, mo
         RampConfig(unconditioned="policy")
 
 
+def test_the_loops_world_model_still_queries_reach_every_training_of_the_world_model(
+    tmp_path, monkeypatch
+):
+    """``ramp --wm-still-prob P``: the world model's own training and the trainings that update
+    it jointly (stage 2, RAMP) all take it; without it no command carries the option (the
+    loop's commands as before). A value outside [0, 1] is refused, naming the field."""
+    from gigabrain_runtime.training import ramp
+
+    demos = tmp_path / "demos"
+    (demos / "meta").mkdir(parents=True)
+    (demos / "meta/info.json").write_text("{}")
+    for prob, expected in ((0.5, "0.5"), (0.0, None)):
+        steps = _record_steps(tmp_path, monkeypatch)
+        config = RampConfig(demos=(str(demos),), stage2_steps=10, wm_still_prob=prob)
+        ramp.run_ramp(config, tmp_path / f"out{prob}")
+        for name in ("world-model-0", "stage-2", "ramp-0"):
+            argv = steps[name]
+            got = argv[argv.index("--wm-still-prob") + 1] if "--wm-still-prob" in argv else None
+            assert got == expected, (name, prob)
+    with pytest.raises(ValueError, match=r"wm_still_prob: must be in \[0, 1\], got 1.5"):
+        RampConfig(wm_still_prob=1.5)
+
+
 def test_a_step_that_runs_again_runs_every_step_after_it_again(tmp_path, monkeypatch):
     """An interrupted or changed loop continues where it can: a finished step with the same
     command after the same predecessor is kept; once one step runs again (here its command
