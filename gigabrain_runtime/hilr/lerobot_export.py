@@ -47,6 +47,7 @@ from gigabrain_runtime.hilr.episodes import episode_dirs, read_episode
 from gigabrain_runtime.hilr.label_store import read_labels
 from gigabrain_runtime.hilr.recording import read_sidecar
 from gigabrain_runtime.model.advantage import HILR_GAMMA, HILR_N_STEP, episode_labels
+from gigabrain_runtime.scheduling import keep_scheduling
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000
@@ -181,7 +182,11 @@ class _VideoWriter:
 
     def write(self, rgb: np.ndarray) -> None:
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        for packet in self._stream.encode(frame):
+        # the first frame opens the encoder, which as root raises its threads to SCHED_FIFO 99
+        # (gigabrain_runtime/scheduling.py): undone before it can outrank a control loop
+        with keep_scheduling() if not self.frames else contextlib.nullcontext():
+            packets = self._stream.encode(frame)
+        for packet in packets:
             self._container.mux(packet)
         self.frames += 1
 
