@@ -73,13 +73,16 @@ def test_real_time_chosen_before_the_call_is_left_alone():
 def test_an_av1_export_leaves_every_thread_at_normal_priority(tmp_path):
     from gigabrain_runtime.hilr.lerobot_export import _VideoWriter
 
-    assert not any(p in REALTIME for p, _ in thread_scheduling().values())
+    # threads real-time before the export stay so (Fast DDS's shared-memory watchdog makes
+    # itself SCHED_FIFO 99 once a test has started rclpy): only a rise by the encoder counts
+    was = {t for t, (p, _) in thread_scheduling().items() if p in REALTIME}
     writer = _VideoWriter(tmp_path / "cam.mp4", fps=15, height=64, width=64)
     try:
         for k in range(4):
             writer.write(np.full((64, 64, 3), 40 * k, np.uint8))
-        raised = {t: s for t, s in thread_scheduling().items() if s[0] in REALTIME}
+        raised = {t: s for t, s in thread_scheduling().items() if s[0] in REALTIME and t not in was}
         assert not raised, f"threads left real-time by the encoder: {raised}"
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER
     finally:
         writer.close()
         _normal()
