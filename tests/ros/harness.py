@@ -29,6 +29,9 @@ from rclpy.node import Node
 
 ROOT = Path(__file__).resolve().parents[2]
 _DOMAIN_OFFSET = [0]
+# exceptions that ended an observer's spin thread: after one, nothing more arrives, and every
+# wait that times out says why instead of only that it timed out
+SPIN_ERRORS: list[str] = []
 
 
 def fresh_domain() -> int:
@@ -51,7 +54,8 @@ def wait_for(
             return value
         if time.monotonic() >= end:
             tail = f"\n--- {log} ---\n{Path(log).read_text()[-3000:]}" if log else ""
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}{tail}")
+            dead = f"; an observer stopped receiving: {SPIN_ERRORS}" if SPIN_ERRORS else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{dead}{tail}")
         time.sleep(0.02)
 
 
@@ -155,11 +159,23 @@ class Inbox:
 
 
 class Spinner:
+    """One node spun on a thread of its own. Entities of a spinning node are created freely but
+    never destroyed from another thread (rclpy's executor may already hold one it chose as ready:
+    ros2/rclpy#1355, #1284); to drop one, put it on a node of its own and ``Graph.unspin`` it."""
+
     def __init__(self, node: Node) -> None:
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread = threading.Thread(target=self._spin, args=(node.get_name(),), daemon=True)
         self.thread.start()
+
+    def _spin(self, name: str) -> None:
+        try:
+            self.executor.spin()
+        except Exception as err:  # ExternalShutdownException and the like end it quietly
+            if rclpy.ok():
+                SPIN_ERRORS.append(f"{name}: {type(err).__name__}: {err}")
+                raise
 
     def stop(self) -> None:
         self.executor.shutdown()
@@ -205,6 +221,19 @@ class Graph:
     def spin(self, node: Node, on_close: Callable[[], None] | None = None) -> Node:
         self._nodes.append((node, Spinner(node), on_close))
         return node
+
+    def unspin(self, node: Node) -> None:
+        """Stop spinning ``node`` and destroy it (with every subscription it holds) once its
+        executor has stopped: the safe way to make an entity go away mid-test."""
+        for i, (n, spinner, on_close) in enumerate(self._nodes):
+            if n is node:
+                del self._nodes[i]
+                if on_close is not None:
+                    on_close()
+                spinner.stop()
+                node.destroy_node()
+                return
+        raise ValueError(f"node {node.get_name()!r} is not spun by this graph")
 
     def close(self) -> None:
         for proc in self.procs:

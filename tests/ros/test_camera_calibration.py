@@ -18,6 +18,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
+from rclpy.node import Node  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import CameraInfo as CameraInfoMsg  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
@@ -53,9 +54,6 @@ class CameraRobot(FakeRobot):
             "cameras/cam_high/camera_info",
             self._rec("camera_info"),
             qos_profile_sensor_data,
-        )
-        self.overlay_sub = self.create_subscription(
-            Image, "cameras/cam_high/policy_overlay", self._rec("overlay"), qos_profile_sensor_data
         )
 
     def frame(self, cam: str) -> np.ndarray:
@@ -131,6 +129,12 @@ def calibrated(tiny_engine, tmp_path_factory):
         robot = CameraRobot("/piper", PIPER.cameras, PIPER.joint_names, positions=MID)
         robot.follow_commands = False
         g.spin(robot, on_close=robot.stop)
+        # the overlay's viewer is a node of its own, so a test can make it go away
+        viewer = g.spin(Node("overlay_viewer", namespace="/piper"))
+        viewer.create_subscription(
+            Image, "cameras/cam_high/policy_overlay", robot._rec("overlay"), qos_profile_sensor_data
+        )
+        robot.close_overlay_viewer = lambda: g.unspin(viewer)
         wait_for(
             lambda: len(robot.since("action_chunk", 0)) >= 3 or proc.poll() is not None,
             90,
@@ -247,7 +251,7 @@ def test_a_frame_size_that_disagrees_with_the_calibration_is_reported_and_used(c
 
 def test_nothing_is_drawn_while_nobody_subscribes_to_the_overlay(calibrated):
     robot, proc, _ = calibrated
-    robot.destroy_subscription(robot.overlay_sub)
+    robot.close_overlay_viewer()
     robot.diag("overlay", since=time.monotonic(), where=lambda d: d["subscribers"] == "0")
     # a chunk handed over just before may still be drawn: count from a diagnostic sent after
     # the chunks that followed, then again after more chunks
