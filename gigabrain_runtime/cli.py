@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gigabrain_runtime import entries
+from gigabrain_runtime.inference.types import Mode
 from gigabrain_runtime.model.advantage import (
     HILR_GAMMA,
     HILR_N_STEP,
@@ -276,7 +277,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         run_benchmark,
         write_json,
     )
-    from gigabrain_runtime.inference.types import Mode
     from gigabrain_runtime.model.presets import get_preset
 
     cfg = None if args.checkpoint else get_preset(args.preset)
@@ -469,7 +469,6 @@ def _write_trace(trace: object, out: Path) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gigabrain_runtime.inference.types import Mode
     from gigabrain_runtime.robots.embodiment import get_embodiment
 
     get_embodiment(args.robot)
@@ -1442,6 +1441,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="train every policy of the loop with train --indicator-condition",
+    )
+    p.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        help="the mode every RAMP round's policy is evaluated and rolled out in (efficient; "
+        "round 0's start policy always runs efficient)",
     )
     p.set_defaults(func=cmd_ramp)
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import tempfile
 import types
 from pathlib import Path
 
 import pytest
 
+from tests import engines
 from tests.helpers import make_observation
 
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random().randint(1, 100)))
@@ -27,8 +30,8 @@ os.environ.setdefault(
 )
 
 TESTS_DIR = Path(__file__).resolve().parent
-# Session fixtures that export an ONNX engine: 20-50 s each on a 2-core machine.
-SLOW_FIXTURES = frozenset({"tiny_engine", "tiny_split_engine", "gb0_engine"})
+# Session fixtures that export an ONNX engine: 20-70 s each on a 2-core machine.
+SLOW_FIXTURES = frozenset(engines.NAMES)
 
 
 def _imports_rclpy(module: types.ModuleType | None) -> bool:
@@ -58,28 +61,46 @@ def tiny_cfg():
     return get_preset("tiny")
 
 
-def _export_tiny(tmp_path_factory, cfg, name: str, layout: str):
-    """The tiny preset exported without onnxscript's graph optimiser: the same maths (the
-    optimiser folds and fuses; parity is checked on optimised graphs in
-    test_ensure_engine_reuses_a_matching_engine_and_reexports_a_broken_one) in 40 % of the
-    time, which keeps `make test` inside its budget on a busy 2-core machine."""
-    from gigabrain_runtime.inference.export import export_source, preset_source
+AHEAD: list[engines.Ahead] = []  # the background export started as collection ended
 
-    out = tmp_path_factory.mktemp(name)
-    export_source(preset_source(cfg), out, layout=layout, optimize=False)
-    return out
+
+def pytest_collection_finish(session):
+    """Start exporting the session engines the selected tests use, in the order they are
+    first needed (see tests/engines.py); nothing when none is used (``make test-core``)."""
+    if session.config.option.collectonly:
+        return
+    first: dict[str, int] = {}
+    for i, item in enumerate(session.items):
+        for name in engines.NAMES:
+            if name in getattr(item, "fixturenames", ()):
+                first.setdefault(name, i)
+    if first:
+        base = Path(tempfile.mkdtemp(prefix="gigabrain-test-engines-"))
+        AHEAD.append(engines.Ahead(base, sorted(first, key=first.get)))
+
+
+def pytest_sessionfinish(session):
+    for ahead in AHEAD:
+        ahead.stop()
+        shutil.rmtree(ahead.base, ignore_errors=True)
+
+
+def _session_engine(tmp_path_factory, name: str) -> Path:
+    """The engine exported ahead, or (if it was not) exported here."""
+    ahead = AHEAD[0].take(name) if AHEAD else None
+    return ahead or engines.export(name, tmp_path_factory.mktemp(name))
 
 
 @pytest.fixture(scope="session")
-def tiny_engine(tmp_path_factory, tiny_cfg):
+def tiny_engine(tmp_path_factory):
     """The tiny preset exported once per session (fused layout, the default)."""
-    return _export_tiny(tmp_path_factory, tiny_cfg, "engine_tiny", "fused")
+    return _session_engine(tmp_path_factory, "tiny_engine")
 
 
 @pytest.fixture(scope="session")
-def tiny_split_engine(tmp_path_factory, tiny_cfg):
+def tiny_split_engine(tmp_path_factory):
     """The tiny preset in the split layout (prefix + flow-step graphs; exports 3x faster)."""
-    return _export_tiny(tmp_path_factory, tiny_cfg, "engine_tiny_split", "split")
+    return _session_engine(tmp_path_factory, "tiny_split_engine")
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +127,7 @@ def observation():
     return make_observation()
 
 
-GIGABRAIN0_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "gigabrain0"
+GIGABRAIN0_FIXTURE = engines.GIGABRAIN0_FIXTURE
 
 
 @pytest.fixture(scope="session")
@@ -124,12 +145,7 @@ def gb0_source(gb0_fixture):
 
 
 @pytest.fixture(scope="session")
-def gb0_engine(tmp_path_factory, gb0_source):
+def gb0_engine(tmp_path_factory):
     """The fixture checkpoint exported once per session (fused layout, the default), without
-    the graph optimiser: as the released 3.5 B checkpoint is exported (``--optimize auto`` skips
-    it above 1 B parameters), so parity with the official pipeline is checked on that path."""
-    from gigabrain_runtime.inference.export import export_source
-
-    out = tmp_path_factory.mktemp("engine_gigabrain0")
-    export_source(gb0_source, out, optimize=False)
-    return out
+    the graph optimiser (tests/engines.py)."""
+    return _session_engine(tmp_path_factory, "gb0_engine")

@@ -24,9 +24,10 @@ evaluation seeds. After the last round, one more rollout measures the interventi
 policy needs. ``--baselines`` adds, on round 0's data and seeds, plain fine-tuning on the HILR
 data (every action, no labels), the operator's corrections alone (HG-DAgger-like: ``train
 --frames operator``) and advantage conditioning without the world model (RECAP-like), and
-evaluates RAMP in standard mode too. The table (``results.md``, ``results.json``): per
-policy, success with its 95% Wilson interval, time to success, and the interventions per episode
-of its rollout.
+evaluates RAMP in the other mode too. ``--mode standard``: every RAMP round's policy is evaluated
+and rolled out in standard mode (world-model-conditioned), round 0's in efficient mode. The
+table (``results.md``, ``results.json``): per policy and mode, success with its 95% Wilson
+interval, time to success, and the interventions per episode of its rollout.
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from gigabrain_runtime.inference.types import Mode
 from gigabrain_runtime.model.advantage import SAMPLE_FRAMES, UNCONDITIONED
 from gigabrain_runtime.sim.evaluate import wilson_interval
+
+MODES = tuple(m.value for m in Mode)  # efficient, standard
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,8 +84,14 @@ class RampConfig:
     # every training of the loop with train --indicator-condition (the indicator also in the
     # action expert's adaRMS condition), the engines exported to match
     indicator_condition: bool = False
+    # the mode every RAMP round's policy runs in, for its held-out evaluation and its HILR
+    # rollout: the policy the loop measures and collects with is the one it deploys. Round 0
+    # (the start policy, whose world-model tokens were never trained) always runs efficient
+    mode: str = "efficient"
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode: expected one of {MODES}, got {self.mode!r}")
         if self.frames not in SAMPLE_FRAMES:
             raise ValueError(f"frames: expected one of {SAMPLE_FRAMES}, got {self.frames!r}")
         if not 0.0 <= self.wm_still_prob <= 1.0:
@@ -277,6 +287,13 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
         "--direct",
     ]
 
+    def mode_of(k: int) -> str:
+        """Round k's policy's mode: the start policy's is efficient, RAMP's ``c.mode``."""
+        return c.mode if k else "efficient"
+
+    def in_mode(k: int) -> list[str]:
+        return ["--mode", mode_of(k)] if mode_of(k) != "efficient" else []
+
     def export(p: Policy, engine: Path) -> None:
         run(
             f"export-{engine.parent.name}",
@@ -320,6 +337,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             "--engine",
             engine,
             *rollout_args,
+            *in_mode(k),
             "--record-dir",
             here / "hilr",
             "--json",
@@ -329,7 +347,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             {
                 "policy": f"round {k}",
                 "method": "RAMP" if k else "start",
-                "mode": "efficient",
+                "mode": mode_of(k),
                 **_summary(here / "eval.json"),
                 "interventions_per_episode": _summary(here / "rollout.json")[
                     "interventions_per_episode"
@@ -403,6 +421,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             "--engine",
             engine,
             *eval_args,
+            *in_mode(k + 1),
             "--json",
             nxt / "eval.json",
         )
@@ -414,6 +433,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
         "--engine",
         engine,
         *rollout_args,
+        *in_mode(c.rounds),
         "--record-dir",
         last / "hilr",
         "--json",
@@ -423,7 +443,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
         {
             "policy": f"round {c.rounds}",
             "method": "RAMP",
-            "mode": "efficient",
+            "mode": mode_of(c.rounds),
             **_summary(last / "eval.json"),
             "interventions_per_episode": _summary(last / "rollout.json")[
                 "interventions_per_episode"
@@ -464,7 +484,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
                         "export-plain",
                         "export-corrections",
                         "export-recap",
-                        "eval-ramp-st",
+                        "eval-ramp-",
                     )
                 )
             )
@@ -580,23 +600,24 @@ def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, star
     ):
         export(trained(base / name, start), base / name / "engine")
         rows += _both_modes(run, name, base / name, eval_args, "round 1", method)
+    other = MODES[1 - MODES.index(c.mode)]  # RAMP's row in the mode the loop did not run
     run(
-        "eval-ramp-standard",
+        f"eval-ramp-{other}",
         "eval",
         "--engine",
         nxt / "engine",
         *eval_args,
         "--mode",
-        "standard",
+        other,
         "--json",
-        nxt / "eval_standard.json",
+        nxt / f"eval_{other}.json",
     )
     rows.append(
         {
             "policy": "round 1",
             "method": "RAMP",
-            "mode": "standard",
-            **_summary(nxt / "eval_standard.json"),
+            "mode": other,
+            **_summary(nxt / f"eval_{other}.json"),
         }
     )
     return rows

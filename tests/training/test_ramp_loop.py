@@ -154,6 +154,32 @@ def test_the_loops_world_model_still_queries_reach_every_training_of_the_world_m
         RampConfig(wm_still_prob=1.5)
 
 
+def test_the_loops_mode_is_the_mode_every_ramp_policy_is_measured_and_rolled_out_in(
+    tmp_path, monkeypatch
+):
+    """``ramp --mode standard``: round 1's held-out evaluation and its rollout run in standard
+    mode and its table row says so; round 0's start policy (never trained with world-model
+    tokens) runs efficient; the baselines evaluate RAMP in the other mode. Without it every
+    step runs efficient, as before. A mode that does not exist is refused, naming the field."""
+    from gigabrain_runtime.training import ramp
+
+    def mode(argv):
+        return argv[argv.index("--mode") + 1] if "--mode" in argv else "efficient"
+
+    for chosen, other in (("standard", "efficient"), ("efficient", "standard")):
+        steps = _record_steps(tmp_path, monkeypatch)
+        config = RampConfig(mode=chosen, baselines=True)
+        results = ramp.run_ramp(config, tmp_path / f"out-{chosen}")
+        assert mode(steps["eval-round-0"]) == mode(steps["rollout-0"]) == "efficient"
+        assert mode(steps["eval-round-1"]) == mode(steps["rollout-1"]) == chosen
+        assert mode(steps[f"eval-ramp-{other}"]) == other
+        rows = {(r["policy"], r["method"], r["mode"]) for r in results["rows"]}
+        assert {("round 0", "start", "efficient"), ("round 1", "RAMP", chosen)} <= rows
+        assert ("round 1", "RAMP", other) in rows
+    with pytest.raises(ValueError, match="mode: expected one of .*got 'turbo'"):
+        RampConfig(mode="turbo")
+
+
 def test_a_step_that_runs_again_runs_every_step_after_it_again(tmp_path, monkeypatch):
     """An interrupted or changed loop continues where it can: a finished step with the same
     command after the same predecessor is kept; once one step runs again (here its command

@@ -225,7 +225,9 @@ def test_fine_tuning_a_gigabrain0_checkpoint_trains_in_its_slot_layout_and_expor
     engine = tmp_path / "engine"
     export = ["export", "--checkpoint", str(ckpt), "--weights", str(out / "weights.safetensors")]
     export += ["--norm-stats", str(out / "norm_stats.json"), "--robot", "piper"]
-    assert main([*export, "--out", str(engine)]) == 0
+    # without the graph optimiser, as the released size is exported (what is checked here is
+    # whose weights the engine carries)
+    assert main([*export, "--optimize", "off", "--out", str(engine)]) == 0
     tuned = load_file(str(out / "weights.safetensors"))
     backend = open_backend(engine, "torch")
     live = dict(backend.policy.state_dict())
