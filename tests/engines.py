@@ -20,6 +20,11 @@ from pathlib import Path
 GIGABRAIN0_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "gigabrain0"
 
 
+# the tiny preset's engines by layout, and the GigaBrain-0 fixture checkpoint's
+LAYOUTS = {"tiny_engine": "fused", "tiny_split_engine": "split"}
+NAMES = (*LAYOUTS, "gb0_engine")
+
+
 def export(name: str, out: Path) -> Path:
     """Export the session engine ``name`` into ``out``; returns ``out``."""
     from gigabrain_runtime.inference.export import checkpoint_source, export_source, preset_source
@@ -35,10 +40,6 @@ def export(name: str, out: Path) -> Path:
         layout = LAYOUTS[name]
         export_source(preset_source(get_preset("tiny")), out, layout=layout, optimize=False)
     return out
-
-
-LAYOUTS = {"tiny_engine": "fused", "tiny_split_engine": "split"}
-NAMES = (*LAYOUTS, "gb0_engine")
 
 
 class Ahead:
