@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from gigabrain_runtime.inference.types import MODES
+
 EPISODE_EVENTS = ("start", "success", "failure", "abort")
-MODES = ("efficient", "standard")
 # op -> (field, kind of its value)
 CONTROLS: dict[str, tuple[str, type]] = {
     "estop": ("engaged", bool),

@@ -20,7 +20,10 @@ class Mode(str, Enum):
         try:
             return cls(value)
         except ValueError:
-            raise ValueError(f"mode: unknown mode {value!r} (known: efficient, standard)") from None
+            raise ValueError(f"mode: unknown mode {value!r} (known: {', '.join(MODES)})") from None
+
+
+MODES = tuple(m.value for m in Mode)  # the names a command line, a console or a config takes
 
 
 @dataclass(frozen=True, kw_only=True)

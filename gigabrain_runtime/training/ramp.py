@@ -41,11 +41,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gigabrain_runtime.inference.types import Mode
+from gigabrain_runtime.inference.types import MODES
 from gigabrain_runtime.model.advantage import SAMPLE_FRAMES, UNCONDITIONED
 from gigabrain_runtime.sim.evaluate import wilson_interval
-
-MODES = tuple(m.value for m in Mode)  # efficient, standard
 
 
 @dataclass(frozen=True, kw_only=True)
