@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gigabrain_runtime import entries
-from gigabrain_runtime.inference.types import Mode
+from gigabrain_runtime.inference.types import MODES, Mode
 from gigabrain_runtime.model.advantage import (
     HILR_GAMMA,
     HILR_N_STEP,
@@ -1437,6 +1437,13 @@ def build_parser() -> argparse.ArgumentParser:
         "prediction, which conditions the policy, learns the likely future; default 0)",
     )
     p.add_argument(
+        "--wm-drop-prob",
+        type=float,
+        help="train stage 2 and every RAMP round with train --wm-drop-prob (the fraction of "
+        "samples without the world model's tokens, as efficient mode runs; default: the "
+        "preset's, the paper's 0.2)",
+    )
+    p.add_argument(
         "--indicator-condition",
         action="store_true",
         default=None,
@@ -1444,7 +1451,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--mode",
-        choices=[m.value for m in Mode],
+        choices=MODES,
         help="the mode every RAMP round's policy is evaluated and rolled out in (efficient; "
         "round 0's start policy always runs efficient)",
     )

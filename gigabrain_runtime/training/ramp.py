@@ -79,6 +79,11 @@ class RampConfig:
     # model's samples asked about a still arm (as the policy's conditioning asks), answered
     # with the recorded future. 0: the world model always sees the recorded chunk
     wm_still_prob: float = 0.0
+    # the ramp objective's world-model drop probability in stage 2 and every RAMP round (train
+    # --wm-drop-prob): the fraction of samples trained without the world model's tokens, as
+    # efficient mode runs. None: the preset's (the paper's 0.2). 1 would never show the policy
+    # the world model: that is the RECAP-like baseline
+    wm_drop_prob: float | None = None
     # every training of the loop with train --indicator-condition (the indicator also in the
     # action expert's adaRMS condition), the engines exported to match
     indicator_condition: bool = False
@@ -94,6 +99,11 @@ class RampConfig:
             raise ValueError(f"frames: expected one of {SAMPLE_FRAMES}, got {self.frames!r}")
         if not 0.0 <= self.wm_still_prob <= 1.0:
             raise ValueError(f"wm_still_prob: must be in [0, 1], got {self.wm_still_prob}")
+        if self.wm_drop_prob is not None and not 0.0 <= self.wm_drop_prob < 1.0:
+            raise ValueError(
+                f"wm_drop_prob: must be in [0, 1) (1 is the RECAP-like baseline, --baselines), "
+                f"got {self.wm_drop_prob}"
+            )
         if self.stage2_steps < 0:
             raise ValueError(f"stage2_steps: must be >= 0, got {self.stage2_steps}")
         if self.stage2_steps and not self.demos:
@@ -405,6 +415,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             "ramp",
             "--unconditioned",
             c.unconditioned,
+            *_drop(c),
             "--steps",
             c.steps,
             "--out",
@@ -497,6 +508,11 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
     return results
 
 
+def _drop(c: RampConfig) -> list[Any]:
+    """The world-model drop option of the trainings that condition on the world model."""
+    return [] if c.wm_drop_prob is None else ["--wm-drop-prob", c.wm_drop_prob]
+
+
 def _stage2(run, c, here, train_common, eval_args, export, trained, start, demos) -> list:  # noqa: ANN001
     """The paper's stage 2: the start policy fine-tuned by the ramp objective on the
     demonstrations alone (every frame I = 1), conditioned on round 0's world model, which
@@ -513,6 +529,7 @@ def _stage2(run, c, here, train_common, eval_args, export, trained, start, demos
         start.norm_stats,
         "--objective",
         "ramp",
+        *_drop(c),
         "--steps",
         c.stage2_steps,
         "--out",

@@ -256,3 +256,30 @@ def test_stage_2_conditions_the_start_on_the_world_model_before_ramp_goes_on_fro
         RampConfig(stage2_steps=700)
     with pytest.raises(ValueError, match="frames: expected one of"):
         RampConfig(frames="policy")
+
+
+def test_the_loops_world_model_drop_probability_reaches_the_trainings_conditioned_on_it(
+    tmp_path, monkeypatch
+):
+    """``ramp --wm-drop-prob P``: stage 2 and RAMP (the trainings that condition the policy on
+    the world model) take it; the world model's own training and the RECAP-like baseline (which
+    never shows the policy the world model) keep theirs; without it no command carries the
+    option (the preset's 0.2). 1 is refused: it is the RECAP-like baseline."""
+    from gigabrain_runtime.training import ramp
+
+    demos = tmp_path / "demos"
+    (demos / "meta").mkdir(parents=True)
+    (demos / "meta/info.json").write_text("{}")
+    for prob, expected in ((0.5, "0.5"), (None, None)):
+        steps = _record_steps(tmp_path, monkeypatch)
+        config = RampConfig(demos=(str(demos),), stage2_steps=10, wm_drop_prob=prob, baselines=True)
+        ramp.run_ramp(config, tmp_path / f"out{prob}")
+
+        drop = {
+            name: argv[argv.index("--wm-drop-prob") + 1] if "--wm-drop-prob" in argv else None
+            for name, argv in steps.items()
+        }
+        assert drop["stage-2"] == expected and drop["ramp-0"] == expected, prob
+        assert drop["world-model-0"] is None and drop["baseline-recap"] == "1"
+    with pytest.raises(ValueError, match=r"wm_drop_prob: must be in \[0, 1\).*got 1.0"):
+        RampConfig(wm_drop_prob=1.0)
