@@ -1547,7 +1547,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole graph on a simulated robot (the README's main job)")
     p.add_argument("--robot", default="piper", help="piper | g1")
     p.add_argument("--mode", default="efficient", help="efficient | standard")
-    p.add_argument("--duration", type=float, default=20.0, help="seconds")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=20.0,
+        help="seconds of the episode, from its start (the nodes' start-up is not counted)",
+    )
     p.add_argument(
         "--engine",
         help="engine directory (default: the policy shipped for the robot, else the tiny preset; "
