@@ -334,4 +334,7 @@ def run_demo(
     if not ok:
         print("demo FAILED: no chunks or no commands arrived (see the node logs)")
         return 1
+    if episode_t0 is None and not stop.is_set():
+        print("demo FAILED: the episode never started (see above and the node logs)")
+        return 1
     return 0 if code in (0, 2, 130) or stop.is_set() else code
