@@ -99,6 +99,11 @@ def _record_steps(tmp_path, monkeypatch) -> dict[str, list[str]]:
     return steps
 
 
+def _option(argv, flag):
+    """The value a recorded command gives ``flag``, None where it does not carry it."""
+    return argv[argv.index(flag) + 1] if flag in argv else None
+
+
 def test_the_loops_objective_choices_reach_the_steps_that_take_them(tmp_path, monkeypatch):
     """``ramp --unconditioned expert``: the RAMP fine-tuning and the RECAP-like baseline (the
     same objective without the world model) both train with it; plain fine-tuning and the
@@ -114,8 +119,7 @@ def test_the_loops_objective_choices_reach_the_steps_that_take_them(tmp_path, mo
     ramp.run_ramp(config, tmp_path / "out")
 
     def flag(name):
-        argv = steps[name]
-        return argv[argv.index("--unconditioned") + 1] if "--unconditioned" in argv else None
+        return _option(steps[name], "--unconditioned")
 
     assert flag("ramp-0") == "expert" and flag("baseline-recap") == "expert"
     assert flag("baseline-plain") is None and flag("baseline-corrections") is None
@@ -148,7 +152,7 @@ def test_the_loops_world_model_still_queries_reach_every_training_of_the_world_m
         ramp.run_ramp(config, tmp_path / f"out{prob}")
         for name in ("world-model-0", "stage-2", "ramp-0"):
             argv = steps[name]
-            got = argv[argv.index("--wm-still-prob") + 1] if "--wm-still-prob" in argv else None
+            got = _option(argv, "--wm-still-prob")
             assert got == expected, (name, prob)
     with pytest.raises(ValueError, match=r"wm_still_prob: must be in \[0, 1\], got 1.5"):
         RampConfig(wm_still_prob=1.5)
@@ -164,7 +168,7 @@ def test_the_loops_mode_is_the_mode_every_ramp_policy_is_measured_and_rolled_out
     from gigabrain_runtime.training import ramp
 
     def mode(argv):
-        return argv[argv.index("--mode") + 1] if "--mode" in argv else "efficient"
+        return _option(argv, "--mode") or "efficient"
 
     for chosen, other in (("standard", "efficient"), ("efficient", "standard")):
         steps = _record_steps(tmp_path, monkeypatch)
@@ -275,10 +279,7 @@ def test_the_loops_world_model_drop_probability_reaches_the_trainings_conditione
         config = RampConfig(demos=(str(demos),), stage2_steps=10, wm_drop_prob=prob, baselines=True)
         ramp.run_ramp(config, tmp_path / f"out{prob}")
 
-        drop = {
-            name: argv[argv.index("--wm-drop-prob") + 1] if "--wm-drop-prob" in argv else None
-            for name, argv in steps.items()
-        }
+        drop = {name: _option(argv, "--wm-drop-prob") for name, argv in steps.items()}
         assert drop["stage-2"] == expected and drop["ramp-0"] == expected, prob
         assert drop["world-model-0"] is None and drop["baseline-recap"] == "1"
     with pytest.raises(ValueError, match=r"wm_drop_prob: must be in \[0, 1\).*got 1.0"):
