@@ -40,8 +40,12 @@ venv: $(STAMP)
 demo: venv sysdeps
 	$(BIN)/gigabrain-runtime demo
 
+# Two pytest-xdist workers: the ROS graph tests mostly wait on events while the export and
+# training tests compute, so a second worker fills the idle core (TEST_WORKERS=0: one process).
+# A test file runs whole on one worker (some files' tests build on one another, in order).
+TEST_WORKERS ?= 2
 test: venv sysdeps browser
-	$(BIN)/python -m pytest -q --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 # The pure tests, under a minute: no rclpy or DDS graph (marker ros), no engine export (marker
 # slow); tests/conftest.py sets both markers. sysdeps: the kinematics tests render the simulator.

@@ -1,4 +1,5 @@
-"""Shared fixtures. DDS is isolated per test run: its own ROS_DOMAIN_ID, localhost only.
+"""Shared fixtures. DDS is isolated per test run: its own ROS_DOMAIN_ID, localhost only, and
+under pytest-xdist (``make test`` runs two workers) a set of domains per worker.
 
 Tests are classified here, not by hand (``make test-core`` runs ``-m "not ros and not slow"``):
 ``ros`` for everything under tests/ros and every test module that imports rclpy, ``slow`` for
@@ -18,9 +19,14 @@ from pathlib import Path
 import pytest
 
 from tests import engines
-from tests.helpers import make_observation
+from tests.helpers import DOMAIN_DRAW, dds_domain, make_observation
 
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random().randint(1, 100)))
+# one draw per run (a ROS_DOMAIN_ID given to pytest is the draw); xdist's workers inherit it
+# from the process that starts them, and each takes its own domains from it
+os.environ.setdefault(
+    DOMAIN_DRAW, os.environ.get("ROS_DOMAIN_ID") or str(random.Random().randint(0, 99))
+)
+os.environ["ROS_DOMAIN_ID"] = str(dds_domain(0))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault(
     "FASTDDS_DEFAULT_PROFILES_FILE",
@@ -64,9 +70,41 @@ def tiny_cfg():
 AHEAD: list[engines.Ahead] = []  # the background export started as collection ended
 
 
+def _is_worker(config) -> bool:
+    return hasattr(config, "workerinput")  # an xdist worker (its controller starts it)
+
+
+CREATED: list[Path] = []  # the export directory, in the process that made it
+
+
+def _export_directory() -> Path:
+    base = Path(tempfile.mkdtemp(prefix="gigabrain-test-engines-"))
+    os.environ[engines.DIRECTORY] = str(base)
+    CREATED.append(base)
+    return base
+
+
+def pytest_configure(config):
+    """The run's main process (xdist's controller, or the only one) makes the directory the
+    session engines are exported into; xdist's workers, started after this, inherit it."""
+    if not _is_worker(config):
+        _export_directory()
+
+
+def pytest_unconfigure(config):
+    """Every test has run (every worker has ended): stop the export and remove its files."""
+    for base in CREATED:
+        engines.end(base)
+        for ahead in AHEAD:  # (this process started the exporter: collect its exit)
+            if ahead.proc is not None:
+                ahead.proc.wait()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def pytest_collection_finish(session):
     """Start exporting the session engines the selected tests use, in the order they are
-    first needed (see tests/engines.py); nothing when none is used (``make test-core``)."""
+    first needed (see tests/engines.py); nothing when none is used (``make test-core``). Every
+    worker collects the same tests: the first to get here exports for all."""
     if session.config.option.collectonly:
         return
     first: dict[str, int] = {}
@@ -75,14 +113,9 @@ def pytest_collection_finish(session):
             if name in getattr(item, "fixturenames", ()):
                 first.setdefault(name, i)
     if first:
-        base = Path(tempfile.mkdtemp(prefix="gigabrain-test-engines-"))
+        # (no directory: a controller that did not load this file; this process exports alone)
+        base = Path(os.environ.get(engines.DIRECTORY) or _export_directory())
         AHEAD.append(engines.Ahead(base, sorted(first, key=first.get)))
-
-
-def pytest_sessionfinish(session):
-    for ahead in AHEAD:
-        ahead.stop()
-        shutil.rmtree(ahead.base, ignore_errors=True)
 
 
 def _session_engine(tmp_path_factory, name: str) -> Path:

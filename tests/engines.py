@@ -5,12 +5,17 @@ machine) while most tests before the first one that needs it leave the other cor
 collection ends, tests/conftest.py starts ``python -m tests.engines DIR NAME...`` (at a lower
 CPU priority) for the session fixtures the selected tests use, in the order they are first
 needed; each fixture then takes its engine from DIR, waiting for it if it is still being made,
-and exports it itself if the background export failed (the reason is printed).
+and exports it itself if the background export failed (the reason is printed). Under xdist the
+workers share DIR (the controller makes it, :data:`DIRECTORY`): the first worker to claim it
+starts the export, the others wait on its files as their own fixtures need them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +23,8 @@ import traceback
 from pathlib import Path
 
 GIGABRAIN0_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "gigabrain0"
+# the environment variable naming the run's export directory (tests/conftest.py)
+DIRECTORY = "GIGABRAIN_TEST_ENGINES"
 
 
 # the tiny preset's engines by layout, and the GigaBrain-0 fixture checkpoint's
@@ -43,37 +50,87 @@ def export(name: str, out: Path) -> Path:
 
 
 class Ahead:
-    """The background export of some of :data:`NAMES` into ``base``."""
+    """The background export of some of :data:`NAMES` into ``base``, shared by every process of
+    the test run: the first to claim ``base`` starts the export, the others wait on its files.
+
+    The exporter holds an exclusive lock on ``base/lock`` for as long as it runs (taken before
+    it starts, handed to it as an open file): a waiter that can lock the file knows the export
+    has ended, whoever started it. :func:`end` stops it once the run is over."""
 
     def __init__(self, base: Path, names: list[str]) -> None:
         self.base, self.names = base, names
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.engines", str(base), *names],
-            cwd=Path(__file__).resolve().parents[1],
-            preexec_fn=lambda: os.nice(10),  # the tests in the foreground come first
-            stdout=subprocess.DEVNULL,
-        )
+        self.proc: subprocess.Popen | None = None
+        try:
+            (base / "claimed").mkdir()
+        except FileExistsError:
+            return  # another worker of this run started it
+        lock = os.open(base / "lock", os.O_CREAT | os.O_RDWR)
+        pid = "none"
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.engines", str(base), *names],
+                cwd=Path(__file__).resolve().parents[1],
+                stdout=subprocess.DEVNULL,
+                pass_fds=(lock,),  # the lock lives as long as the exporter
+            )
+            pid = str(self.proc.pid)
+        finally:
+            os.close(lock)
+            (base / "pid.tmp").write_text(pid)
+            (base / "pid.tmp").rename(base / "pid")
+
+    def _running(self) -> bool:
+        if not (self.base / "pid").exists():
+            return True  # claimed, the export being started
+        return _locked(self.base / "lock")
 
     def take(self, name: str) -> Path | None:
         """``name``'s engine once exported; None (with the reason printed) if it was not."""
         if name not in self.names:
             return None
         done, failed = self.base / f"{name}.done", self.base / f"{name}.failed"
-        while not (done.exists() or failed.exists() or self.proc.poll() is not None):
+        while not (done.exists() or failed.exists()) and self._running():
             time.sleep(0.1)  # until the export of this engine ends, however long it takes
         if done.exists():
             return self.base / name
-        reason = failed.read_text() if failed.exists() else f"exit status {self.proc.returncode}"
+        reason = failed.read_text() if failed.exists() else "the background export ended"
         print(f"tests.engines: {name} was not exported ahead ({reason}); exporting it here")
         return None
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+
+def _locked(path: Path) -> bool:
+    """Someone holds ``path``'s exclusive lock (the exporter is running)."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # (closing also releases a lock just taken)
+    return False
+
+
+def end(base: Path) -> None:
+    """Stop the run's export, if still running (the run is over: no test will wait for it)."""
+    if not (base / "claimed").exists():
+        return
+    while not (base / "pid").exists():
+        time.sleep(0.01)  # being started this instant
+    pid = (base / "pid").read_text()
+    if pid == "none" or not _locked(base / "lock"):
+        return
+    with contextlib.suppress(ProcessLookupError):  # (it may end on its own meanwhile)
+        os.kill(int(pid), signal.SIGKILL)  # the lock is held: the pid is the exporter's
+    fd = os.open(base / "lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # released once it has exited
+    finally:
+        os.close(fd)
 
 
 def main(argv: list[str]) -> int:
+    os.nice(10)  # the tests in the foreground come first
     base, names = Path(argv[0]), argv[1:]
     for name in names:
         try:

@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+# the run's draw of where its DDS domains start (tests/conftest.py sets it once per run: every
+# xdist worker inherits the same), and how many domains a worker's sequence cycles through
+DOMAIN_DRAW = "GIGABRAIN_TEST_DOMAIN_DRAW"
+
+
+def xdist_worker() -> tuple[int, int]:
+    """(index, count) of this pytest-xdist worker; (0, 1) in a run without workers. (A worker
+    that replaces a crashed one is named past the count: it takes an index modulo the count.)"""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), 1)
+    return (int(name[2:]) % count if name.startswith("gw") else 0), count
+
+
+def dds_domain(k: int) -> int:
+    """The ``k``-th DDS domain of this test process, in 1..100. Worker i of n owns the domains
+    i + 1, i + 1 + n, ...: tests running in parallel workers never share a domain."""
+    index, count = xdist_worker()
+    slots = 100 // count
+    return 1 + index + count * ((int(os.environ.get(DOMAIN_DRAW, "0")) + 7 * k) % slots)
 
 
 def make_observation(embodiment: str = "piper", seed: int = 0, size: int = 224, **overrides):

@@ -27,6 +27,8 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
+from tests.helpers import dds_domain
+
 ROOT = Path(__file__).resolve().parents[2]
 _DOMAIN_OFFSET = [0]
 # exceptions that ended an observer's spin thread: after one, nothing more arrives, and every
@@ -37,9 +39,8 @@ SPIN_ERRORS: list[str] = []
 def fresh_domain() -> int:
     """A DDS domain of its own for one graph (and its child processes), so processes from
     another test can never be discovered by this one."""
-    base = int(os.environ.get("ROS_DOMAIN_ID", "1"))
     _DOMAIN_OFFSET[0] += 1
-    return (base + 7 * _DOMAIN_OFFSET[0]) % 100 + 1
+    return dds_domain(_DOMAIN_OFFSET[0])
 
 
 def wait_for(
