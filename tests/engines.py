@@ -4,10 +4,10 @@ Exporting an engine is torch.export work on one core (a minute for the tiny pres
 machine) while most tests before the first one that needs it leave the other core idle. As
 collection ends, tests/conftest.py starts ``python -m tests.engines DIR NAME...`` (at a lower
 CPU priority) for the session fixtures the selected tests use, in the order they are first
-needed; each fixture then takes its engine from DIR, waiting for it if it is still being made,
-and exports it itself if the background export failed (the reason is printed). Under xdist the
-workers share DIR (the controller makes it, :data:`DIRECTORY`): the first worker to claim it
-starts the export, the others wait on its files as their own fixtures need them.
+needed; each fixture then takes its engine from DIR: waiting for it if it is being made,
+exporting it there itself if nobody has started it yet, and exporting it elsewhere if its
+export failed (the reason is printed). Under xdist the workers share DIR (the controller makes
+it, :data:`DIRECTORY`): the first worker to claim it starts the background export.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,9 +54,11 @@ class Ahead:
     """The background export of some of :data:`NAMES` into ``base``, shared by every process of
     the test run: the first to claim ``base`` starts the export, the others wait on its files.
 
-    The exporter holds an exclusive lock on ``base/lock`` for as long as it runs (taken before
-    it starts, handed to it as an open file): a waiter that can lock the file knows the export
-    has ended, whoever started it. :func:`end` stops it once the run is over."""
+    A worker whose test needs an engine nobody has started exports it itself (at its own
+    priority, not the background's); one that another process is exporting waits for it
+    (:func:`settle`). The exporter holds an exclusive lock on ``base/lock`` for as long as it
+    runs (taken before it starts, handed to it as an open file), so that :func:`end` stops it,
+    and only it, once the run is over."""
 
     def __init__(self, base: Path, names: list[str]) -> None:
         self.base, self.names = base, names
@@ -80,27 +83,50 @@ class Ahead:
             (base / "pid.tmp").write_text(pid)
             (base / "pid.tmp").rename(base / "pid")
 
-    def _running(self) -> bool:
-        if not (self.base / "pid").exists():
-            return True  # claimed, the export being started
-        return _locked(self.base / "lock")
-
     def take(self, name: str) -> Path | None:
-        """``name``'s engine once exported; None (with the reason printed) if it was not."""
+        """``name``'s engine once exported (here, if no other process of the run has started
+        it); None (with the reason printed) if its export failed."""
         if name not in self.names:
             return None
-        done, failed = self.base / f"{name}.done", self.base / f"{name}.failed"
-        while not (done.exists() or failed.exists()) and self._running():
-            time.sleep(0.1)  # until the export of this engine ends, however long it takes
-        if done.exists():
+        settle(self.base, name, wait=True)
+        if (self.base / f"{name}.done").exists():
             return self.base / name
-        reason = failed.read_text() if failed.exists() else "the background export ended"
+        reason = (self.base / f"{name}.failed").read_text()
         print(f"tests.engines: {name} was not exported ahead ({reason}); exporting it here")
         return None
 
 
+def settle(base: Path, name: str, wait: bool) -> None:
+    """See that ``base/name`` gets exported, once per run: export it here unless another
+    process of the run is exporting it (its lock on ``name.lock`` held); then wait for that
+    process to end the export if ``wait``, else leave it to it. Ends with ``name.done`` or
+    ``name.failed`` written, unless it left the export to another process."""
+    done, failed = base / f"{name}.done", base / f"{name}.failed"
+    while not (done.exists() or failed.exists()):
+        fd = os.open(base / f"{name}.lock", os.O_CREAT | os.O_RDWR)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    return
+                fcntl.flock(fd, fcntl.LOCK_SH)  # until it ends (or its process dies)
+                continue
+            if done.exists() or failed.exists():
+                continue  # it ended between the check and the lock
+            shutil.rmtree(base / name, ignore_errors=True)  # a process that died half-way
+            try:
+                export(name, base / name)
+            except Exception:
+                failed.write_text(traceback.format_exc())
+            else:
+                done.write_text("")
+        finally:
+            os.close(fd)  # (releases the lock)
+
+
 def _locked(path: Path) -> bool:
-    """Someone holds ``path``'s exclusive lock (the exporter is running)."""
+    """Someone holds ``path``'s exclusive lock (for ``base/lock``: the exporter is running)."""
     fd = os.open(path, os.O_CREAT | os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -133,12 +159,7 @@ def main(argv: list[str]) -> int:
     os.nice(10)  # the tests in the foreground come first
     base, names = Path(argv[0]), argv[1:]
     for name in names:
-        try:
-            export(name, base / name)
-        except Exception:
-            (base / f"{name}.failed").write_text(traceback.format_exc())
-        else:
-            (base / f"{name}.done").write_text("")
+        settle(base, name, wait=False)  # (one a test's worker is already exporting: skipped)
     return 0
 
 
