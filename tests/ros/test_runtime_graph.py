@@ -147,8 +147,9 @@ def test_rtc_guides_chunks_by_the_delay_the_executor_measured(runtime):
     the first by the last one, with the delay taken from those reports."""
     robot, t0 = runtime.robot, time.monotonic()
     delays = [m.data for _, m in robot.wait_count("delay_steps", 10, since=t0)]
-    # tiny engine on 2 cores: the observation is at most a few tens of ms old on arrival
-    assert all(0 <= d <= 10 for d in delays), delays
+    # control periods of 20 ms the plan ran: never negative, and never past the open-loop limit
+    # (1 s: an older chunk is refused). How many, within that, is the machine's load.
+    assert all(0 <= d <= 50 for d in delays), delays
     inf = robot.diag(
         "inference", since=t0, where=lambda d: int(d["delays_measured"]) >= 5, timeout=20
     )
