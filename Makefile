@@ -47,8 +47,9 @@ TEST_WORKERS ?= 2
 test: venv sysdeps browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
-# The pure tests (4 min on 2 cores, 2026-12-06): no rclpy or DDS graph (marker ros), no engine export (marker
-# slow); tests/conftest.py sets both markers. sysdeps: the kinematics tests render the simulator.
+# The pure tests (4 min on 2 cores, 2026-12-06): no rclpy or DDS graph (marker ros), no engine
+# export (marker slow); tests/conftest.py sets both markers. sysdeps: the kinematics tests render
+# the simulator.
 test-core: venv sysdeps
 	$(BIN)/python -m pytest -q -m "not ros and not slow" $(PYTEST_ARGS)
 
