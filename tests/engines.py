@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import traceback
 from pathlib import Path
 
@@ -139,11 +138,10 @@ def _locked(path: Path) -> bool:
 
 def end(base: Path) -> None:
     """Stop the run's export, if still running (the run is over: no test will wait for it)."""
-    if not (base / "claimed").exists():
+    try:  # (written as the export starts; none: nothing was started, or not started)
+        pid = (base / "pid").read_text()
+    except FileNotFoundError:
         return
-    while not (base / "pid").exists():
-        time.sleep(0.01)  # being started this instant
-    pid = (base / "pid").read_text()
     if pid == "none" or not _locked(base / "lock"):
         return
     with contextlib.suppress(ProcessLookupError):  # (it may end on its own meanwhile)

@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 
-# the run's draw of where its DDS domains start (tests/conftest.py sets it once per run: every
-# xdist worker inherits the same), and how many domains a worker's sequence cycles through
+# the environment variable holding the run's draw of where its DDS domains start
+# (tests/conftest.py sets it once per run; every xdist worker inherits the same)
 DOMAIN_DRAW = "GIGABRAIN_TEST_DOMAIN_DRAW"
 
 
