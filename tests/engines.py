@@ -4,9 +4,10 @@ Exporting an engine is torch.export work on one core (a minute for the tiny pres
 machine) while most tests before the first one that needs it leave the other core idle. As
 collection ends, tests/conftest.py starts ``python -m tests.engines DIR NAME...`` (at a lower
 CPU priority) for the session fixtures the selected tests use, in the order they are first
-needed; each fixture then takes its engine from DIR: waiting for it if it is being made,
-exporting it there itself if nobody has started it yet, and exporting it elsewhere if its
-export failed (the reason is printed). Under xdist the workers share DIR (the controller makes
+needed; each fixture then takes its engine from DIR: waiting for it if another test's worker
+is making it, exporting it there itself if nobody has started it yet or the background export
+is at it (which it then stops: see :func:`settle`), and exporting it elsewhere if its export
+failed (the reason is printed). Under xdist the workers share DIR (the controller makes
 it, :data:`DIRECTORY`): the first worker to claim it starts the background export.
 """
 
@@ -54,10 +55,11 @@ class Ahead:
     the test run: the first to claim ``base`` starts the export, the others wait on its files.
 
     A worker whose test needs an engine nobody has started exports it itself (at its own
-    priority, not the background's); one that another process is exporting waits for it
-    (:func:`settle`). The exporter holds an exclusive lock on ``base/lock`` for as long as it
-    runs (taken before it starts, handed to it as an open file), so that :func:`end` stops it,
-    and only it, once the run is over."""
+    priority, not the background's), and one the background is exporting too, after stopping
+    the background; one that another worker is exporting it waits for (:func:`settle`). The
+    exporter holds an exclusive lock on ``base/lock`` for as long as it runs (taken before it
+    starts, handed to it as an open file), so that :func:`end` stops it, and only it, when a
+    worker takes its export over or the run is over."""
 
     def __init__(self, base: Path, names: list[str]) -> None:
         self.base, self.names = base, names
@@ -95,12 +97,18 @@ class Ahead:
         return None
 
 
-def settle(base: Path, name: str, wait: bool) -> None:
+def settle(base: Path, name: str, wait: bool, ahead: bool = False) -> None:
     """See that ``base/name`` gets exported, once per run: export it here unless another
     process of the run is exporting it (its lock on ``name.lock`` held); then wait for that
     process to end the export if ``wait``, else leave it to it. Ends with ``name.done`` or
-    ``name.failed`` written, unless it left the export to another process."""
+    ``name.failed`` written, unless it left the export to another process.
+
+    ``ahead``: this is the background exporter, which runs at a lower priority; it marks the
+    engine it is exporting (``name.ahead``) and a test's worker that would wait for it stops it
+    and exports the engine itself: on a busy machine the background's share of a core is small
+    and the worker, blocked, would wait on it for minutes (a priority inversion)."""
     done, failed = base / f"{name}.done", base / f"{name}.failed"
+    marker = base / f"{name}.ahead"
     while not (done.exists() or failed.exists()):
         fd = os.open(base / f"{name}.lock", os.O_CREAT | os.O_RDWR)
         try:
@@ -109,17 +117,25 @@ def settle(base: Path, name: str, wait: bool) -> None:
             except BlockingIOError:
                 if not wait:
                     return
+                if marker.exists():
+                    # the background has it (or had it and died: end() then does nothing)
+                    print(f"tests.engines: {name} is needed now; exporting it here, not ahead")
+                    end(base)
                 fcntl.flock(fd, fcntl.LOCK_SH)  # until it ends (or its process dies)
                 continue
             if done.exists() or failed.exists():
                 continue  # it ended between the check and the lock
             shutil.rmtree(base / name, ignore_errors=True)  # a process that died half-way
+            if ahead:
+                marker.write_text("")
             try:
                 export(name, base / name)
             except Exception:
                 failed.write_text(traceback.format_exc())
             else:
                 done.write_text("")
+            finally:
+                marker.unlink(missing_ok=True)
         finally:
             os.close(fd)  # (releases the lock)
 
@@ -157,7 +173,7 @@ def main(argv: list[str]) -> int:
     os.nice(10)  # the tests in the foreground come first
     base, names = Path(argv[0]), argv[1:]
     for name in names:
-        settle(base, name, wait=False)  # (one a test's worker is already exporting: skipped)
+        settle(base, name, wait=False, ahead=True)  # (one a worker is exporting: skipped)
     return 0
 
 
