@@ -234,7 +234,9 @@ class ConsoleNode(Node):
         if op == "estop":
             self._estop_pub.publish(Bool(data=bool(value)))
             self.state.estop = bool(value)  # shown at once; the latched topic confirms it
-            self.get_logger().warn(f"e-stop {'ENGAGED' if value else 'released'} from the console")
+            self.get_logger().warning(
+                f"e-stop {'ENGAGED' if value else 'released'} from the console"
+            )
         elif op == "takeover":
             if value and self.count_publishers("teleop/joint_command") == 0:
                 raise ValueError("takeover: no teleop source publishes teleop/joint_command here")

@@ -19,7 +19,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Int32
 from trajectory_msgs.msg import JointTrajectory
 
-from gigabrain_runtime.control.executor import ChunkExecutor, ExecState, ExecutorConfig
+from gigabrain_runtime.control.executor import ChunkExecutor, ExecState, ExecutorConfig, StepResult
 from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
 from gigabrain_runtime.pacing import DeadlinePacer
 from gigabrain_runtime.params.nodes import ExecutorParams
@@ -36,11 +36,14 @@ from gigabrain_runtime.ros.node_utils import (
     make_thread_realtime,
     publish_or_stop,
     run_node,
+    worker_thread,
 )
 from gigabrain_runtime.ros.params import declare_params
 
 # from full speed a PiPER joint (3 rad/s at 5 rad/s^2) needs 0.6 s to brake to rest
 SHUTDOWN_TIMEOUT_S = 1.0
+# the stops the executor makes on its own, logged as they begin
+_STOPS = (ExecState.WATCHDOG, ExecState.OPEN_LOOP)
 
 
 class ExecutorNode(Node):
@@ -93,7 +96,7 @@ class ExecutorNode(Node):
         DiagnosticsPublisher(self, self._diagnostics)
 
         self._running = True
-        self._thread = threading.Thread(target=self._control_loop, name="control", daemon=True)
+        self._thread = worker_thread(self, self._control_loop, "control")
         self.get_logger().info(
             f"executor for {self.embodiment.name} at {cfg.control_hz:g} Hz ({cfg.execution})"
         )
@@ -170,7 +173,7 @@ class ExecutorNode(Node):
             changed = self.core.estop != bool(msg.data)
             self.core.set_estop(bool(msg.data))
         if changed:
-            self.get_logger().warn(f"e-stop {'ENGAGED' if msg.data else 'released'}")
+            self.get_logger().warning(f"e-stop {'ENGAGED' if msg.data else 'released'}")
 
     def _on_hold(self, msg: Bool) -> None:
         with self._lock:
@@ -183,6 +186,7 @@ class ExecutorNode(Node):
     def _control_loop(self) -> None:
         make_thread_realtime(self, self.rt_priority, "control")
         names = self.embodiment.joint_names
+        previous, stopped = ExecState.WAITING, None
         while self._running and self.context.ok():
             self._pacer.wait()
             stamp = self.get_clock().now()
@@ -190,11 +194,30 @@ class ExecutorNode(Node):
                 self._take_state()
                 result = self.core.step(stamp.nanoseconds * 1e-9)
             self._last_reason = result.reason
+            if result.state is not previous:
+                stopped = self._log_transition(stopped, result)
+                previous = result.state
             if result.command is None:
                 continue
             msg = joint_command(result.command, names, stamp.to_msg())
             if not publish_or_stop(self, lambda msg=msg: self._cmd_pub.publish(msg)):
                 break
+
+    def _log_transition(self, stopped: ExecState | None, result: StepResult) -> ExecState | None:
+        """A stop the executor makes on its own (watchdog, open-loop limit) in the node's log
+        with its reason as it begins, and the first return to running after it (through a hold
+        for a fresh chunk, say); returns the stop not yet followed by running. Called on a
+        change of state only; a state flapping every period is logged at most once a second."""
+        log = self.get_logger()
+        if result.state in _STOPS:
+            log.warning(
+                f"stopping ({result.state.value}): {result.reason}", throttle_duration_sec=1.0
+            )
+            return result.state
+        if stopped is not None and result.state is ExecState.RUNNING:
+            log.info(f"running again after {stopped.value}", throttle_duration_sec=1.0)
+            return None
+        return stopped
 
     def start(self) -> None:
         """Start the real-time thread once start-up (and its garbage) is behind us."""

@@ -41,6 +41,7 @@ from gigabrain_runtime.ros.node_utils import (
     make_thread_realtime,
     publish_or_stop,
     run_node,
+    worker_thread,
 )
 from gigabrain_runtime.ros.params import declare_field, declare_params
 
@@ -89,10 +90,10 @@ class G1BridgeNode(WorkerThreads, Node):
         DiagnosticsPublisher(self, self._diagnostics)
         self._running = True
         self._publish_ros = True
-        self._arm_thread = threading.Thread(target=self._arm_sdk_loop, name="arm_sdk", daemon=True)
+        self._arm_thread = worker_thread(self, self._arm_sdk_loop, "arm_sdk")
         self._threads = [
             self._arm_thread,
-            threading.Thread(target=self._lowstate_loop, name="lowstate", daemon=True),
+            worker_thread(self, self._lowstate_loop, "lowstate"),
         ]
         self.get_logger().info(
             f"g1_bridge: {len(names)} joints of {self.embodiment.name} on {TOPIC_ARM_SDK} at "
@@ -114,7 +115,7 @@ class G1BridgeNode(WorkerThreads, Node):
             changed = self.core.estop != bool(msg.data)
             self.core.set_estop(bool(msg.data), time.monotonic())
         if changed:
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f"e-stop {'ENGAGED: ramping arm_sdk out' if msg.data else 'released'}"
             )
 

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -56,6 +57,31 @@ def publish_or_stop(node: Node, publish: Callable[[], None]) -> bool:
             raise
         return False
     return True
+
+
+def worker_thread(node: Node, target: Callable[[], None], name: str) -> threading.Thread:
+    """A daemon thread running ``target`` for ``node``; if ``target`` raises while the node's
+    context is valid, the node fails: FATAL in its log with the traceback, and ``run_node``
+    ends the process with exit code 1 (its ``shutdown()`` runs first) rather than leave a node
+    whose control or inference loop is dead spinning and reporting on /diagnostics."""
+
+    def run() -> None:
+        try:
+            target()
+        except Exception as exc:
+            if not node.context.ok():
+                return  # shutdown raced the loop
+            node.get_logger().fatal(
+                f"{name} thread failed, stopping the node: {exc!r}\n{traceback.format_exc()}"
+            )
+            failures = _WORKER_FAILURES.setdefault(id(node), [])
+            failures.append(f"{name} thread: {exc!r}")
+
+    return threading.Thread(target=run, name=name, daemon=True)
+
+
+# node id -> why its worker threads failed (worker_thread); run_node watches its node's entry
+_WORKER_FAILURES: dict[int, list[str]] = {}
 
 
 class WorkerThreads:
@@ -134,8 +160,8 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None) -> 
             start()
         executor = make_executor()
         executor.add_node(node)
-        while not stop.is_set() and node.context.ok():
-            executor.spin_once(timeout_sec=0.1)  # wakes up to notice a signal
+        while not stop.is_set() and node.context.ok() and id(node) not in _WORKER_FAILURES:
+            executor.spin_once(timeout_sec=0.1)  # wakes up to notice a signal or a failure
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ValueError, ParameterException, FileNotFoundError, TensorRTUnavailable) as exc:
@@ -151,6 +177,10 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None) -> 
                 _shutdown_while_spinning(node, shutdown, executor)
             node.destroy_node()
         rclpy.try_shutdown()
+    failed = _WORKER_FAILURES.pop(id(node), None) if node is not None else None
+    if failed:
+        print(f"error: {'; '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

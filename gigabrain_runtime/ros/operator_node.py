@@ -40,7 +40,7 @@ class OperatorNode(Node):
         try:
             self.waypoints: list[Waypoint] | None = pick_and_place(self._sim)
         except ValueError as exc:
-            self.get_logger().warn(f"{exc}: the operator will hold the arm")
+            self.get_logger().warning(f"{exc}: the operator will hold the arm")
             self.waypoints = None
         self._objects: dict[str, tuple[float, float]] | None = None
         self._lock = threading.Lock()

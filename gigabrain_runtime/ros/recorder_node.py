@@ -76,7 +76,7 @@ class RecorderNode(Node):
             try:
                 report = recover_episode(ep)
                 self.recovered.append(ep.name)
-                self.get_logger().warn(
+                self.get_logger().warning(
                     f"recovered unfinished episode {ep.name}: {report.messages} messages, "
                     f"{report.duration_s:.1f} s"
                 )
@@ -169,7 +169,7 @@ class RecorderNode(Node):
         if self._task_success is not None:
             writer.info.detector = "success" if self._task_success else "failure"
             if outcome in ("success", "failure") and writer.info.detector != outcome:
-                self.get_logger().warn(
+                self.get_logger().warning(
                     f"episode marked {outcome}; the task's success detector says "
                     f"{writer.info.detector} (both recorded)"
                 )
@@ -223,7 +223,7 @@ class RecorderNode(Node):
         elif event in OUTCOMES:
             self.end_episode(event)
         else:
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f"episode/event: unknown event {msg.data!r} (known: start, {', '.join(OUTCOMES)})"
             )
 

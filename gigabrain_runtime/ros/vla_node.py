@@ -72,6 +72,7 @@ from gigabrain_runtime.ros.node_utils import (
     WorkerThreads,
     publish_or_stop,
     run_node,
+    worker_thread,
 )
 from gigabrain_runtime.ros.params import declare_params, on_set_params
 
@@ -235,21 +236,15 @@ class VlaNode(WorkerThreads, Node):
         self._diag = DiagnosticsPublisher(self, self._diagnostics)
 
         self._running = True
-        self._threads = [
-            threading.Thread(target=self._inference_loop, name="inference", daemon=True)
-        ]
-        self._threads.append(
-            threading.Thread(target=self._world_loop, name="world_model", daemon=True)
-        )
-        self._threads.append(
-            threading.Thread(target=self._overlay_loop, name="overlay", daemon=True)
-        )
+        self._threads = [worker_thread(self, self._inference_loop, "inference")]
+        self._threads.append(worker_thread(self, self._world_loop, "world_model"))
+        self._threads.append(worker_thread(self, self._overlay_loop, "overlay"))
         self.get_logger().info(
             f"vla: {self.backend.manifest.preset} via {self.backend.name} for {self.robot}, "
             f"{self.loop.mode.value} mode, {self.inference_hz:g} Hz, cameras {list(self.cameras)}"
         )
         if self.loop.limits is None:
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f"vla: no embodiment named {self.robot!r} with this engine's joints: joint states "
                 "are checked for finiteness only, not against joint limits"
             )
@@ -292,7 +287,7 @@ class VlaNode(WorkerThreads, Node):
             raise ValueError(f"{directory}: {exc}") from None
         missing = [c for c in self.cameras if c not in out]
         if missing:
-            self.get_logger().warn(
+            self.get_logger().warning(
                 f"calibration: none for {', '.join(missing)} in {directory}"
                 + (": their frames are not undistorted" if undistort else "")
             )
@@ -312,7 +307,7 @@ class VlaNode(WorkerThreads, Node):
                 header = Header(stamp=header.stamp, frame_id=self._frame_ids[cam])
                 if cam not in self._no_frame_id:
                     self._no_frame_id.add(cam)
-                    self.get_logger().warn(
+                    self.get_logger().warning(
                         f"{cam}: images carry no header.frame_id; camera_info and the overlay "
                         f"use {header.frame_id!r} (the embodiment's camera_frames)"
                     )

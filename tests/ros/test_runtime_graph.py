@@ -377,6 +377,12 @@ def test_joint_states_far_outside_the_limits_are_refused_by_vla_and_executor(run
     assert np.all(cmds >= PIPER.lower - 1e-6) and np.all(cmds <= PIPER.upper + 1e-6)
     assert alive(proc)
     robot.wait_count("action_chunk", 5, since=time.monotonic(), timeout=20)  # running again
+    # the stop and the return are in the node's log, with the reason
+    log = runtime.log
+    wait_for(
+        lambda: "stopping (watchdog_hold): joint state is" in log.read_text(), 10, "the stop logged"
+    )
+    wait_for(lambda: "running again after" in log.read_text(), 10, "the resume logged")
 
 
 _CLIENTS: dict[tuple[int, str], object] = {}

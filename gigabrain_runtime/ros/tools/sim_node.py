@@ -19,7 +19,6 @@ e-stop is released, restarting from the measured state.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -39,6 +38,7 @@ from gigabrain_runtime.ros.node_utils import (
     WorkerThreads,
     publish_or_stop,
     run_node,
+    worker_thread,
 )
 from gigabrain_runtime.ros.params import declare_params
 from gigabrain_runtime.sim.simulator import Simulator
@@ -80,8 +80,8 @@ class SimNode(WorkerThreads, Node):
         DiagnosticsPublisher(self, self._diagnostics)
         self._running = True
         self._threads = [
-            threading.Thread(target=self._physics_loop, name="physics", daemon=True),
-            threading.Thread(target=self._camera_loop, name="cameras", daemon=True),
+            worker_thread(self, self._physics_loop, "physics"),
+            worker_thread(self, self._camera_loop, "cameras"),
         ]
         self.get_logger().info(
             f"sim: {p.robot}, joint states {self.state_hz:g} Hz, cameras "
@@ -107,7 +107,7 @@ class SimNode(WorkerThreads, Node):
 
     def _on_reset(self, msg: Int32) -> None:
         if msg.data < 0:
-            self.get_logger().warn(f"task/reset: seed must be >= 0, got {msg.data}; ignored")
+            self.get_logger().warning(f"task/reset: seed must be >= 0, got {msg.data}; ignored")
             return
         start = self.sim.start_episode(msg.data)
         self._reset_pose = start.arm.copy()
