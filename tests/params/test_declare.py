@@ -3,7 +3,7 @@ its descriptor, overrides reaching the config, run-time changes checked by the s
 
 from __future__ import annotations
 
-import random
+import itertools
 from dataclasses import dataclass
 
 import pytest
@@ -23,6 +23,9 @@ from gigabrain_runtime.ros.params import (  # noqa: E402
     declare_params,
     on_set_params,
 )
+from tests.helpers import xdist_worker  # noqa: E402
+
+_CONTEXTS = itertools.count()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,12 +38,16 @@ class Demo(NodeParams):
 
 @pytest.fixture
 def make_node():
-    """Nodes in a context of their own (a domain outside the graph tests' 1..100)."""
+    """Nodes in a context of their own, on a domain in 201..232: outside the graph tests' 1..100
+    and the G1 tests' CycloneDDS domains 101..200, and (as those) not one another xdist worker
+    uses at the same time."""
     made: list[tuple[Context, Node]] = []
 
     def make(args: list[str] | None = None, **kwargs) -> Node:
         ctx = Context()
-        rclpy.init(args=args, context=ctx, domain_id=random.randint(101, 232))
+        index, count = xdist_worker()  # worker i of n: 201 + i, 201 + i + n, ...
+        domain = 201 + index + count * (next(_CONTEXTS) % (32 // count))
+        rclpy.init(args=args, context=ctx, domain_id=domain)
         node = Node("params_test", context=ctx, **kwargs)
         made.append((ctx, node))
         return node
