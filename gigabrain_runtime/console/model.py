@@ -41,10 +41,12 @@ LEVELS = {1: "WARN", 2: "ERROR", 3: "STALE"}
 
 @dataclass(frozen=True)
 class Control:
-    """One request from the page: ``op`` (a key of CONTROLS) and its value."""
+    """One request from the page: ``op`` (a key of CONTROLS) and its value; ``page``: which
+    open page sent it (the server numbers its connections; hold-to-run keeps one key per page)."""
 
     op: str
     value: bool | str
+    page: int = 0
 
 
 def parse_control(msg: Any) -> Control:
@@ -81,19 +83,26 @@ def token_ok(expected: str, given: Any) -> bool:
 
 class Deadman:
     """Hold-to-run: the policy may run only while a page keeps saying 'held' more often than
-    ``timeout_s``; a 'released' message, or silence, holds it at once."""
+    ``timeout_s``; that page's 'released' message, or its silence, holds it at once. Each open
+    page has its own key: the policy runs while any page holds its key, and a page that lets go
+    (or closes) while another still holds does not stop it - nor brake it for the tenth of a
+    second until the other's next 'held', as one shared key did. Stopping for everyone is the
+    e-stop's job."""
 
     def __init__(self, timeout_s: float) -> None:
         if timeout_s <= 0:
             raise ValueError(f"hold_timeout_s: must be > 0, got {timeout_s}")
         self.timeout_s = timeout_s
-        self._last: float | None = None
+        self._last: dict[int, float] = {}  # page -> its last 'held'
 
-    def beat(self, held: bool, now: float) -> None:
-        self._last = now if held else None
+    def beat(self, held: bool, now: float, page: int = 0) -> None:
+        if held:
+            self._last[page] = now
+        else:
+            self._last.pop(page, None)
 
     def running(self, now: float) -> bool:
-        return self._last is not None and now - self._last <= self.timeout_s
+        return any(now - t <= self.timeout_s for t in self._last.values())
 
 
 def _rate(stamps: deque[float], now: float, window_s: float = 5.0) -> float:

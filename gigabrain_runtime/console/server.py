@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import json
 import struct
 import tempfile
@@ -74,6 +76,7 @@ class ConsoleServer:
         self.hold_to_run = hold_to_run
         self.ack_timeout = ack_timeout_s
         self.clients = 0
+        self._pages = itertools.count(1)
         self.frames_sent = 0
         self.states_sent = 0
         self._plots = Path(tempfile.mkdtemp(prefix="gigabrain-console-plots-"))
@@ -146,6 +149,7 @@ class ConsoleServer:
         ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=64 * 1024)
         await ws.prepare(request)
         self.clients += 1
+        page = next(self._pages)  # this connection's number (its hold-to-run key)
         cams = self.graph.state.cameras
         await ws.send_str(
             json.dumps({"type": "hello", "cameras": list(cams), "hold_to_run": self.hold_to_run})
@@ -162,7 +166,7 @@ class ConsoleServer:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
-                reply = self._receive(msg.data, acked)
+                reply = self._receive(msg.data, acked, page)
                 if reply is not None:
                     await ws.send_str(json.dumps(reply))
         finally:
@@ -170,10 +174,10 @@ class ConsoleServer:
             self.clients -= 1
             if self.hold_to_run:  # a page gone is a key let go
                 with contextlib.suppress(ValueError):
-                    self.graph.apply(Control("hold", False))
+                    self.graph.apply(Control("hold", False, page))
         return ws
 
-    def _receive(self, text: str, acked: list[bool]) -> dict[str, Any] | None:
+    def _receive(self, text: str, acked: list[bool], page: int = 0) -> dict[str, Any] | None:
         try:
             msg = json.loads(text)
         except json.JSONDecodeError:
@@ -189,7 +193,7 @@ class ConsoleServer:
         if not isinstance(msg, dict) or not token_ok(self.token, msg.get("token")):
             return {"type": "reply", "id": ident, "ok": False, "error": "token: missing or wrong"}
         try:
-            control = parse_control(msg)
+            control = dataclasses.replace(parse_control(msg), page=page)
             self.graph.apply(control)
         except ValueError as e:
             return {"type": "reply", "id": ident, "op": msg.get("op"), "ok": False, "error": str(e)}

@@ -250,7 +250,7 @@ class ConsoleNode(Node):
         elif op == "hold":
             if self.deadman is None:
                 raise ValueError("hold: hold-to-run is off (start the console with hold_to_run)")
-            self.deadman.beat(bool(value), time.monotonic())
+            self.deadman.beat(bool(value), time.monotonic(), control.page)
             self._check_deadman()
 
     def _set_mode(self, mode: str) -> None:

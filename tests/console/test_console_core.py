@@ -61,6 +61,20 @@ def test_hold_to_run_runs_only_while_held_recently():
     assert not d.running(1.36)
 
 
+def test_hold_to_run_keeps_one_key_per_page():
+    d = Deadman(0.3)
+    d.beat(True, 1.0, page=1)
+    d.beat(False, 1.05, page=2)  # another page (a viewer) lets go of a key it never held
+    assert d.running(1.06)
+    d.beat(True, 1.1, page=2)
+    d.beat(False, 1.15, page=1)  # one of two holders lets go: the other still holds
+    assert d.running(1.16)
+    assert not d.running(1.41)  # page 2 silent past the timeout: held
+    d.beat(True, 1.5, page=1)
+    d.beat(False, 1.55, page=1)  # the last holder lets go: held at once
+    assert not d.running(1.56)
+
+
 def test_the_snapshot_names_this_robots_executor_state_and_every_warning():
     s = ConsoleState(("j1", "j2"), ("cam",), namespace="/piper")
     s.diagnostics(
@@ -157,7 +171,7 @@ def test_a_wrong_token_gets_no_socket_no_episodes_and_no_control():
         assert graph.applied == []
         await ws.send_str(json.dumps({"op": "estop", "engaged": True, "token": "s3cret", "id": 2}))
         assert (await _next(ws, "reply"))["ok"] is True
-        assert graph.applied == [Control("estop", True)]
+        assert [(c.op, c.value) for c in graph.applied] == [("estop", True)]
         # the graph's refusal reaches the page, naming the field
         await ws.send_str(json.dumps({"op": "takeover", "active": True, "token": "s3cret"}))
         assert "takeover: no teleop source" in (await _next(ws, "reply"))["error"]
@@ -269,3 +283,33 @@ def test_a_frame_that_cannot_be_shown_is_reported_and_the_page_keeps_its_state()
         await ws.close()
 
     _serve(test)
+
+
+def test_each_page_holds_its_own_key_and_a_page_closing_releases_only_its_own():
+    """Two pages with hold-to-run: their 'held' reach the graph as two keys, and the page that
+    closes releases its own key, not the one still held (which would brake the arm until the
+    next 'held')."""
+
+    async def test(client, graph):
+        holder = await client.ws_connect("/ws")
+        viewer = await client.ws_connect("/ws")
+        for ws in (holder, viewer):
+            await _next(ws, "hello")
+        await holder.send_str(json.dumps({"op": "hold", "held": True, "id": 1}))
+        assert (await _next(holder, "reply"))["ok"] is True
+        await viewer.send_str(json.dumps({"op": "hold", "held": True, "id": 2}))
+        assert (await _next(viewer, "reply"))["ok"] is True
+        first, second = graph.applied
+        assert first.page != second.page
+        await viewer.close()
+        closed = await _wait_applied(graph, 3)
+        assert (closed.op, closed.value, closed.page) == ("hold", False, second.page)
+        await holder.close()
+
+    _serve(test, hold_to_run=True)
+
+
+async def _wait_applied(graph, n):
+    while len(graph.applied) < n:
+        await asyncio.sleep(0.01)
+    return graph.applied[n - 1]
