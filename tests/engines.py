@@ -121,13 +121,15 @@ def settle(base: Path, name: str, wait: bool, ahead: bool = False) -> None:
                     # the background has it (or had it and died: end() then does nothing)
                     print(f"tests.engines: {name} is needed now; exporting it here, not ahead")
                     end(base)
+                    marker.unlink(missing_ok=True)  # (a killed exporter leaves it)
                 fcntl.flock(fd, fcntl.LOCK_SH)  # until it ends (or its process dies)
                 continue
+            if ahead:
+                marker.write_text("")  # (before anything else: a waiter may come any time)
             if done.exists() or failed.exists():
+                marker.unlink(missing_ok=True)
                 continue  # it ended between the check and the lock
             shutil.rmtree(base / name, ignore_errors=True)  # a process that died half-way
-            if ahead:
-                marker.write_text("")
             try:
                 export(name, base / name)
             except Exception:

@@ -94,15 +94,18 @@ class Deadman:
             raise ValueError(f"hold_timeout_s: must be > 0, got {timeout_s}")
         self.timeout_s = timeout_s
         self._last: dict[int, float] = {}  # page -> its last 'held'
+        self._lock = threading.Lock()  # pages beat on the web thread; a timer reads
 
     def beat(self, held: bool, now: float, page: int = 0) -> None:
-        if held:
-            self._last[page] = now
-        else:
-            self._last.pop(page, None)
+        with self._lock:
+            if held:
+                self._last[page] = now
+            else:
+                self._last.pop(page, None)
 
     def running(self, now: float) -> bool:
-        return any(now - t <= self.timeout_s for t in self._last.values())
+        with self._lock:
+            return any(now - t <= self.timeout_s for t in self._last.values())
 
 
 def _rate(stamps: deque[float], now: float, window_s: float = 5.0) -> float:

@@ -26,6 +26,7 @@ without a clock.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from enum import Enum
@@ -120,6 +121,42 @@ class StepResult:
     reason: str = ""
     # following a plan: what the plan asked for at this step, before the motion limiter
     target: np.ndarray | None = None
+
+
+class StopLog:
+    """What the node logs about the stops the executor makes on its own (watchdog, open-loop
+    limit): a stop as it begins, with its reason, and ``running again after ...`` when chunks
+    are followed again. A state flapping every period logs a stop at most once per
+    ``interval_s``; a stop held back that way is logged once the interval has passed if the arm
+    is still stopped, and a return to running is logged only after a logged stop, so the last
+    line always says what the executor is doing."""
+
+    STOPS = (ExecState.WATCHDOG, ExecState.OPEN_LOOP)
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
+        self._logged: ExecState | None = None  # the stop the log last said, not yet resumed
+        self._logged_at = -math.inf
+        self._pending: tuple[ExecState, str] | None = None  # a stop held back, still on
+        self._state = ExecState.WAITING
+
+    def update(self, state: ExecState, reason: str, now: float) -> list[tuple[str, str]]:
+        """(level, line) to log for this control period's state: ``warning`` or ``info``."""
+        lines: list[tuple[str, str]] = []
+        changed, self._state = state is not self._state, state
+        if state in self.STOPS:
+            if changed:
+                self._pending = (state, reason)
+            if self._pending is not None and now - self._logged_at >= self.interval_s:
+                stop, why = self._pending
+                lines.append(("warning", f"stopping ({stop.value}): {why}"))
+                self._logged, self._logged_at, self._pending = stop, now, None
+        elif changed:
+            self._pending = None
+            if state is ExecState.RUNNING and self._logged is not None:
+                lines.append(("info", f"running again after {self._logged.value}"))
+                self._logged = None
+        return lines
 
 
 class ChunkExecutor:

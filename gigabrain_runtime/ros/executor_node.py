@@ -19,7 +19,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Int32
 from trajectory_msgs.msg import JointTrajectory
 
-from gigabrain_runtime.control.executor import ChunkExecutor, ExecState, ExecutorConfig, StepResult
+from gigabrain_runtime.control.executor import ChunkExecutor, ExecState, ExecutorConfig, StopLog
 from gigabrain_runtime.diagnostics.stats import Level, RateMeter, Status
 from gigabrain_runtime.pacing import DeadlinePacer
 from gigabrain_runtime.params.nodes import ExecutorParams
@@ -42,8 +42,6 @@ from gigabrain_runtime.ros.params import declare_params
 
 # from full speed a PiPER joint (3 rad/s at 5 rad/s^2) needs 0.6 s to brake to rest
 SHUTDOWN_TIMEOUT_S = 1.0
-# the stops the executor makes on its own, logged as they begin
-_STOPS = (ExecState.WATCHDOG, ExecState.OPEN_LOOP)
 
 
 class ExecutorNode(Node):
@@ -186,7 +184,7 @@ class ExecutorNode(Node):
     def _control_loop(self) -> None:
         make_thread_realtime(self, self.rt_priority, "control")
         names = self.embodiment.joint_names
-        previous, stopped = ExecState.WAITING, None
+        stops, log = StopLog(), self.get_logger()
         while self._running and self.context.ok():
             self._pacer.wait()
             stamp = self.get_clock().now()
@@ -194,30 +192,17 @@ class ExecutorNode(Node):
                 self._take_state()
                 result = self.core.step(stamp.nanoseconds * 1e-9)
             self._last_reason = result.reason
-            if result.state is not previous:
-                stopped = self._log_transition(stopped, result)
-                previous = result.state
+            for level, line in stops.update(result.state, result.reason, time.monotonic()):
+                # one call site per severity: rclpy refuses a site whose severity changes
+                if level == "warning":
+                    log.warning(line)
+                else:
+                    log.info(line)
             if result.command is None:
                 continue
             msg = joint_command(result.command, names, stamp.to_msg())
             if not publish_or_stop(self, lambda msg=msg: self._cmd_pub.publish(msg)):
                 break
-
-    def _log_transition(self, stopped: ExecState | None, result: StepResult) -> ExecState | None:
-        """A stop the executor makes on its own (watchdog, open-loop limit) in the node's log
-        with its reason as it begins, and the first return to running after it (through a hold
-        for a fresh chunk, say); returns the stop not yet followed by running. Called on a
-        change of state only; a state flapping every period is logged at most once a second."""
-        log = self.get_logger()
-        if result.state in _STOPS:
-            log.warning(
-                f"stopping ({result.state.value}): {result.reason}", throttle_duration_sec=1.0
-            )
-            return result.state
-        if stopped is not None and result.state is ExecState.RUNNING:
-            log.info(f"running again after {stopped.value}", throttle_duration_sec=1.0)
-            return None
-        return stopped
 
     def start(self) -> None:
         """Start the real-time thread once start-up (and its garbage) is behind us."""

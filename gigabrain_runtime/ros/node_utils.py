@@ -70,18 +70,24 @@ def worker_thread(node: Node, target: Callable[[], None], name: str) -> threadin
             target()
         except Exception as exc:
             if not node.context.ok():
-                return  # shutdown raced the loop
+                return  # the context went away under the loop
+            if getattr(node, _STOPPING, False):
+                # run_node is shutting the node down: a loop outliving its join can meet
+                # what shutdown already closed; said, but not a failure of the run
+                node.get_logger().error(f"{name} thread ended during shutdown: {exc!r}")
+                return
             node.get_logger().fatal(
                 f"{name} thread failed, stopping the node: {exc!r}\n{traceback.format_exc()}"
             )
-            failures = _WORKER_FAILURES.setdefault(id(node), [])
+            failures = node.__dict__.setdefault(_FAILURES, [])
             failures.append(f"{name} thread: {exc!r}")
 
     return threading.Thread(target=run, name=name, daemon=True)
 
 
-# node id -> why its worker threads failed (worker_thread); run_node watches its node's entry
-_WORKER_FAILURES: dict[int, list[str]] = {}
+# attributes run_node and worker_thread keep on a node: why its worker threads failed (the
+# spin ends when there is one), and that its shutdown has begun
+_FAILURES, _STOPPING = "_gigabrain_worker_failures", "_gigabrain_stopping"
 
 
 class WorkerThreads:
@@ -148,6 +154,7 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None) -> 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     node = None
     executor = None
+    failed: list[str] = []
     try:
         node = factory()
         # Everything allocated during start-up (modules, models, sessions) is long-lived: move
@@ -160,7 +167,7 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None) -> 
             start()
         executor = make_executor()
         executor.add_node(node)
-        while not stop.is_set() and node.context.ok() and id(node) not in _WORKER_FAILURES:
+        while not stop.is_set() and node.context.ok() and not getattr(node, _FAILURES, None):
             executor.spin_once(timeout_sec=0.1)  # wakes up to notice a signal or a failure
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -172,12 +179,13 @@ def run_node(factory: Callable[[], Node], argv: Sequence[str] | None = None) -> 
         for s, h in old.items():
             signal.signal(s, h)
         if node is not None:
+            setattr(node, _STOPPING, True)  # (first: a failure from here on is shutdown's)
+            failed = list(getattr(node, _FAILURES, ()))  # what ended the spin
             shutdown = getattr(node, "shutdown", None)
             if shutdown is not None:
                 _shutdown_while_spinning(node, shutdown, executor)
             node.destroy_node()
         rclpy.try_shutdown()
-    failed = _WORKER_FAILURES.pop(id(node), None) if node is not None else None
     if failed:
         print(f"error: {'; '.join(failed)}", file=sys.stderr)
         return 1

@@ -39,14 +39,15 @@ class Demo(NodeParams):
 @pytest.fixture
 def make_node():
     """Nodes in a context of their own, on a domain in 201..232: outside the graph tests' 1..100
-    and the G1 tests' CycloneDDS domains 101..200, and (as those) not one another xdist worker
-    uses at the same time."""
+    and the G1 bridge tests' CycloneDDS domains 101..200, and not one another xdist worker uses
+    at the same time (the G1 stand-in's tests draw CycloneDDS domains from 201..230: no topic in
+    common with these nodes, which neither publish nor subscribe)."""
     made: list[tuple[Context, Node]] = []
 
     def make(args: list[str] | None = None, **kwargs) -> Node:
         ctx = Context()
         index, count = xdist_worker()  # worker i of n: 201 + i, 201 + i + n, ...
-        domain = 201 + index + count * (next(_CONTEXTS) % (32 // count))
+        domain = 201 + index + count * (next(_CONTEXTS) % max(1, 32 // count))
         rclpy.init(args=args, context=ctx, domain_id=domain)
         node = Node("params_test", context=ctx, **kwargs)
         made.append((ctx, node))
