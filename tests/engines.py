@@ -124,11 +124,10 @@ def settle(base: Path, name: str, wait: bool, ahead: bool = False) -> None:
                     marker.unlink(missing_ok=True)  # (a killed exporter leaves it)
                 fcntl.flock(fd, fcntl.LOCK_SH)  # until it ends (or its process dies)
                 continue
-            if ahead:
-                marker.write_text("")  # (before anything else: a waiter may come any time)
             if done.exists() or failed.exists():
-                marker.unlink(missing_ok=True)
                 continue  # it ended between the check and the lock
+            if ahead:
+                marker.write_text("")  # (before the slow part: a waiter may come any time)
             shutil.rmtree(base / name, ignore_errors=True)  # a process that died half-way
             try:
                 export(name, base / name)
@@ -155,7 +154,8 @@ def _locked(path: Path) -> bool:
 
 
 def end(base: Path) -> None:
-    """Stop the run's export, if still running (the run is over: no test will wait for it)."""
+    """Stop the run's background export, if still running: the run is over (no test will wait
+    for it), or a worker takes over the engine it is making."""
     try:  # (written as the export starts; none: nothing was started, or not started)
         pid = (base / "pid").read_text()
     except FileNotFoundError:

@@ -188,11 +188,12 @@ class ExecutorNode(Node):
         while self._running and self.context.ok():
             self._pacer.wait()
             stamp = self.get_clock().now()
+            t = stamp.nanoseconds * 1e-9
             with self._lock:
                 self._take_state()
-                result = self.core.step(stamp.nanoseconds * 1e-9)
+                result = self.core.step(t)
             self._last_reason = result.reason
-            for level, line in stops.update(result.state, result.reason, time.monotonic()):
+            for level, line in stops.update(result.state, result.reason, t):
                 # one call site per severity: rclpy refuses a site whose severity changes
                 if level == "warning":
                     log.warning(line)
