@@ -155,7 +155,9 @@ def test_rtc_guides_chunks_by_the_delay_the_executor_measured(runtime):
     )
     assert inf["execution"] == "rtc"
     assert int(inf["guided_chunks"]) >= int(inf["chunks"]) - 5 > 0
-    assert int(inf["delay_steps"]) <= max(m.data for m in robot.msgs("delay_steps", t0))
+    # the vla freezes the largest of its last few reports, which may predate t0 on a busy
+    # machine (reports come once per chunk): compared with every report this observer got
+    assert int(inf["delay_steps"]) <= max(m.data for m in robot.msgs("delay_steps"))
 
 
 def test_estop_freezes_within_one_control_period_and_holds_until_released(runtime):
