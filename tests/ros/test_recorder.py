@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,31 +21,17 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from gigabrain_runtime.hilr.recording import METADATA, typestore  # noqa: E402
 from gigabrain_runtime.ros import qos  # noqa: E402
 from tests.ros.fake_robot import OBSERVER  # noqa: E402
-from tests.ros.harness import Inbox, fresh_domain, graph, wait_for  # noqa: E402
+from tests.ros.harness import Graph, Inbox, graph, wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper"]
 
 
-def start_recorder(record_dir: Path, domain: int, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gigabrain_runtime",
-            "record",
-            "--robot",
-            "piper",
-            "--record-dir",
-            str(record_dir),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "ROS_DOMAIN_ID": str(domain)},
-    )
+def start_recorder(g: Graph, record_dir: Path, *extra: str) -> subprocess.Popen:
+    """The recorder in ``g``'s domain, its output in a log beside the episodes (not a pipe that
+    nobody reads while the test runs); ``g`` stops it (Ctrl-C, then SIGKILL) when it closes."""
+    args = ["record", "--robot", "piper", "--record-dir", str(record_dir), *extra]
+    return g.launch(args, record_dir / "recorder.log")
 
 
 def test_sigkill_after_10_s_loses_at_most_the_last_second(tmp_path):
@@ -54,9 +39,8 @@ def test_sigkill_after_10_s_loses_at_most_the_last_second(tmp_path):
     What it had taken in comes from its own diagnostic, sent while the stream was running and
     received just before the kill, so a busy machine that slows its intake does not count as
     a crash-safety loss."""
-    domain = fresh_domain()
-    rec = start_recorder(tmp_path, domain)
-    with graph(domain) as g:
+    with graph() as g:
+        rec = start_recorder(g, tmp_path)
         listener = g.spin(DiagListener())
         node = g.spin(Node("joint_publisher", namespace="/piper"))
         pub = node.create_publisher(JointState, "joint_states", qos.SENSOR)
@@ -116,36 +100,29 @@ class DiagListener(Node, Inbox):
 
 
 def test_a_full_disk_stops_recording_with_an_error_and_the_recorder_keeps_running(tmp_path):
-    domain = fresh_domain()
-    rec = start_recorder(tmp_path, domain, "--min-free-mb", "1e12")  # more than any disk
-    try:
-        with graph(domain) as g:
-            listener = g.spin(DiagListener())
-            err = listener.diag(
-                "recorder", since=0.0, where=lambda d: d["_level"] == "2", timeout=60
-            )
-            assert "recording stopped" in err["_message"]
-            assert rec.poll() is None  # still running, reporting
-            # the cause goes away at run time (min_free_mb lowered): the error clears and, with
-            # auto_start, a new episode records - no restart
-            client = listener.create_client(SetParameters, "/piper/recorder/set_parameters")
-            assert client.wait_for_service(timeout_sec=30)
-            request = SetParameters.Request()
-            value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=1.0)
-            request.parameters = [Parameter(name="min_free_mb", value=value)]
-            future = client.call_async(request)
-            wait_for(future.done, 30, "min_free_mb set")
-            assert future.result().results[0].successful
-            ok = listener.diag(
-                "recorder",
-                since=time.monotonic(),
-                where=lambda d: d["_level"] == "0" and d["recording"] == "true",
-                timeout=30,
-            )
-            assert ok["episodes"] == "1"
-    finally:
-        rec.send_signal(signal.SIGINT)
-        rec.wait(timeout=15)
+    with graph() as g:
+        rec = start_recorder(g, tmp_path, "--min-free-mb", "1e12")  # more than any disk
+        listener = g.spin(DiagListener())
+        err = listener.diag("recorder", since=0.0, where=lambda d: d["_level"] == "2", timeout=60)
+        assert "recording stopped" in err["_message"]
+        assert rec.poll() is None  # still running, reporting
+        # the cause goes away at run time (min_free_mb lowered): the error clears and, with
+        # auto_start, a new episode records - no restart
+        client = listener.create_client(SetParameters, "/piper/recorder/set_parameters")
+        assert client.wait_for_service(timeout_sec=30)
+        request = SetParameters.Request()
+        value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=1.0)
+        request.parameters = [Parameter(name="min_free_mb", value=value)]
+        future = client.call_async(request)
+        wait_for(future.done, 30, "min_free_mb set")
+        assert future.result().results[0].successful
+        ok = listener.diag(
+            "recorder",
+            since=time.monotonic(),
+            where=lambda d: d["_level"] == "0" and d["recording"] == "true",
+            timeout=30,
+        )
+        assert ok["episodes"] == "1"
     # nothing half-written while the disk was "full"; the one episode after it is complete
     (episode,) = [d for d in tmp_path.iterdir() if d.is_dir()]
     assert (episode / METADATA).is_file()
