@@ -45,11 +45,13 @@ demo: venv sysdeps
 # A test file runs whole on one worker (some files' tests build on one another, in order).
 # A worker that crashes is not replaced: the run ends there, naming the test it crashed in
 # (xdist 3.8's replacement of a crashed worker can wait forever under --dist loadfile:
-# pytest-xdist issue 784; CI once hung so until its time ran out).
+# pytest-xdist issue 784; CI once hung so until its time ran out). --capture=sys: what native
+# code writes to stderr (glibc's, LLVM's, Mesa's last words before an abort) reaches the log;
+# the tests' own processes write to their log files, so this adds no noise to a passing run.
 TEST_WORKERS ?= 2
 test: venv sysdeps browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --max-worker-restart 0 \
-	  --durations=25 $(PYTEST_ARGS)
+	  --capture=sys --durations=25 $(PYTEST_ARGS)
 
 # The pure tests (4 min on 2 cores, 2026-12-06): no rclpy or DDS graph (marker ros), no engine
 # export (marker slow); tests/conftest.py sets both markers. sysdeps: the kinematics tests render
