@@ -47,7 +47,7 @@ demo: venv sysdeps
 # (xdist 3.8's replacement of a crashed worker can wait forever under --dist loadfile:
 # pytest-xdist issue 784; CI once hung so until its time ran out). --capture=sys: what native
 # code writes to stderr (glibc's, LLVM's, Mesa's last words before an abort) reaches the log;
-# the tests' own processes write to their log files, so this adds no noise to a passing run.
+# the tests' own processes write to their log files, so a passing run prints next to nothing more.
 TEST_WORKERS ?= 2
 test: venv sysdeps browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --max-worker-restart 0 \

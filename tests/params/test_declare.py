@@ -49,7 +49,8 @@ def make_node():
         index, count = xdist_worker()  # worker i of n: 201 + i, 201 + i + n, ...
         domain = 201 + index + count * (next(_CONTEXTS) % max(1, 32 // count))
         rclpy.init(args=args, context=ctx, domain_id=domain)
-        node = Node("params_test", context=ctx, **kwargs)
+        # a name of its own: rcl keeps one /rosout publisher per logger name in a process
+        node = Node(f"params_test_{len(made)}", context=ctx, **kwargs)
         made.append((ctx, node))
         return node
 
