@@ -14,7 +14,7 @@ import numpy as np
 
 from gigabrain_runtime.control.blending import minimum_jerk
 from gigabrain_runtime.robots.embodiment import Embodiment
-from gigabrain_runtime.sim.simulator import Simulator
+from gigabrain_runtime.sim.simulator import Simulator, import_mujoco
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,7 @@ def solve_ik(
 ) -> np.ndarray:
     """Arm joints (embodiment order; the gripper kept) placing ``point_local`` of ``body`` at
     ``target`` (world) with the body's z axis pointing down."""
-    import mujoco
-
+    mujoco = import_mujoco()
     model = sim.model
     data = mujoco.MjData(model)
     links = sim.links

@@ -33,7 +33,7 @@ from gigabrain_runtime.model.vision import images_to_pixels
 from gigabrain_runtime.model.weights import save_weights
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.sim.expert import ExpertOperator, pick_and_place
-from gigabrain_runtime.sim.simulator import Simulator
+from gigabrain_runtime.sim.simulator import Simulator, import_mujoco
 
 # what the encoder learns to find, in the world frame (m): cube x y z, bowl x y, gripper x y z
 TARGETS = ("cube_x", "cube_y", "cube_z", "bowl_x", "bowl_y", "grip_x", "grip_y", "grip_z")
@@ -57,8 +57,7 @@ def render_scenes(
     progress: bool = True,
 ) -> Scenes:
     """``per_episode`` renders of ``camera`` at uniformly drawn moments of each expert episode."""
-    import mujoco
-
+    mujoco = import_mujoco()
     emb = get_embodiment(robot)
     sim = Simulator(emb, image_size=image_size)
     task, scene = sim.task, sim.scene.get("expert")

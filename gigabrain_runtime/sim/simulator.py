@@ -210,16 +210,26 @@ def build_mjcf(scene: dict[str, Any], embodiment: Embodiment, image_size: int) -
 """
 
 
+def import_mujoco() -> Any:
+    """MuJoCo, its OpenGL backend chosen before its first import in the process: MuJoCo reads
+    MUJOCO_GL once, on import, and its default (GLFW) cannot render without a display; a
+    process that imported it any other way first (forward kinematics, say) then fails its first
+    render and aborts on the next. OSMesa (CPU) unless the user set MUJOCO_GL (egl on a GPU
+    machine, glfw on a desktop). Every import of mujoco in the project goes through here."""
+    os.environ.setdefault("MUJOCO_GL", "osmesa")
+    try:
+        import mujoco
+    except ImportError as exc:  # pragma: no cover - a dependency
+        raise RuntimeError("mujoco is not installed") from exc
+    return mujoco
+
+
 class Simulator:
     """Thread-safe: physics steps, target updates and state reads hold one lock; rendering
     copies the state under the lock and draws outside it."""
 
     def __init__(self, embodiment: Embodiment, *, image_size: int = 224) -> None:
-        os.environ.setdefault("MUJOCO_GL", "osmesa")
-        try:
-            import mujoco
-        except ImportError as exc:  # pragma: no cover - a dependency
-            raise RuntimeError("mujoco is not installed") from exc
+        mujoco = import_mujoco()
         self._mj = mujoco
         self.embodiment = embodiment
         self.image_size = image_size

@@ -21,10 +21,9 @@ class ImageTrajectory:
     """Projects the gripper point of ``embodiment``'s scene into ``camera`` for joint states."""
 
     def __init__(self, embodiment: Embodiment, camera: str) -> None:
-        import mujoco
+        from gigabrain_runtime.sim.simulator import Simulator, import_mujoco
 
-        from gigabrain_runtime.sim.simulator import Simulator
-
+        mujoco = import_mujoco()
         sim = Simulator(embodiment, image_size=64)  # kinematics only; nothing is rendered
         task = sim.scene.get("expert")
         if not task:
