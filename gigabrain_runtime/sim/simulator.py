@@ -229,8 +229,7 @@ class Simulator:
     copies the state under the lock and draws outside it."""
 
     def __init__(self, embodiment: Embodiment, *, image_size: int = 224) -> None:
-        mujoco = import_mujoco()
-        self._mj = mujoco
+        self._mj = mujoco = import_mujoco()
         self.embodiment = embodiment
         self.image_size = image_size
         self.scene = load_scene(embodiment)

@@ -6,10 +6,11 @@ trajectory's tests and a rendering test shared a worker."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
+
+from gigabrain_runtime.structure import imports_of, package_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,13 +46,12 @@ def test_a_process_that_imports_mujoco_for_kinematics_first_still_renders_headle
 
 
 def test_every_import_of_mujoco_in_the_package_goes_through_import_mujoco():
-    direct = re.compile(r"^\s*(import mujoco\b|from mujoco\b)", re.M)
-    offenders = []
-    for path in sorted((ROOT / "gigabrain_runtime").rglob("*.py")):
-        text = path.read_text()
-        found = direct.findall(text)
-        if path.name == "simulator.py":
-            assert len(found) == 1 and "def import_mujoco" in text, path
-        elif found:
-            offenders.append(str(path.relative_to(ROOT)))
-    assert not offenders, f"import mujoco outside sim.simulator.import_mujoco: {offenders}"
+    found = [
+        f"{imp.source}:{imp.line}"
+        for module, path in package_modules().items()
+        for imp in imports_of(module, path)
+        if imp.target.split(".")[0] == "mujoco"
+    ]
+    assert len(found) == 1 and found[0].startswith("gigabrain_runtime.sim.simulator:"), (
+        f"import mujoco outside sim.simulator.import_mujoco: {found}"
+    )
