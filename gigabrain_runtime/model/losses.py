@@ -114,9 +114,10 @@ def _action_flow_loss(
     generator: torch.Generator | None,
     with_cot: bool,
     samples: torch.Tensor | None = None,
+    image_embeddings: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The flow (and CoT, trajectory) loss under ``indicator``, on every sample or on
-    ``samples`` (bool [B]) alone."""
+    ``samples`` (bool [B]) alone; ``image_embeddings``: the batch's images already embedded."""
     cfg = policy.cfg
     x, valid = policy.embed_prefix(
         batch.images,
@@ -129,6 +130,7 @@ def _action_flow_loss(
         batch.wm_tokens,
         batch.value,
         wm_present,
+        image_embeddings,
     )
     cot = batch.cot_tokens if with_cot else None
     # knowledge insulation keeps the action expert's gradient out of a backbone that the CoT
@@ -238,11 +240,14 @@ def ramp_loss(
     b = batch.actions.shape[0]
     absent = torch.full((b,), INDICATOR_ABSENT, dtype=torch.long, device=batch.actions.device)
     wm_present = _stochastic_wm_mask(policy, batch, generator)
+    # the two passes differ in the indicator token alone: the images are embedded once (the
+    # gradient reaches the vision through both)
+    images = policy.embed_images(batch.images)
     uncond, parts = _action_flow_loss(
-        policy, batch, absent, wm_present, generator, with_cot=True, samples=samples
+        policy, batch, absent, wm_present, generator, True, samples, images
     )
     cond, cond_parts = _action_flow_loss(
-        policy, batch, batch.indicator, wm_present, generator, with_cot=False
+        policy, batch, batch.indicator, wm_present, generator, False, None, images
     )
     alpha = policy.cfg.ramp.alpha
     parts = dict(parts, flow_conditioned=cond_parts["flow"])
@@ -262,10 +267,26 @@ def world_model_loss(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """L_WM. future_images [B, C, F, S, S, 3] uint8, future_value [B], future_proprio [B, P]."""
-    target = wm.future_state_tokens(future_images, future_value, future_proprio).float()
+    target = wm.future_state_tokens(future_images, future_value, future_proprio)
+    current = wm.current_tokens(images, state)
+    return world_model_flow_loss(wm, current, image_mask, actions, target, generator=generator)
+
+
+def world_model_flow_loss(
+    wm: LatentWorldModel,
+    current: torch.Tensor,
+    image_mask: torch.Tensor,
+    actions: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """L_WM on tokens already encoded: ``current`` (``wm.current_tokens``, which trains the
+    latent encoder through this loss) and ``target`` (``wm.future_state_tokens``). RAMP's
+    objective encodes them once for both the policy's conditioning and this loss."""
+    target = target.float()
     eps = torch.randn(target.shape, device=target.device, generator=generator)
     tau = torch.rand(target.shape[0], device=target.device, generator=generator)
     s_tau = tau[:, None, None] * target + (1.0 - tau[:, None, None]) * eps
-    current = wm.current_tokens(images, state)
     pred = wm.velocity(s_tau, tau, current, actions, image_mask)
     return F.mse_loss(pred.float(), target - eps)

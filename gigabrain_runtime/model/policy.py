@@ -147,6 +147,12 @@ class GigaBrainPolicy(nn.Module):
         self.expert = ActionExpert(a, d)
 
     # ---- prefix ------------------------------------------------------------------------------
+    def embed_images(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images [B, C, S, S, 3] -> the prefix's image embeddings [B, C * N, width]."""
+        b, cams = images.shape[:2]
+        img = self.multi_modal_projector(self.vision(images_to_pixels(images)))
+        return img.reshape(b, cams * self.cfg.vision.tokens_per_image, -1)
+
     def embed_prefix(
         self,
         images: torch.Tensor,
@@ -159,17 +165,18 @@ class GigaBrainPolicy(nn.Module):
         wm_tokens: torch.Tensor | None = None,
         value: torch.Tensor | None = None,
         wm_present: torch.Tensor | None = None,
+        image_embeddings: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Embeddings [B, L, width] and validity bool [B, L] of the prefix, in the order the
         variant declares. ``state``/``embodiment_id`` feed a state token, ``indicator`` the
         indicator token, ``wm_tokens``/``value`` (standard mode) the world-model segments; each
-        is required exactly when the variant has that segment."""
+        is required exactly when the variant has that segment. ``image_embeddings``: these
+        images' :meth:`embed_images`, already computed (two prefixes of the same images)."""
         cfg = self.cfg
         b, cams = images.shape[:2]
         n_img = cfg.vision.tokens_per_image
-        img = self.multi_modal_projector(self.vision(images_to_pixels(images)))
+        img = self.embed_images(images) if image_embeddings is None else image_embeddings
         dtype, device = img.dtype, img.device
-        img = img.reshape(b, cams * n_img, -1)
         img_valid = image_mask[:, :, None].expand(b, cams, n_img).reshape(b, cams * n_img)
 
         def ones(n: int) -> torch.Tensor:

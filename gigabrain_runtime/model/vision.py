@@ -81,7 +81,8 @@ def images_to_pixels(images: torch.Tensor) -> torch.Tensor:
     """uint8 [B, C, S, S, 3] (camera slots, HWC RGB) -> float [B*C, 3, S, S] in [-1, 1].
 
     ``x / 255 * 2 - 1`` in float32, the operations of GigaBrain-0's pipeline (the client divides
-    by 255, the server scales to [-1, 1]), so pixels match it bit for bit."""
+    by 255, the server scales to [-1, 1]), so pixels match it bit for bit; in place on the one
+    float copy (a third of the time of three new tensors, the same values)."""
     b, c, s, _, _ = images.shape
     x = images.reshape(b * c, s, s, 3).permute(0, 3, 1, 2).float()
-    return x / 255.0 * 2.0 - 1.0
+    return x.div_(255.0).mul_(2.0).sub_(1.0)

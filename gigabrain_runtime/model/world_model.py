@@ -209,9 +209,17 @@ class LatentWorldModel(nn.Module):
         """Sample s_future. Returns visual tokens z [B, N_fut, z_token_dim] (what the policy
         consumes), value [B] and proprioception [B, P], both averaged over the tiles of the
         cameras that are present."""
-        wm = self.cfg.world_model
-        current = self.current_tokens(images, state)
-        steps = wm.num_sampling_steps
+        return self.sample(self.current_tokens(images, state), image_mask, actions, noise)
+
+    def sample(
+        self,
+        current: torch.Tensor,
+        image_mask: torch.Tensor,
+        actions: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`predict` from the current tokens (:meth:`current_tokens`) already encoded."""
+        steps = self.cfg.world_model.num_sampling_steps
         s = noise
         for i in range(steps):
             tau = torch.full((s.shape[0],), i / steps, dtype=torch.float32, device=s.device)

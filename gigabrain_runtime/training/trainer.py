@@ -49,7 +49,7 @@ from gigabrain_runtime.model.losses import (
     policy_loss,
     ramp_loss,
     sample_flow_time,
-    world_model_loss,
+    world_model_flow_loss,
 )
 from gigabrain_runtime.model.policy import GigaBrainPolicy
 from gigabrain_runtime.model.weights import load_weights, save_weights
@@ -180,7 +180,16 @@ class _Loss(nn.Module):
         self.objective = objective
         self.unconditioned = unconditioned
 
-    def _world_loss(self, w: WorldBatch) -> torch.Tensor:
+    def _world_tokens(self, w: WorldBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's current tokens (the latent encoder trained through them) and its
+        target s_future, encoded once per update."""
+        wm = self.world_model
+        current = wm.current_tokens(w.images, w.state)
+        return current, wm.future_state_tokens(w.future_images, w.future_value, w.future_proprio)
+
+    def _world_loss(
+        self, w: WorldBatch, tokens: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         actions = w.actions
         still = self.policy.cfg.ramp.world_model_still_prob
         if still > 0.0:
@@ -189,15 +198,13 @@ class _Loss(nn.Module):
             gen = torch.Generator(device=w.images.device).manual_seed(w.seed + 3)
             pick = torch.rand(actions.shape[0], generator=gen, device=w.images.device) < still
             actions = torch.where(pick[:, None, None], w.hold_actions, w.actions)
-        return world_model_loss(
+        current, target = tokens if tokens is not None else self._world_tokens(w)
+        return world_model_flow_loss(
             self.world_model,
-            w.images,
+            current,
             w.image_mask,
-            w.state,
             actions,
-            w.future_images,
-            w.future_value,
-            w.future_proprio,
+            target,
             generator=torch.Generator(device=w.images.device).manual_seed(w.seed),
         )
 
@@ -218,17 +225,16 @@ class _Loss(nn.Module):
         # holding still, never from the chunk being learnt (a prediction from the target
         # actions hands them to the policy through z - it learns to read its answer off the
         # world model, and at run time, fed its previous chunk, to repeat itself)
+        # (the current observation encoded once, for this prediction and the world model's
+        # own loss: the latent encoder, at the images' full size, is the update's costliest
+        # forward pass)
+        tokens = self._world_tokens(world)
         with torch.no_grad():
             gen = torch.Generator(device=world.images.device).manual_seed(world.seed + 1)
-            shape = wm.future_state_tokens(
-                world.future_images, world.future_value, world.future_proprio
-            ).shape
-            noise = torch.randn(shape, generator=gen, device=world.images.device)
-            z, value, _ = wm.predict(
-                world.images, world.image_mask, world.state, world.hold_actions, noise
-            )
+            noise = torch.randn(tokens[1].shape, generator=gen, device=world.images.device)
+            z, value, _ = wm.sample(tokens[0].detach(), world.image_mask, world.hold_actions, noise)
         batch = dataclasses.replace(batch, wm_tokens=z, value=value)
-        return self._ramp(batch, masks) + self._world_loss(world)
+        return self._ramp(batch, masks) + self._world_loss(world, tokens)
 
     def _ramp(self, batch: PolicyBatch, masks: torch.Generator) -> torch.Tensor:
         return ramp_loss(self.policy, batch, generator=masks, unconditioned=self.unconditioned)[0]

@@ -10,12 +10,14 @@ import torch
 from gigabrain_runtime.inference.export import example_inputs
 from gigabrain_runtime.model.losses import (
     PolicyBatch,
+    _action_flow_loss,
+    _stochastic_wm_mask,
     flow_matching_mse,
     policy_loss,
     ramp_loss,
     world_model_loss,
 )
-from gigabrain_runtime.model.policy import GigaBrainPolicy
+from gigabrain_runtime.model.policy import INDICATOR_ABSENT, GigaBrainPolicy
 from gigabrain_runtime.model.world_model import LatentWorldModel
 
 
@@ -132,6 +134,25 @@ def test_ramp_loss_adds_the_indicator_conditioned_term_weighted_by_alpha(tiny_cf
     )
     expected = uncond + tiny_cfg.ramp.alpha * parts["flow_conditioned"]
     torch.testing.assert_close(total, expected)
+
+
+def test_ramp_loss_embeds_the_images_once_with_the_loss_and_gradient_of_two_passes(tiny_cfg):
+    # the two passes differ in the indicator alone: sharing the image embeddings must leave the
+    # objective and what it teaches the vision exactly as two full passes would
+    torch.manual_seed(0)
+    policy = GigaBrainPolicy(tiny_cfg)
+    batch = _batch(tiny_cfg, indicator=torch.tensor([1, 0]))
+    total, _ = ramp_loss(policy, batch, generator=torch.Generator().manual_seed(3))
+    shared = torch.autograd.grad(total, list(policy.vision.parameters()))
+    gen = torch.Generator().manual_seed(3)
+    present = _stochastic_wm_mask(policy, batch, gen)
+    absent = torch.full((2,), INDICATOR_ABSENT, dtype=torch.long)
+    uncond, _ = _action_flow_loss(policy, batch, absent, present, gen, True)
+    _, cond = _action_flow_loss(policy, batch, batch.indicator, present, gen, False)
+    apart = uncond + tiny_cfg.ramp.alpha * cond["flow"]
+    torch.testing.assert_close(total, apart)
+    for a, b in zip(shared, torch.autograd.grad(apart, list(policy.vision.parameters()))):
+        torch.testing.assert_close(a, b)
 
 
 def test_ramp_loss_can_learn_the_policys_own_actions_only_under_their_indicator(tiny_cfg):

@@ -173,15 +173,15 @@ def test_advantage_labels_reach_the_dataset_and_drive_the_ramp_objective(
     # the world model's prediction that conditions the policy comes from the arm holding still
     # (as the runtime asks for it), never from the chunk the policy is learning
     seen = []
-    predict = straight.world_model.predict
+    sample = straight.world_model.sample
 
-    def spy(images, image_mask, state, actions, noise):
+    def spy(current, image_mask, actions, noise):
         seen.append(actions.detach().clone())
-        return predict(images, image_mask, state, actions, noise)
+        return sample(current, image_mask, actions, noise)
 
-    straight.world_model.predict = spy
+    straight.world_model.sample = spy
     straight.run()
-    del straight.world_model.predict
+    del straight.world_model.sample
     assert len(seen) == CONFIG["steps"]
     target = straight.world_batch(0).actions
     assert (seen[0] == seen[0][:, :1]).all()  # every step of the chunk the same: still
