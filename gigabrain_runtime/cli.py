@@ -1390,7 +1390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-episodes", type=int, help="held-out episodes per evaluation (100)")
     p.add_argument("--eval-seed", type=int, help="first held-out seed (0)")
     p.add_argument("--robot")
-    p.add_argument("--steps", type=int, help="RAMP fine-tuning updates per round (1500)")
+    p.add_argument("--steps", type=int, help="RAMP fine-tuning updates per round (3000)")
     p.add_argument("--world-model-steps", type=int, help="world-model updates per round (800)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)

@@ -8,7 +8,7 @@ import pytest
 
 from gigabrain_runtime.robots.embodiment import get_embodiment
 from gigabrain_runtime.sim.expert import ExpertOperator, pick_and_place
-from gigabrain_runtime.sim.simulator import Simulator, load_scene
+from gigabrain_runtime.sim.simulator import Simulator, import_mujoco, load_scene
 from gigabrain_runtime.sim.task import SuccessDetector, TaskSpec, Verdict
 
 PIPER = get_embodiment("piper")
@@ -53,8 +53,7 @@ def test_a_seed_fixes_the_start_and_starts_differ(sim):
 def test_a_joint_pushed_past_its_stop_by_contact_reads_at_the_stop(sim):
     """MuJoCo's joint limits are soft: a finger pressed against the cube can sit millimetres
     past its stop, which no encoder reports (and the executor would refuse the state)."""
-    import mujoco
-
+    mujoco = import_mujoco()
     sim.start_episode(3)
     grip = PIPER.joint_names.index("gripper")
     for finger in ("finger_left", "finger_right"):
