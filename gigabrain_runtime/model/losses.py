@@ -267,8 +267,7 @@ def world_model_loss(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """L_WM. future_images [B, C, F, S, S, 3] uint8, future_value [B], future_proprio [B, P]."""
-    target = wm.future_state_tokens(future_images, future_value, future_proprio)
-    current = wm.current_tokens(images, state)
+    current, target = wm.encode(images, state, future_images, future_value, future_proprio)
     return world_model_flow_loss(wm, current, image_mask, actions, target, generator=generator)
 
 

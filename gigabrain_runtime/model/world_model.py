@@ -169,6 +169,20 @@ class LatentWorldModel(nn.Module):
         grid = self.tile(z, value[:, None], proprio)
         return patchify(grid, self.cfg.world_model.patch_size)
 
+    def encode(
+        self,
+        images: torch.Tensor,
+        state: torch.Tensor,
+        future_images: torch.Tensor,
+        future_value: torch.Tensor,
+        future_proprio: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(current tokens, target s_future) of one training batch, each encoded once: the
+        current tokens serve both the prediction that conditions the policy and this model's
+        own loss (:func:`~gigabrain_runtime.model.losses.world_model_flow_loss`)."""
+        current = self.current_tokens(images, state)
+        return current, self.future_state_tokens(future_images, future_value, future_proprio)
+
     # ---- flow ----------------------------------------------------------------------------------
     def velocity(
         self,

@@ -183,9 +183,9 @@ class _Loss(nn.Module):
     def _world_tokens(self, w: WorldBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's current tokens (the latent encoder trained through them) and its
         target s_future, encoded once per update."""
-        wm = self.world_model
-        current = wm.current_tokens(w.images, w.state)
-        return current, wm.future_state_tokens(w.future_images, w.future_value, w.future_proprio)
+        return self.world_model.encode(
+            w.images, w.state, w.future_images, w.future_value, w.future_proprio
+        )
 
     def _world_loss(
         self, w: WorldBatch, tokens: tuple[torch.Tensor, torch.Tensor] | None = None
