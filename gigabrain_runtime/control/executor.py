@@ -140,23 +140,24 @@ class StopLog:
         self._pending: tuple[ExecState, str] | None = None  # a stop held back, still on
         self._state = ExecState.WAITING
 
-    def update(self, state: ExecState, reason: str, now: float) -> list[tuple[str, str]]:
-        """(level, line) to log for this control period's state: ``warning`` or ``info``."""
-        lines: list[tuple[str, str]] = []
+    def update(self, state: ExecState, reason: str, now: float) -> tuple[tuple[str, str], ...]:
+        """(level, line) to log for this control period's state: ``warning`` or ``info``. A
+        period with nothing to say returns the empty tuple (no allocation on the control
+        thread)."""
         changed, self._state = state is not self._state, state
         if state in self.STOPS:
             if changed:
                 self._pending = (state, reason)
             if self._pending is not None and now - self._logged_at >= self.interval_s:
                 stop, why = self._pending
-                lines.append(("warning", f"stopping ({stop.value}): {why}"))
                 self._logged, self._logged_at, self._pending = stop, now, None
+                return (("warning", f"stopping ({stop.value}): {why}"),)
         elif changed:
             self._pending = None
             if state is ExecState.RUNNING and self._logged is not None:
-                lines.append(("info", f"running again after {self._logged.value}"))
-                self._logged = None
-        return lines
+                resumed, self._logged = self._logged, None
+                return (("info", f"running again after {resumed.value}"),)
+        return ()
 
 
 class ChunkExecutor:

@@ -545,22 +545,22 @@ def test_hold_to_run_fails_safe_when_its_source_goes_quiet():
 def test_the_stop_log_says_each_stop_and_ends_on_what_the_executor_is_doing():
     log = StopLog(interval_s=1.0)
     W, R, OL = ExecState.WATCHDOG, ExecState.RUNNING, ExecState.OPEN_LOOP
-    assert log.update(R, "", 0.0) == []  # running from the start: nothing to say
-    assert log.update(W, "joint state is 0.112 s old", 0.1) == [
-        ("warning", "stopping (watchdog_hold): joint state is 0.112 s old")
-    ]
-    assert log.update(W, "joint state is 0.132 s old", 0.12) == []  # once per stop
-    assert log.update(R, "", 0.3) == [("info", "running again after watchdog_hold")]
+    assert log.update(R, "", 0.0) == ()  # running from the start: nothing to say
+    assert log.update(W, "joint state is 0.112 s old", 0.1) == (
+        ("warning", "stopping (watchdog_hold): joint state is 0.112 s old"),
+    )
+    assert log.update(W, "joint state is 0.132 s old", 0.12) == ()  # once per stop
+    assert log.update(R, "", 0.3) == (("info", "running again after watchdog_hold"),)
     # flapping: a second stop within the interval is held back ...
-    assert log.update(OL, "the plan ran out", 0.5) == []
+    assert log.update(OL, "the plan ran out", 0.5) == ()
     # ... and said once the interval has passed if the arm is still stopped
-    assert log.update(OL, "the plan ran out", 0.9) == []
-    assert log.update(OL, "the plan ran out", 1.1) == [
-        ("warning", "stopping (open_loop_limit): the plan ran out")
-    ]
-    assert log.update(R, "", 1.2) == [("info", "running again after open_loop_limit")]
+    assert log.update(OL, "the plan ran out", 0.9) == ()
+    assert log.update(OL, "the plan ran out", 1.1) == (
+        ("warning", "stopping (open_loop_limit): the plan ran out"),
+    )
+    assert log.update(R, "", 1.2) == (("info", "running again after open_loop_limit"),)
     # a stop held back that ended before it was said: no line, and none for its end
-    assert log.update(W, "late", 1.3) == [] and log.update(R, "", 1.35) == []
+    assert log.update(W, "late", 1.3) == () and log.update(R, "", 1.35) == ()
     # every period of flapping for two seconds: at most one stop (and its end) per interval
     lines = []
     for k in range(100):
