@@ -42,6 +42,10 @@ from gigabrain_runtime.ros.params import declare_params
 
 # from full speed a PiPER joint (3 rad/s at 5 rad/s^2) needs 0.6 s to brake to rest
 SHUTDOWN_TIMEOUT_S = 1.0
+# on shutdown the resting command is published this many times before the node exits, counted
+# as they go out (not waited for by the clock): joint_command is best effort, so a downstream
+# bridge or driver that loses one on a loaded machine still sees the stream end at rest
+REST_COMMANDS_ON_SHUTDOWN = 5
 
 
 class ExecutorNode(Node):
@@ -94,6 +98,9 @@ class ExecutorNode(Node):
         DiagnosticsPublisher(self, self._diagnostics)
 
         self._running = True
+        # control periods in a row that ended at rest: the resting command published, or nothing to
+        # command yet (no joint state); read by shutdown, written by the control thread
+        self._rest_periods = 0
         self._thread = worker_thread(self, self._control_loop, "control")
         self.get_logger().info(
             f"executor for {self.embodiment.name} at {cfg.control_hz:g} Hz ({cfg.execution})"
@@ -192,6 +199,7 @@ class ExecutorNode(Node):
             with self._lock:
                 self._take_state()
                 result = self.core.step(t)
+                at_rest = self.core.at_rest
             self._last_reason = result.reason
             for level, line in stops.update(result.state, result.reason, t):
                 # one call site per severity: rclpy refuses a site whose severity changes
@@ -200,10 +208,12 @@ class ExecutorNode(Node):
                 else:
                     log.info(line)
             if result.command is None:
+                self._rest_periods += 1
                 continue
             msg = joint_command(result.command, names, stamp.to_msg())
             if not publish_or_stop(self, lambda msg=msg: self._cmd_pub.publish(msg)):
                 break
+            self._rest_periods = self._rest_periods + 1 if at_rest else 0
 
     def start(self) -> None:
         """Start the real-time thread once start-up (and its garbage) is behind us."""
@@ -211,23 +221,23 @@ class ExecutorNode(Node):
 
     def shutdown(self) -> None:
         """Brake to rest before exiting: the control loop keeps publishing while the core
-        decelerates (run_node keeps the context valid until this returns), bounded by
-        ``shutdown_timeout_s``. A robot bridge downstream then sees a command stream that comes
-        to rest instead of one that stops mid-motion."""
+        decelerates (run_node keeps the context valid until this returns), then until the
+        resting command has gone out ``REST_COMMANDS_ON_SHUTDOWN`` times, all bounded by
+        ``SHUTDOWN_TIMEOUT_S`` plus those periods. A robot bridge downstream then sees a command
+        stream that comes to rest instead of one that stops mid-motion."""
         if self._thread.is_alive() and self.context.ok():
             with self._lock:
                 self.core.shutdown()
-            deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S
-            while time.monotonic() < deadline and self._thread.is_alive():
-                with self._lock:
-                    at_rest = self.core.at_rest
-                if at_rest:
-                    break
-                time.sleep(self.config.period_s)
-            time.sleep(2 * self.config.period_s)  # the resting command goes out
-            with self._lock:
-                at_rest = self.core.at_rest
-            self.get_logger().info("stopped at rest" if at_rest else "stopped while moving")
+            period = self.config.period_s
+            deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S + REST_COMMANDS_ON_SHUTDOWN * period
+            while (
+                time.monotonic() < deadline
+                and self._thread.is_alive()
+                and self._rest_periods < REST_COMMANDS_ON_SHUTDOWN
+            ):
+                time.sleep(period)
+            rested = self._rest_periods >= REST_COMMANDS_ON_SHUTDOWN
+            self.get_logger().info("stopped at rest" if rested else "stopped while moving")
         self._running = False
         if self._thread.is_alive():
             self._thread.join(timeout=1.0)
