@@ -369,6 +369,17 @@ class ChunkExecutor:
         self._takeover = False
         self.stop("shutting down")
 
+    def brake(self) -> np.ndarray | None:
+        """One period of braking toward rest within the joint limits, the limiter alone: the
+        last resort of a node whose control loop failed (``step`` is not trusted any more).
+        None before the first joint state (nothing was ever commanded); an engaged e-stop stays
+        frozen."""
+        if self.limiter.position is None:
+            return None
+        if self._estop:
+            return self.limiter.freeze()
+        return self.limiter.decelerate(self._stop_scale)
+
     @property
     def _stop_scale(self) -> float:
         return self.config.stop_decel_scale

@@ -43,8 +43,9 @@ from gigabrain_runtime.ros.params import declare_params
 # from full speed a PiPER joint (3 rad/s at 5 rad/s^2) needs 0.6 s to brake to rest
 SHUTDOWN_TIMEOUT_S = 1.0
 # on shutdown the resting command is published this many times before the node exits, counted
-# as they go out (not waited for by the clock): joint_command is best effort, so a downstream
-# bridge or driver that loses one on a loaded machine still sees the stream end at rest
+# as they go out (not waited for by the clock): a command still in flight when the process ends
+# is lost, and a bridge downstream forwards only what reached it - on a loaded machine its
+# driver must still see the stream end with repeated resting commands
 REST_COMMANDS_ON_SHUTDOWN = 5
 
 
@@ -190,6 +191,47 @@ class ExecutorNode(Node):
     # ---- control thread ----------------------------------------------------------------------
     def _control_loop(self) -> None:
         make_thread_realtime(self, self.rt_priority, "control")
+        try:
+            self._control_periods()
+        except Exception:
+            if self._running and self.context.ok():
+                self._brake_after_failure()
+            raise  # worker_thread: FATAL with the traceback, and the node exits 1
+
+    def _brake_after_failure(self) -> None:
+        """The control loop raised: a robot mid-motion must not be left with a command stream
+        that stops dead. Brake to rest within the joint limits on the same thread and cadence
+        (the limiter alone, ``ChunkExecutor.brake``), then let the failure end the node."""
+        names, log = self.embodiment.joint_names, self.get_logger()
+        deadline = (
+            time.monotonic()
+            + SHUTDOWN_TIMEOUT_S
+            + REST_COMMANDS_ON_SHUTDOWN * (self.config.period_s)
+        )
+        rest = 0
+        try:
+            # the first braking command goes out in the period that failed, so none is skipped
+            while rest < REST_COMMANDS_ON_SHUTDOWN and time.monotonic() < deadline:
+                with self._lock:
+                    command = self.core.brake()
+                    at_rest = self.core.at_rest
+                if command is None:
+                    return  # nothing was ever commanded
+                self._cmd_pub.publish(
+                    joint_command(command, names, self.get_clock().now().to_msg())
+                )
+                rest = rest + 1 if at_rest else 0
+                self._pacer.wait()
+        except Exception as exc:
+            log.error(f"control loop failed, and braking after it failed too: {exc!r}")
+            return
+        log.error(
+            "control loop failed: braked to rest within the joint limits"
+            if rest >= REST_COMMANDS_ON_SHUTDOWN
+            else "control loop failed: braking did not reach rest in time"
+        )
+
+    def _control_periods(self) -> None:
         names = self.embodiment.joint_names
         stops, log = StopLog(), self.get_logger()
         while self._running and self.context.ok():

@@ -251,6 +251,32 @@ def test_shutdown_brakes_to_rest_at_the_joint_accelerations_and_refuses_new_work
     np.testing.assert_allclose(cmds[-1], cmds[-2])
 
 
+def test_brake_alone_comes_to_rest_within_the_joint_accelerations():
+    """The node's last resort when its control loop raised: ``brake`` (the limiter alone, no
+    plan) continues from the moving command and decelerates at no more than the joints'
+    accelerations to a command that holds; before any joint state there is nothing to brake,
+    and an engaged e-stop stays frozen."""
+    assert make_executor().brake() is None
+    ex = make_executor()
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.04, t0=0.0), 0.0)  # 2 rad/s ramp
+    results, _ = run(ex, 0.0, 0.3)
+    assert not ex.at_rest
+    cmds = np.stack([results[-2].command, results[-1].command] + [ex.brake() for _ in range(40)])
+    acc = np.abs(np.diff(cmds, n=2, axis=0))
+    assert np.all(acc <= PIPER.max_acceleration * DT * DT + 1e-9)
+    assert np.max(np.abs(cmds[2] - cmds[1])) > 0.02  # it went on from the motion, no dead stop
+    assert ex.at_rest
+    np.testing.assert_allclose(cmds[-1], cmds[-2])
+
+    ex = make_executor()
+    ex.on_joint_state(mid(), 0.0)
+    ex.on_chunk(ramp_chunk(mid(), 0.04, t0=0.0), 0.0)
+    results, _ = run(ex, 0.0, 0.3)
+    ex.set_estop(True)
+    np.testing.assert_allclose(ex.brake(), results[-1].command)
+
+
 def test_stale_joint_state_triggers_the_watchdog():
     ex = make_executor(state_timeout_s=0.1)
     ex.on_joint_state(mid(), 0.0)
