@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState
@@ -47,6 +48,8 @@ SHUTDOWN_TIMEOUT_S = 1.0
 # is lost, and a bridge downstream forwards only what reached it - on a loaded machine its
 # driver must still see the stream end with repeated resting commands
 REST_COMMANDS_ON_SHUTDOWN = 5
+# ... and how long they may take to be acknowledged by the subscribers (joint_command is reliable)
+ACK_TIMEOUT_S = 0.5
 
 
 class ExecutorNode(Node):
@@ -280,6 +283,8 @@ class ExecutorNode(Node):
                 time.sleep(period)
             rested = self._rest_periods >= REST_COMMANDS_ON_SHUTDOWN
             self.get_logger().info("stopped at rest" if rested else "stopped while moving")
+        if self.context.ok():  # the last commands reach the bridge before the process ends
+            self._cmd_pub.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
         self._running = False
         if self._thread.is_alive():
             self._thread.join(timeout=1.0)

@@ -123,7 +123,8 @@ def test_an_executor_whose_control_loop_fails_mid_motion_brakes_to_rest_then_exi
     start[0] = -1.5
     log = tmp_path / "executor.log"
     with graph() as g:
-        robot = g.spin(FakeRobot("", (), piper.joint_names, state_hz=100.0, positions=start))
+        robot = FakeRobot("", (), piper.joint_names, state_hz=100.0, positions=start)
+        g.spin(robot, on_close=robot.stop)  # its publishing threads end before it is destroyed
         proc = subprocess.Popen(
             [sys.executable, "-c", FAILING_EXECUTOR],
             stdout=log.open("w"),

@@ -20,8 +20,11 @@ monotonic seconds) and integer nanosecond stamps, so that it is tested without D
   loaded machine has shown ~0.35 s). Repeating it before the first command costs nothing (the
   driver re-initialises a gripper that has not been commanded yet); it is never sent once the
   arm is commanded.
-* **shutdown**: the executor's braking stream keeps flowing until it has been quiet for
-  ``QUIET_S`` or ``shutdown_grace_s`` has passed.
+* **shutdown**: the executor's braking stream keeps flowing until it has come to rest
+  (``REST_RUN`` identical commands in a row: the executor sends its resting command five
+  times), has been quiet for ``QUIET_S`` (the executor gone), or ``shutdown_grace_s`` has
+  passed. Rest is read from the stream, not from a pause in it: on a loaded machine the
+  executor's control thread can stall for a few hundred ms mid-brake.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from gigabrain_runtime.robots.piper.piper_ros import (
     driver_positions,
 )
 
-QUIET_S = 0.15  # the executor's stream counts as ended after this long without a command
+QUIET_S = 0.5  # the executor's stream counts as ended after this long without a command
+REST_RUN = 3  # ... or once this many identical commands arrived in a row (at rest)
 
 
 class BridgeSettings(Protocol):
@@ -114,6 +118,8 @@ class PiperBridge:
         self.commands_in = 0
         self.commands_dropped = 0
         self._last_command_at = -math.inf
+        self._last_command: np.ndarray | None = None
+        self._same_in_a_row = 0
         self._command_rate = RateMeter()
 
     def set_params(self, params: BridgeSettings) -> None:
@@ -211,6 +217,9 @@ class PiperBridge:
             return []
         self.errors.pop("joint_command", None)
         self._last_command_at = now
+        same = self._last_command is not None and np.array_equal(p, self._last_command)
+        self._same_in_a_row = self._same_in_a_row + 1 if same else 1
+        self._last_command = p
         self._command_rate.tick(now)
         per_arm = self.split.split(self.calibration.to_robot(p))
         out = []
@@ -223,10 +232,12 @@ class PiperBridge:
 
     # ---- shutdown ----------------------------------------------------------------------------
     def braking_done(self, now: float, shutdown_started: float) -> bool:
-        """On shutdown: True once the executor's braking stream has been quiet for ``QUIET_S``
-        or ``shutdown_grace_s`` has passed since ``shutdown_started``."""
+        """On shutdown: True once the executor's braking stream has come to rest (``REST_RUN``
+        identical commands in a row), has been quiet for ``QUIET_S``, or ``shutdown_grace_s``
+        has passed since ``shutdown_started``."""
         return (
-            now - self._last_command_at > QUIET_S
+            self._same_in_a_row >= REST_RUN
+            or now - self._last_command_at > QUIET_S
             or now - shutdown_started >= self.params.shutdown_grace_s
         )
 

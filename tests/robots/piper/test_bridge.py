@@ -123,15 +123,34 @@ def test_a_command_missing_a_joint_is_refused():
     assert "missing joints ['gripper']" in b.status(0.0).message
 
 
-def test_braking_ends_when_the_command_stream_goes_quiet_or_the_grace_runs_out():
+def test_braking_ends_at_rest_or_when_the_stream_goes_quiet_or_the_grace_runs_out():
+    """On shutdown the bridge forwards the executor's braking stream until it is at rest (the
+    resting command repeated), through a stall of the executor mid-brake (a loaded machine);
+    an executor that is gone ends it after QUIET_S, one that never stops after the grace."""
     b = PiperBridge(replace(SINGLE, enable_on_start=False, shutdown_grace_s=1.0))
-    good = dict(zip(NAMES, LEFT, strict=True))
-    b.on_command(list(good), list(good.values()), now=5.0)
-    assert not b.braking_done(5.05, shutdown_started=5.0)  # still streaming
-    assert b.braking_done(5.0 + QUIET_S + 0.01, shutdown_started=5.0)
-    for k in range(200):  # a stream that never ends: the grace period caps the wait
-        b.on_command(list(good), list(good.values()), now=5.0 + 0.01 * k)
-        if b.braking_done(5.0 + 0.01 * k, shutdown_started=5.0):
+
+    def send(joint1: float, t: float) -> None:
+        b.on_command(NAMES, [joint1, *LEFT[1:]], now=t)
+
+    for k in range(5):  # braking: each step smaller
+        send(0.1 + 0.01 * (5 * k - k * k / 2), 5.0 + 0.02 * k)
+    assert not b.braking_done(5.09, shutdown_started=5.0)  # still moving
+    assert not b.braking_done(5.08 + 0.3, shutdown_started=5.0)  # a 0.3 s stall mid-brake
+    send(0.3, 5.4)
+    send(0.3, 5.42)  # at rest: the resting command twice ...
+    assert not b.braking_done(5.43, shutdown_started=5.0)
+    send(0.3, 5.44)  # ... three times in a row
+    assert b.braking_done(5.45, shutdown_started=5.0)
+
+    gone = PiperBridge(replace(SINGLE, enable_on_start=False, shutdown_grace_s=1.0))
+    gone.on_command(NAMES, LEFT, now=5.0)
+    assert not gone.braking_done(5.0 + QUIET_S - 0.01, shutdown_started=5.0)
+    assert gone.braking_done(5.0 + QUIET_S + 0.01, shutdown_started=5.0)
+
+    endless = PiperBridge(replace(SINGLE, enable_on_start=False, shutdown_grace_s=1.0))
+    for k in range(200):  # a stream that never comes to rest: the grace period caps the wait
+        endless.on_command(NAMES, [0.001 * k, *LEFT[1:]], now=5.0 + 0.01 * k)
+        if endless.braking_done(5.0 + 0.01 * k, shutdown_started=5.0):
             break
     assert 0.99 <= 0.01 * k <= 1.01
 
