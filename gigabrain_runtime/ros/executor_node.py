@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 
-from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState
@@ -37,6 +36,7 @@ from gigabrain_runtime.ros.node_utils import (
     make_thread_realtime,
     publish_or_stop,
     run_node,
+    wait_for_acks,
     worker_thread,
 )
 from gigabrain_runtime.ros.params import declare_params
@@ -48,8 +48,6 @@ SHUTDOWN_TIMEOUT_S = 1.0
 # is lost, and a bridge downstream forwards only what reached it - on a loaded machine its
 # driver must still see the stream end with repeated resting commands
 REST_COMMANDS_ON_SHUTDOWN = 5
-# ... and how long they may take to be acknowledged by the subscribers (joint_command is reliable)
-ACK_TIMEOUT_S = 0.5
 
 
 class ExecutorNode(Node):
@@ -201,16 +199,20 @@ class ExecutorNode(Node):
                 self._brake_after_failure()
             raise  # worker_thread: FATAL with the traceback, and the node exits 1
 
+    def _stop_deadline(self) -> float:
+        """When braking to rest must have ended: from full speed, plus the resting commands."""
+        return (
+            time.monotonic()
+            + SHUTDOWN_TIMEOUT_S
+            + REST_COMMANDS_ON_SHUTDOWN * (self.config.period_s)
+        )
+
     def _brake_after_failure(self) -> None:
         """The control loop raised: a robot mid-motion must not be left with a command stream
         that stops dead. Brake to rest within the joint limits on the same thread and cadence
         (the limiter alone, ``ChunkExecutor.brake``), then let the failure end the node."""
         names, log = self.embodiment.joint_names, self.get_logger()
-        deadline = (
-            time.monotonic()
-            + SHUTDOWN_TIMEOUT_S
-            + REST_COMMANDS_ON_SHUTDOWN * (self.config.period_s)
-        )
+        deadline = self._stop_deadline()
         rest = 0
         try:
             # the first braking command goes out in the period that failed, so none is skipped
@@ -273,8 +275,7 @@ class ExecutorNode(Node):
         if self._thread.is_alive() and self.context.ok():
             with self._lock:
                 self.core.shutdown()
-            period = self.config.period_s
-            deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S + REST_COMMANDS_ON_SHUTDOWN * period
+            period, deadline = self.config.period_s, self._stop_deadline()
             while (
                 time.monotonic() < deadline
                 and self._thread.is_alive()
@@ -283,8 +284,7 @@ class ExecutorNode(Node):
                 time.sleep(period)
             rested = self._rest_periods >= REST_COMMANDS_ON_SHUTDOWN
             self.get_logger().info("stopped at rest" if rested else "stopped while moving")
-        if self.context.ok():  # the last commands reach the bridge before the process ends
-            self._cmd_pub.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
+        wait_for_acks(self, [self._cmd_pub])  # the last commands reach the bridge
         self._running = False
         if self._thread.is_alive():
             self._thread.join(timeout=1.0)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -57,6 +58,18 @@ def publish_or_stop(node: Node, publish: Callable[[], None]) -> bool:
             raise
         return False
     return True
+
+
+# on shutdown, how long a node's last reliable messages may take to be acknowledged
+ACK_TIMEOUT_S = 0.5
+
+
+def wait_for_acks(node: Node, publishers: Sequence) -> None:
+    """On shutdown, before the process ends: let each reliable publisher's last messages be
+    acknowledged by its subscribers (at most ``ACK_TIMEOUT_S`` each), not lost in flight."""
+    if node.context.ok():
+        for pub in publishers:
+            pub.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
 
 
 def worker_thread(node: Node, target: Callable[[], None], name: str) -> threading.Thread:

@@ -22,7 +22,6 @@ import array
 import time
 
 from builtin_interfaces.msg import Time
-from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
@@ -31,11 +30,8 @@ from gigabrain_runtime.diagnostics.stats import Status
 from gigabrain_runtime.params.nodes import PiperBridgeParams
 from gigabrain_runtime.robots.piper.bridge import Merged, PiperBridge
 from gigabrain_runtime.ros import qos
-from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, run_node
+from gigabrain_runtime.ros.node_utils import DiagnosticsPublisher, run_node, wait_for_acks
 from gigabrain_runtime.ros.params import declare_params, on_set_params
-
-# on shutdown, how long the last commands may take to be acknowledged by the drivers (reliable)
-ACK_TIMEOUT_S = 0.5
 
 
 def _driver_topic(namespace: str, name: str) -> str:
@@ -139,9 +135,7 @@ class PiperBridgeNode(Node):
         started = time.monotonic()
         while self.context.ok() and not self.core.braking_done(time.monotonic(), started):
             time.sleep(0.01)
-        if self.context.ok():  # the resting commands reach the drivers before we close
-            for pub in self._ctrl_pubs:
-                pub.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
+        wait_for_acks(self, self._ctrl_pubs)  # the resting commands reach the drivers
         if self.disable_on_shutdown and self.context.ok():
             for pub in self._enable_pubs:
                 pub.publish(Bool(data=False))
