@@ -23,8 +23,9 @@ same every round (interventions per episode compare like with like) and disjoint
 evaluation seeds. After the last round, one more rollout measures the interventions the last
 policy needs. ``--baselines`` adds, on round 0's data and seeds, plain fine-tuning on the HILR
 data (every action, no labels), the operator's corrections alone (HG-DAgger-like: ``train
---frames operator``) and advantage conditioning without the world model (RECAP-like), and
-evaluates RAMP in the other mode too. ``--mode standard``: every RAMP round's policy is evaluated
+--frames operator``) and advantage conditioning without the world model (RECAP-like), rolls each
+out on the loop's rollout seeds (its interventions per episode), and evaluates RAMP in the other
+mode too. ``--mode standard``: every RAMP round's policy is evaluated
 and rolled out in standard mode (world-model-conditioned), round 0's in efficient mode. The
 table (``results.md``, ``results.json``): per policy and mode, success with its 95% Wilson
 interval, time to success, and the interventions per episode of its rollout.
@@ -472,6 +473,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             trained,
             _start_policy(c.start),
             demos,
+            rollout_args,
         )
     results = {
         "config": asdict(c),
@@ -560,13 +562,22 @@ def _both_modes(run, name, directory, eval_args, policy, method) -> list:  # noq
     return rows
 
 
-def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, start, demos) -> list:  # noqa: ANN001
+def _baselines(
+    run, c, here, nxt, train_common, eval_args, export, trained, start, demos, rollout_args
+) -> list:  # noqa: ANN001, E501
     """Round 0's data, other objectives, the same seeds (the paper's comparison). Each starts
     from round 0's policy with the world model trained on that round's episodes (the policy
     part is round 0's; neither objective trains the world model), so each also runs in
-    standard mode - on world-model tokens it was never trained with."""
+    standard mode - on world-model tokens it was never trained with. Last (after every
+    held-out evaluation, so those stand if these are cut), each baseline's HILR rollout in
+    efficient mode on the loop's rollout seeds: the interventions it needs, beside RAMP's."""
     rows = []
     base = nxt / "baselines"
+    methods = {
+        "plain": "plain fine-tuning",
+        "corrections": "the corrections alone (HG-DAgger-like)",
+        "recap": "advantage-conditioned (RECAP-like)",
+    }
     with_world = here / "world_model" / "weights.safetensors"
     for name, dataset, frames, objective in (
         # plain fine-tuning: every recorded action, no labels
@@ -608,11 +619,7 @@ def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, star
             "--out",
             base / name,
         )
-    for name, method in (
-        ("plain", "plain fine-tuning"),
-        ("corrections", "the corrections alone (HG-DAgger-like)"),
-        ("recap", "advantage-conditioned (RECAP-like)"),
-    ):
+    for name, method in methods.items():
         export(trained(base / name, start), base / name / "engine")
         rows += _both_modes(run, name, base / name, eval_args, "round 1", method)
     other = MODES[1 - MODES.index(c.mode)]  # RAMP's row in the mode the loop did not run
@@ -635,6 +642,23 @@ def _baselines(run, c, here, nxt, train_common, eval_args, export, trained, star
             **_summary(nxt / f"eval_{other}.json"),
         }
     )
+    for name, method in methods.items():
+        rollout = base / name / "rollout.json"
+        run(
+            f"baseline-rollout-{name}",
+            "sim",
+            "rollout",
+            "--engine",
+            base / name / "engine",
+            *rollout_args,
+            "--record-dir",
+            base / name / "hilr",
+            "--json",
+            rollout,
+        )
+        row = next(r for r in rows if r["method"] == method and r["mode"] == "efficient")
+        row["interventions_per_episode"] = _summary(rollout)["interventions_per_episode"]
+        row["rollout_success_rate"] = _summary(rollout)["success_rate"]
     return rows
 
 

@@ -93,7 +93,9 @@ def _record_steps(tmp_path, monkeypatch) -> dict[str, list[str]]:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 summary = {"success_rate": 0.1, "successes": 10, "episodes": 100}
                 summary.update(ci95=[0.05, 0.17], time_to_success_s_median=6.0)
-                path.write_text(json.dumps({**summary, "interventions_per_episode": 1.0}))
+                if argv[:2] == ["sim", "rollout"]:  # only a rollout counts interventions
+                    summary["interventions_per_episode"] = 1.0
+                path.write_text(json.dumps(summary))
 
     monkeypatch.setattr(ramp, "Runner", Recorded)
     return steps
@@ -180,6 +182,17 @@ def test_the_loops_mode_is_the_mode_every_ramp_policy_is_measured_and_rolled_out
         rows = {(r["policy"], r["method"], r["mode"]) for r in results["rows"]}
         assert {("round 0", "start", "efficient"), ("round 1", "RAMP", chosen)} <= rows
         assert ("round 1", "RAMP", other) in rows
+        # each baseline is rolled out too, efficient, on the loop's rollout seeds, and its
+        # efficient row carries the interventions it needed
+        for name in ("plain", "corrections", "recap"):
+            argv = steps[f"baseline-rollout-{name}"]
+            assert argv[:2] == ["sim", "rollout"] and mode(argv) == "efficient"
+            assert _option(argv, "--seed") == _option(steps["rollout-1"], "--seed")
+            assert _option(argv, "--engine").endswith(f"baselines/{name}/engine")
+        baseline_rows = [r for r in results["rows"] if r["method"] not in ("start", "RAMP")]
+        assert len(baseline_rows) == 6
+        for r in baseline_rows:
+            assert (r.get("interventions_per_episode") is not None) == (r["mode"] == "efficient")
     with pytest.raises(ValueError, match="mode: expected one of .*got 'turbo'"):
         RampConfig(mode="turbo")
 
