@@ -1400,8 +1400,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--baselines",
         action="store_true",
         default=None,
-        help="also, on round 0's data and seeds: plain fine-tuning, advantage conditioning "
-        "without the world model (RECAP-like), and RAMP in standard mode",
+        help="also, on round 0's data and seeds: plain fine-tuning, the corrections alone "
+        "(HG-DAgger-like) and advantage conditioning without the world model (RECAP-like), "
+        "each evaluated in both modes and rolled out (efficient) on the loop's rollout seeds; "
+        "and RAMP evaluated in the other mode",
     )
     p.add_argument(
         "--demos",

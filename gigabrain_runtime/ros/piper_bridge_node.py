@@ -139,7 +139,7 @@ class PiperBridgeNode(Node):
         if self.disable_on_shutdown and self.context.ok():
             for pub in self._enable_pubs:
                 pub.publish(Bool(data=False))
-            time.sleep(0.1)  # let the reliable writes go out before the participant closes
+            wait_for_acks(self, self._enable_pubs)  # delivered before the participant closes
             self.get_logger().info("arms disabled")
 
     def _diagnostics(self) -> list[Status]:

@@ -216,7 +216,9 @@ def test_single_piper_launch_file_against_the_driver_standin(graph, tiny_engine,
 
 def test_dual_piper_one_policy_split_across_two_drivers(graph, tiny_engine, tmp_path):
     """piper_dual.launch.yaml: one 14-dim policy; each driver gets exactly its arm's half of
-    every command, and the canonical state merges both drivers under the prefixed names."""
+    every command, and the canonical state merges both drivers under the prefixed names. Run
+    with ``disable_on_shutdown:=true``: on exit both arms are disabled, after their last
+    command (none arrives disabled)."""
     reports = {side: tmp_path / f"{side}.json" for side in ("left", "right")}
     standins = _launch(
         graph,
@@ -243,7 +245,12 @@ def test_dual_piper_one_policy_split_across_two_drivers(graph, tiny_engine, tmp_
     obs.wait_count("right_state", 50, log=tmp_path / "standins.log")
     runtime = _launch(
         graph,
-        ["launch/piper_dual.launch.yaml", f"engine:={tiny_engine}", f"record_dir:={tmp_path}"],
+        [
+            "launch/piper_dual.launch.yaml",
+            f"engine:={tiny_engine}",
+            f"record_dir:={tmp_path}",
+            "disable_on_shutdown:=true",
+        ],
         tmp_path / "runtime.log",
     )
     logs = lambda: (tmp_path / "runtime.log").read_text()[-3000:]  # noqa: E731
@@ -321,6 +328,9 @@ def test_dual_piper_one_policy_split_across_two_drivers(graph, tiny_engine, tmp_
         assert audit["outside_limits"] == 0 and audit["missing_names"] == 0, side
         period = audit["command_period_median_s"]  # 50 Hz by the stamps
         assert 0.018 <= period <= 0.022, (side, period, audit["command_hz"])
+        # disabled on exit, the bridge's last word to each driver (after its braked stop)
+        events = audit["enable_events"]
+        assert events[0][1] is True and events[-1][1] is False, (side, events)
 
 
 def test_dual_piper_runs_an_exported_gigabrain0_checkpoint(graph, gb0_engine, tmp_path):
