@@ -1378,84 +1378,94 @@ def build_parser() -> argparse.ArgumentParser:
         help="RAMP rounds on the simulated task: HILR rollout -> world model -> advantage "
         "labels -> RAMP fine-tuning -> export -> held-out evaluation, with a table per round",
     )
-    p.add_argument("--rounds", type=int)
-    p.add_argument("--episodes-per-round", type=int, help="HILR rollouts per round (50)")
+    from gigabrain_runtime.training.ramp import RampConfig
+
+    ramp_defaults = RampConfig()
+
+    def ramp_option(flag: str, help: str = "", **kw: Any) -> None:  # noqa: A002
+        """An option of a RampConfig field: unset, the dataclass's default, which its help
+        quotes (written once, there)."""
+        default = getattr(ramp_defaults, flag[2:].replace("-", "_"))
+        said = {None: "the preset's", (): "none"}.get(default, default)
+        if isinstance(default, bool):  # a switch: given or not
+            kw.update(action="store_true", default=None)
+            said = "on" if default else "off"
+        p.add_argument(flag, help=f"{help} (default: {said})".lstrip(), **kw)
+
     p.add_argument("--out", required=True)
-    p.add_argument(
+    ramp_option("--rounds", type=int)
+    ramp_option("--episodes-per-round", "HILR rollouts per round", type=int)
+    ramp_option(
         "--start",
-        help="round 0's policy: a shipped policy's name or a train --out "
-        "(default: piper_pick_place_round0, trained on 221 demonstrations)",
+        "round 0's policy: a shipped policy's name or a train --out (the shipped one was "
+        "trained on 221 demonstrations)",
     )
-    p.add_argument("--rollout-seed", type=int, help="first rollout seed (500000)")
-    p.add_argument("--eval-episodes", type=int, help="held-out episodes per evaluation (100)")
-    p.add_argument("--eval-seed", type=int, help="first held-out seed (0)")
-    p.add_argument("--robot")
-    p.add_argument("--steps", type=int, help="RAMP fine-tuning updates per round (3000)")
-    p.add_argument("--world-model-steps", type=int, help="world-model updates per round (800)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--stride", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument(
+    ramp_option("--rollout-seed", "first rollout seed", type=int)
+    ramp_option("--eval-episodes", "held-out episodes per evaluation", type=int)
+    ramp_option("--eval-seed", "first held-out seed", type=int)
+    ramp_option("--robot")
+    ramp_option("--steps", "RAMP fine-tuning updates per round", type=int)
+    ramp_option("--world-model-steps", "world-model updates per round", type=int)
+    ramp_option("--batch-size", type=int)
+    ramp_option("--lr", type=float)
+    ramp_option("--stride", type=int)
+    ramp_option("--seed", type=int)
+    ramp_option(
         "--baselines",
-        action="store_true",
-        default=None,
-        help="also, on round 0's data and seeds: plain fine-tuning, the corrections alone "
+        "also, on round 0's data and seeds: plain fine-tuning, the corrections alone "
         "(HG-DAgger-like) and advantage conditioning without the world model (RECAP-like), "
         "each evaluated in both modes and rolled out (efficient) on the loop's rollout seeds; "
         "and RAMP evaluated in the other mode",
     )
-    p.add_argument(
+    ramp_option(
         "--demos",
+        "the start policy's demonstration datasets (bag export), trained with every "
+        "round's HILR data and by the baselines (continual training; see the README)",
         nargs="+",
         metavar="DATASET",
-        help="the start policy's demonstration datasets (bag export), trained with every "
-        "round's HILR data and by the baselines (continual training; see the README)",
     )
-    p.add_argument(
+    ramp_option(
         "--unconditioned",
+        "which samples the ramp objective's unconditioned term learns from, in RAMP and "
+        "the RECAP-like baseline (train --unconditioned)",
         choices=UNCONDITIONED,
-        help="which samples the ramp objective's unconditioned term learns from, in RAMP and "
-        "the RECAP-like baseline (train --unconditioned; all)",
     )
-    p.add_argument(
+    ramp_option(
         "--frames",
-        choices=SAMPLE_FRAMES,
-        help="which HILR frames RAMP and the RECAP-like baseline train on (train --frames; "
+        "which HILR frames RAMP and the RECAP-like baseline train on (train --frames; "
         "all, the paper's; operator: the corrections alone)",
+        choices=SAMPLE_FRAMES,
     )
-    p.add_argument(
+    ramp_option(
         "--stage2-steps",
+        "the paper's stage 2 before round 0's RAMP step: N updates of the ramp objective "
+        "on the --demos alone, conditioned on round 0's world model; RAMP continues from it "
+        "(0: RAMP starts from the start policy)",
         type=int,
         metavar="N",
-        help="the paper's stage 2 before round 0's RAMP step: N updates of the ramp objective "
-        "on the --demos alone, conditioned on round 0's world model; RAMP continues from it "
-        "(0, the default: RAMP starts from the start policy)",
     )
-    p.add_argument(
+    ramp_option(
         "--wm-still-prob",
+        "train the loop's world model with train --wm-still-prob (its still-arm "
+        "prediction, which conditions the policy, learns the likely future)",
         type=float,
-        help="train the loop's world model with train --wm-still-prob (its still-arm "
-        "prediction, which conditions the policy, learns the likely future; default 0)",
     )
-    p.add_argument(
+    ramp_option(
         "--wm-drop-prob",
+        "train stage 2 and every RAMP round with train --wm-drop-prob (the fraction of "
+        "samples without the world model's tokens, as efficient mode runs; the preset's is "
+        "the paper's 0.2)",
         type=float,
-        help="train stage 2 and every RAMP round with train --wm-drop-prob (the fraction of "
-        "samples without the world model's tokens, as efficient mode runs; default: the "
-        "preset's, the paper's 0.2)",
     )
-    p.add_argument(
+    ramp_option(
         "--indicator-condition",
-        action="store_true",
-        default=None,
-        help="train every policy of the loop with train --indicator-condition",
+        "train every policy of the loop with train --indicator-condition",
     )
-    p.add_argument(
+    ramp_option(
         "--mode",
+        "the mode every RAMP round's policy is evaluated and rolled out in (round 0's start "
+        "policy always runs efficient)",
         choices=MODES,
-        help="the mode every RAMP round's policy is evaluated and rolled out in (efficient; "
-        "round 0's start policy always runs efficient)",
     )
     p.set_defaults(func=cmd_ramp)
 

@@ -44,7 +44,6 @@ from typing import Any
 
 from gigabrain_runtime.inference.types import MODES
 from gigabrain_runtime.model.advantage import SAMPLE_FRAMES, UNCONDITIONED
-from gigabrain_runtime.sim.evaluate import wilson_interval
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -665,6 +664,8 @@ def _baselines(
 def _difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
     """b's success rate minus a's, with the 95% interval of the difference (Newcombe's method
     from the two Wilson intervals: sound at 0 and n successes)."""
+    from gigabrain_runtime.sim.evaluate import wilson_interval  # the simulator: on use only
+
     p1, p2 = a["success_rate"], b["success_rate"]
     l1, u1 = wilson_interval(a["successes"], a["episodes"])
     l2, u2 = wilson_interval(b["successes"], b["episodes"])

@@ -297,3 +297,33 @@ def test_the_loops_world_model_drop_probability_reaches_the_trainings_conditione
         assert drop["world-model-0"] is None and drop["baseline-recap"] == "1"
     with pytest.raises(ValueError, match=r"wm_drop_prob: must be in \[0, 1\).*got 1.0"):
         RampConfig(wm_drop_prob=1.0)
+
+
+def test_every_loop_option_is_a_ramp_flag_whose_default_is_the_dataclasses(monkeypatch):
+    """``gigabrain-runtime ramp``: each RampConfig field is a flag; left out, the dataclass's
+    default stands (the flag parses to None) and ``--help`` quotes it; given, it reaches the
+    config the loop runs with."""
+    import dataclasses
+
+    from gigabrain_runtime import cli
+    from gigabrain_runtime.training import ramp
+
+    parser = cli.build_parser()
+    ramp_parser = parser._subparsers._group_actions[0].choices["ramp"]  # argparse keeps them
+    helps = {a.dest: a.help or "" for a in ramp_parser._actions}
+    defaults = RampConfig()
+    for f in dataclasses.fields(RampConfig):
+        assert f.name in helps, f.name
+        assert "(default: " in helps[f.name], f.name
+    assert "(default: 3000)" in helps["steps"] and "(default: off)" in helps["baselines"]
+    args = parser.parse_args(["ramp", "--out", "x"])
+    assert all(getattr(args, f.name) is None for f in dataclasses.fields(RampConfig))
+
+    ran = []
+    monkeypatch.setattr(ramp, "run_ramp", lambda config, out: ran.append(config))
+    argv = ["ramp", "--out", "x", "--steps", "10", "--baselines", "--demos", "a", "b"]
+    assert cli.main([*argv, "--wm-drop-prob", "0.8", "--mode", "standard"]) == 0
+    expected = dataclasses.replace(
+        defaults, steps=10, baselines=True, demos=("a", "b"), wm_drop_prob=0.8, mode="standard"
+    )
+    assert ran == [expected]
