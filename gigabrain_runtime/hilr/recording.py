@@ -140,7 +140,9 @@ class EpisodeInfo:
     started_at_ns: int = 0
     ended_at_ns: int = 0
     interventions: list[dict[str, float]] = field(default_factory=list)
-    seed: int = -1  # the simulated task's episode seed (sim collect, eval); -1: a real robot
+    # the simulated task's episode seed where the writer knows it (sim collect); -1 otherwise: a
+    # real robot, or the graph's recorder (sim rollout's --json gives each episode's seed, in order)
+    seed: int = -1
     detector: str = ""  # a task's success detector at the end (success | failure; '' = none)
 
     @property

@@ -59,3 +59,21 @@ def test_one_graph_episode_is_reset_judged_recorded_and_within_the_limits(tiny_e
     recorded = [d for d in (tmp_path / "rec").iterdir() if d.is_dir()]
     expected = "success" if episode["success"] else "failure"
     assert [read_sidecar(d).outcome for d in recorded] == [expected]
+
+
+def test_a_graph_that_never_sends_a_chunk_is_explained_by_what_its_nodes_report():
+    """When the first chunks never come, the error says what /diagnostics said: each status
+    above OK, the worst first; and says so when nothing was wrong or nothing was heard."""
+    from gigabrain_runtime.ros.tools.eval_graph import diagnosis
+
+    said = {
+        "piper/vla: inputs": (1, "waiting for cam_wrist (no image yet)"),
+        "piper/vla: inference": (2, "nobody subscribes to /piper/action_chunk"),
+        "piper/executor: executor": (0, "running"),
+    }
+    assert diagnosis(said) == (
+        "piper/vla: inference ERROR: nobody subscribes to /piper/action_chunk; "
+        "piper/vla: inputs WARN: waiting for cam_wrist (no image yet)"
+    )
+    assert diagnosis({"piper/executor: executor": (0, "running")}) == "no status above OK"
+    assert diagnosis({}) == "nothing received"

@@ -62,6 +62,7 @@ class Evaluator(Node):
         self.active = False  # intervention/active
         self.chunk_stamps: list[float] = []
         self.diag: dict[str, dict[str, str]] = {}
+        self.said: dict[str, tuple[int, str]] = {}  # full status name -> (level, message)
         self.estop = self.create_publisher(Bool, "estop", qos.LATCHED)
         self.reset = self.create_publisher(Int32, "task/reset", qos.COMMAND)
         self.event = self.create_publisher(String, "episode/event", qos.COMMAND)
@@ -116,6 +117,8 @@ class Evaluator(Node):
         with self.lock:
             for st in msg.status:
                 self.diag[st.name.split(": ", 1)[-1]] = {kv.key: kv.value for kv in st.values}
+                level = st.level if isinstance(st.level, int) else ord(st.level)  # a byte
+                self.said[st.name] = (level, st.message)
 
     def value(self, status: str, key: str, default: str = "0") -> str:
         with self.lock:
@@ -127,6 +130,16 @@ class Evaluator(Node):
             if time.monotonic() > end:
                 raise TimeoutError(f"eval: timed out after {timeout:g} s waiting for {what}")
             time.sleep(0.01)
+
+
+def diagnosis(said: dict[str, tuple[int, str]]) -> str:
+    """What the nodes' latest /diagnostics statuses (name -> (level, message)) say is wrong:
+    every status above OK, worst first."""
+    bad = sorted(((-lvl, name, msg) for name, (lvl, msg) in said.items() if lvl > 0))
+    if not bad:
+        return "no status above OK" if said else "nothing received"
+    names = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
+    return "; ".join(f"{name} {names.get(-lvl, -lvl)}: {msg}" for lvl, name, msg in bad)
 
 
 def _max_accel_ratio(
@@ -211,7 +224,12 @@ def run(
         spin.start()
         runner.start()
         try:
-            ev.wait(lambda: len(ev.chunk_stamps) > 3, 180, f"the first chunks (see {log_path})")
+            try:
+                ev.wait(lambda: len(ev.chunk_stamps) > 3, 180, f"the first chunks (see {log_path})")
+            except TimeoutError as exc:  # say why, as the nodes report it
+                with ev.lock:
+                    said = dict(ev.said)
+                raise TimeoutError(f"{exc}; /diagnostics: {diagnosis(said)}") from None
             desc = "rollout (graph, HILR)" if hilr else "evaluating (graph)"
             for seed in tqdm(seeds, desc=desc, unit="episode", disable=not progress):
                 results.append(_episode(ev, seed, task.time_limit_s, emb.max_acceleration, hilr))
