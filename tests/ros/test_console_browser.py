@@ -120,13 +120,19 @@ def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
             # start (its keyboard shortcut), take over, hand back, success
             body.send_keys("s")
             t0 = time.monotonic()
-            obs.diag(
-                "recorder: recorder",
-                since=t0,
-                where=lambda d: d["recording"] == "true",
-                timeout=30,
-                log=log,
-            )
+            try:
+                obs.diag(
+                    "recorder: recorder",
+                    since=t0,
+                    where=lambda d: d["recording"] == "true",
+                    timeout=30,
+                    log=log,
+                )
+            except AssertionError as e:  # did the key reach the page, and the page the server?
+                sent = driver.execute_script("return window.sentControls")
+                raise AssertionError(
+                    f"{e}; the page: {page_status(driver)}; sent: {sent}"
+                ) from None
             driver.find_element(By.ID, "takeover").click()
             wait_for(lambda: any(m.data for m in obs.msgs("active", t0)), 30, "the takeover", log)
             t1 = time.monotonic()
