@@ -72,6 +72,17 @@ def _frames(driver, i: int) -> int:
     )
 
 
+def _graph_heard(obs, driver, status: str, since: float, where, log) -> None:
+    """Wait (30 s) for the node's ``status`` on /diagnostics to show what the page asked for;
+    if it never does, say what the page showed and which controls it sent (did the click or key
+    reach the page, and the page the server?)."""
+    try:
+        obs.diag(status, since=since, where=where, timeout=30, log=log)
+    except AssertionError as e:
+        sent = driver.execute_script("return window.sentControls")
+        raise AssertionError(f"{e}; the page: {page_status(driver)}; sent: {sent}") from None
+
+
 def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
     port = _free_port()
     rec = tmp_path / "rec"
@@ -120,19 +131,9 @@ def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
             # start (its keyboard shortcut), take over, hand back, success
             body.send_keys("s")
             t0 = time.monotonic()
-            try:
-                obs.diag(
-                    "recorder: recorder",
-                    since=t0,
-                    where=lambda d: d["recording"] == "true",
-                    timeout=30,
-                    log=log,
-                )
-            except AssertionError as e:  # did the key reach the page, and the page the server?
-                sent = driver.execute_script("return window.sentControls")
-                raise AssertionError(
-                    f"{e}; the page: {page_status(driver)}; sent: {sent}"
-                ) from None
+            _graph_heard(
+                obs, driver, "recorder: recorder", t0, lambda d: d["recording"] == "true", log
+            )
             driver.find_element(By.ID, "takeover").click()
             wait_for(lambda: any(m.data for m in obs.msgs("active", t0)), 30, "the takeover", log)
             t1 = time.monotonic()
@@ -227,13 +228,7 @@ def test_the_console_page_drives_the_simulated_graph(tiny_engine, tmp_path):
             )
             t2 = time.monotonic()
             driver.find_element(By.ID, "modeswitch").click()
-            obs.diag(
-                "vla: inference",
-                since=t2,
-                where=lambda d: d["mode"] == "standard",
-                timeout=30,
-                log=log,
-            )
+            _graph_heard(obs, driver, "vla: inference", t2, lambda d: d["mode"] == "standard", log)
             _on_page(
                 driver,
                 lambda: driver.find_element(By.ID, "mode").text == "standard",
