@@ -65,6 +65,10 @@ class StandinArm:
             "commands_before_enable": 0,
             # ignored after the arm had been enabled and was disabled again: a real fault
             "commands_while_disabled": 0,
+            # ... unless it is the target the arm already holds (a resting command sent before
+            # a disable on shutdown can be taken after it, DDS ordering nothing across topics):
+            # ignored, harmless, counted apart
+            "repeats_while_disabled": 0,
             "missing_names": 0,
             "speed_unset": 0,
             "effort_unset": 0,
@@ -103,17 +107,21 @@ class StandinArm:
     ) -> None:
         """One ``joint_ctrl_single`` message, read as the driver reads it."""
         a = self.audit
+        by_name = {n: position[i] for i, n in enumerate(names) if i < len(position)}
+        cmd = np.array([by_name.get(n, 0.0) for n in DRIVER_JOINTS[:GRIPPER_INDEX]] + [0.0])
+        cmd[GRIPPER_INDEX] = position[GRIPPER_INDEX] if len(position) > GRIPPER_INDEX else 0.0
         with self._lock:
             if not self.enabled:
-                ever = any(on for _, on in a["enable_events"])
-                a["commands_while_disabled" if ever else "commands_before_enable"] += 1
+                if not any(on for _, on in a["enable_events"]):
+                    a["commands_before_enable"] += 1
+                elif self._last_cmd is not None and np.array_equal(cmd, self._last_cmd):
+                    a["repeats_while_disabled"] += 1
+                else:
+                    a["commands_while_disabled"] += 1
                 return
             a["commands"] += 1
             if any(n not in names for n in DRIVER_JOINTS[:GRIPPER_INDEX]):
                 a["missing_names"] += 1
-            by_name = {n: position[i] for i, n in enumerate(names) if i < len(position)}
-            cmd = np.array([by_name.get(n, 0.0) for n in DRIVER_JOINTS[:GRIPPER_INDEX]] + [0.0])
-            cmd[GRIPPER_INDEX] = position[GRIPPER_INDEX] if len(position) > GRIPPER_INDEX else 0.0
             if len(velocity) == 7 and any(v != 0 for v in velocity):
                 self.speed_percent = float(np.clip(round(velocity[6]), 1, 100))
                 if self.speed_percent not in a["speed_percent_seen"]:
