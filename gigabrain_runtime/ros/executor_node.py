@@ -202,9 +202,7 @@ class ExecutorNode(Node):
     def _stop_deadline(self) -> float:
         """When braking to rest must have ended: from full speed, plus the resting commands."""
         return (
-            time.monotonic()
-            + SHUTDOWN_TIMEOUT_S
-            + REST_COMMANDS_ON_SHUTDOWN * (self.config.period_s)
+            time.monotonic() + SHUTDOWN_TIMEOUT_S + REST_COMMANDS_ON_SHUTDOWN * self.config.period_s
         )
 
     def _brake_after_failure(self) -> None:

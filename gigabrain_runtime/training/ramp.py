@@ -338,29 +338,14 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
     engine = r0 / "engine"
     for k in range(c.rounds):
         here, nxt = out / f"round-{k}", out / f"round-{k + 1}"
-        run(
-            f"rollout-{k}",
-            "sim",
-            "rollout",
-            "--engine",
-            engine,
-            *rollout_args,
-            *in_mode(k),
-            "--record-dir",
-            here / "hilr",
-            "--json",
-            here / "rollout.json",
-        )
+        rollout = _rollout(run, f"rollout-{k}", engine, here, [*rollout_args, *in_mode(k)])
         rows.append(
             {
                 "policy": f"round {k}",
                 "method": "RAMP" if k else "start",
                 "mode": mode_of(k),
                 **_summary(here / "eval.json"),
-                "interventions_per_episode": _summary(here / "rollout.json")[
-                    "interventions_per_episode"
-                ],
-                "rollout_success_rate": _summary(here / "rollout.json")["success_rate"],
+                **_rollout_columns(rollout),
             }
         )
         run(f"export-raw-{k}", "bag", "export", here / "hilr", "--out", here / "raw")
@@ -435,18 +420,8 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             nxt / "eval.json",
         )
     last = out / f"round-{c.rounds}"
-    run(
-        f"rollout-{c.rounds}",
-        "sim",
-        "rollout",
-        "--engine",
-        engine,
-        *rollout_args,
-        *in_mode(c.rounds),
-        "--record-dir",
-        last / "hilr",
-        "--json",
-        last / "rollout.json",
+    rollout = _rollout(
+        run, f"rollout-{c.rounds}", engine, last, [*rollout_args, *in_mode(c.rounds)]
     )
     rows.append(
         {
@@ -454,10 +429,7 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
             "method": "RAMP",
             "mode": mode_of(c.rounds),
             **_summary(last / "eval.json"),
-            "interventions_per_episode": _summary(last / "rollout.json")[
-                "interventions_per_episode"
-            ],
-            "rollout_success_rate": _summary(last / "rollout.json")["success_rate"],
+            **_rollout_columns(rollout),
         }
     )
     if c.baselines:  # after the loop's own steps: its results stand even if these are cut
@@ -507,6 +479,34 @@ def run_ramp(config: RampConfig, out: Path) -> dict[str, Any]:
     (out / "results.md").write_text(results_table(results))
     print(results_table(results))
     return results
+
+
+def _rollout(run, name: str, engine: Path, directory: Path, rollout_args: list[Any]) -> Path:  # noqa: ANN001
+    """``sim rollout`` of ``engine`` (the rollout seeds, any ``--mode`` in ``rollout_args``),
+    episodes recorded under ``directory/hilr``; the path of its summary."""
+    summary = directory / "rollout.json"
+    run(
+        name,
+        "sim",
+        "rollout",
+        "--engine",
+        engine,
+        *rollout_args,
+        "--record-dir",
+        directory / "hilr",
+        "--json",
+        summary,
+    )
+    return summary
+
+
+def _rollout_columns(summary: Path) -> dict[str, Any]:
+    """A rollout's columns of the table: the help it needed, and how often it succeeded with it."""
+    d = _summary(summary)
+    return {
+        "interventions_per_episode": d["interventions_per_episode"],
+        "rollout_success_rate": d["success_rate"],
+    }
 
 
 def _drop(c: RampConfig) -> list[Any]:
@@ -563,7 +563,7 @@ def _both_modes(run, name, directory, eval_args, policy, method) -> list:  # noq
 
 def _baselines(
     run, c, here, nxt, train_common, eval_args, export, trained, start, demos, rollout_args
-) -> list:  # noqa: ANN001, E501
+) -> list:  # noqa: ANN001
     """Round 0's data, other objectives, the same seeds (the paper's comparison). Each starts
     from round 0's policy with the world model trained on that round's episodes (the policy
     part is round 0's; neither objective trains the world model), so each also runs in
@@ -642,22 +642,10 @@ def _baselines(
         }
     )
     for name, method in methods.items():
-        rollout = base / name / "rollout.json"
-        run(
-            f"baseline-rollout-{name}",
-            "sim",
-            "rollout",
-            "--engine",
-            base / name / "engine",
-            *rollout_args,
-            "--record-dir",
-            base / name / "hilr",
-            "--json",
-            rollout,
-        )
+        d = base / name
+        rollout = _rollout(run, f"baseline-rollout-{name}", d / "engine", d, rollout_args)
         row = next(r for r in rows if r["method"] == method and r["mode"] == "efficient")
-        row["interventions_per_episode"] = _summary(rollout)["interventions_per_episode"]
-        row["rollout_success_rate"] = _summary(rollout)["success_rate"]
+        row.update(_rollout_columns(rollout))
     return rows
 
 

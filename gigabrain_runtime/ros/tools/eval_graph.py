@@ -29,6 +29,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Int32, String
 from trajectory_msgs.msg import JointTrajectory
 
+from gigabrain_runtime.diagnostics.stats import Level
 from gigabrain_runtime.hilr.monitor import Action, FailureMonitor, MonitorConfig
 from gigabrain_runtime.launching.launch_file import load_launch, package_share
 from gigabrain_runtime.launching.runner import LaunchRunner
@@ -138,8 +139,14 @@ def diagnosis(said: dict[str, tuple[int, str]]) -> str:
     bad = sorted(((-lvl, name, msg) for name, (lvl, msg) in said.items() if lvl > 0))
     if not bad:
         return "no status above OK" if said else "nothing received"
-    names = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
-    return "; ".join(f"{name} {names.get(-lvl, -lvl)}: {msg}" for lvl, name, msg in bad)
+    return "; ".join(f"{name} {_level_name(-lvl)}: {msg}" for lvl, name, msg in bad)
+
+
+def _level_name(level: int) -> str:
+    try:
+        return Level(level).name
+    except ValueError:  # not one diagnostic_msgs defines
+        return str(level)
 
 
 def _max_accel_ratio(
